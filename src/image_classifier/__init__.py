@@ -1,0 +1,1 @@
+"""SageMaker's built-in Image Classification (MXNet) algorithm, as a container that runs anywhere."""

@@ -1,0 +1,1 @@
+"""Training inputs: each reader turns a channel into RecordIO that ``ImageRecordIter`` trains from."""

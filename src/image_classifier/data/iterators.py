@@ -1,0 +1,70 @@
+"""``ImageRecordIter`` for training and validation, and batches that count every image exactly once."""
+import os
+
+import mxnet as mx
+from mxnet.base import MXNetError
+
+from .recordio import undecodable_image
+
+# augmentation_type as SageMaker's built-in algorithm documents it (MXNet's data augmentation levels 1-3).
+AUGMENTATION = {
+    None: {},
+    "crop": {"rand_crop": True, "rand_mirror": True},
+    "crop_color": {"rand_crop": True, "rand_mirror": True, "random_h": 36, "random_s": 50, "random_l": 50},
+    "crop_color_transform": {"rand_crop": True, "rand_mirror": True, "random_h": 36, "random_s": 50,
+                             "random_l": 50, "max_rotate_angle": 10, "max_shear_ratio": 0.1,
+                             "max_aspect_ratio": 0.25},
+}
+
+
+def decode_threads():
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def record_iter(record_set, preprocessing, batch_size, train, multi_label=False, augmentation_type=None,
+                seed=0, num_parts=1, part_index=0):
+    """MXNet's C++ reader: decode and augment in threads, batches of ``batch_size`` on cpu_pinned(0).
+
+    ``round_batch=False`` keeps every epoch at ceil(count / batch_size) batches, the last one topped up
+    from the start; ``batches`` below drops that top-up where counting matters.
+    """
+    args = dict(
+        path_imgrec=record_set.path_imgrec,
+        path_imgidx=str(record_set.index_path),
+        batch_size=batch_size,
+        label_width=record_set.labels.shape[1] if multi_label else 1,
+        shuffle=train,
+        round_batch=False,
+        preprocess_threads=decode_threads(),
+        seed=seed,
+        seed_aug=seed,
+        num_parts=num_parts,
+        part_index=part_index,
+        **preprocessing.record_iter_args(),
+    )
+    if train:
+        args.update(AUGMENTATION[augmentation_type])
+    return mx.io.ImageRecordIter(**args)
+
+
+def batches(iterator, record_set):
+    """One epoch as (data, label, valid): ``valid`` leading rows of the batch are new images.
+
+    Over an epoch the ``valid`` counts add up to exactly the set's count; the wrapped-around rest of the
+    last batch is still there (static shapes), to be left out of metrics.
+    """
+    remaining = record_set.count
+    try:
+        iterator.reset()  # decoding runs ahead in threads, so a bad image can surface here already
+    except MXNetError as error:
+        raise undecodable_image(record_set, error) from None
+    while remaining > 0:
+        try:
+            batch = iterator.next()
+        except StopIteration:
+            return
+        except MXNetError as error:
+            raise undecodable_image(record_set, error) from None
+        valid = min(remaining, batch.data[0].shape[0] - batch.pad)
+        remaining -= valid
+        yield batch.data[0], batch.label[0], valid

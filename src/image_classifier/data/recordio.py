@@ -1,0 +1,172 @@
+"""RecordIO channels: one scan of every record before training, then MXNet's ``ImageRecordIter``.
+
+The scan reads each record's header (never decoding pixels) to count the images, check labels and image
+sizes, and write one index over all the channel's ``.rec`` files (MXNet's indexed reader accepts several
+``.rec`` files joined with ';' but only one ``.idx``), which gives record-level shuffling and sharding.
+"""
+import ctypes
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from mxnet import recordio
+from mxnet.base import MXNetError, _LIB, check_call
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecordSet:
+    """What a RecordIO channel holds, learnt from one pass over its records."""
+    channel: str
+    rec_files: tuple
+    index_path: Path
+    labels: np.ndarray  # (count,) class ids, or (count, num_classes) multi-hot for multi-label
+    class_names: dict  # label -> name, learnt from an im2rec .lst beside the .rec; may be empty
+
+    @property
+    def count(self):
+        return len(self.labels)
+
+    @property
+    def path_imgrec(self):
+        return ";".join(str(path) for path in self.rec_files)
+
+
+def _tell(reader):
+    position = ctypes.c_size_t()
+    check_call(_LIB.MXRecordIOReaderTell(reader.handle, ctypes.byref(position)))
+    return position.value
+
+
+def _records(rec_file):
+    """Yield (byte offset, header, image bytes) of every record in one .rec file."""
+    reader = recordio.MXRecordIO(str(rec_file), "r")
+    number = 0
+    try:
+        while True:
+            offset = _tell(reader)
+            try:
+                record = reader.read()
+                if record is None:
+                    return
+                header, image = recordio.unpack(record)
+            except (MXNetError, ValueError) as error:
+                raise UserError(
+                    f"{rec_file} is not a valid RecordIO file (record {number} at byte {offset}: "
+                    f"{str(error).strip().splitlines()[-1][:120]}); re-create it with im2rec or "
+                    f"'image-classifier convert'"
+                ) from None
+            yield offset, header, image
+            number += 1
+    finally:
+        reader.close()
+
+
+def _label_row(header, rec_file, number, num_classes, multi_label):
+    where = f"record {number} of {rec_file}"
+    values = np.atleast_1d(np.asarray(header.label, dtype=np.float32))
+    if multi_label:
+        if values.size != num_classes or not np.isin(values, (0.0, 1.0)).all():
+            raise UserError(
+                f"{where} has label {values.tolist()}, but multi_label=1 needs {num_classes} multi-hot values "
+                f"(0 or 1, one per class); pack the records with num_classes labels each"
+            )
+        return values
+    label = values[0]
+    if label != int(label) or not 0 <= label < num_classes:
+        raise UserError(
+            f"{where} has label {label:g}, which is not a class id from 0 to {num_classes - 1}; "
+            f"fix the label or raise num_classes"
+        )
+    return int(label)
+
+
+def _check_image(image, rec_file, number, min_size):
+    """The image must be one PIL can read, and at least ``min_size`` (height, width) when given."""
+    try:
+        with Image.open(io.BytesIO(image)) as opened:  # reads the header only
+            width, height = opened.size
+    except (UnidentifiedImageError, OSError):
+        raise UserError(
+            f"record {number} of {rec_file} does not hold a JPEG or PNG image; re-create the file with im2rec "
+            f"or 'image-classifier convert'"
+        ) from None
+    if min_size and (height < min_size[0] or width < min_size[1]):
+        raise UserError(
+            f"record {number} of {rec_file} is {height}x{width} pixels, smaller than image_shape "
+            f"{min_size[0]}x{min_size[1]}; set resize={max(min_size)} or lower image_shape"
+        )
+
+
+def _class_names_from_lst(rec_file):
+    """im2rec writes PREFIX.lst beside PREFIX.rec; a path's first folder names its label's class."""
+    lst = rec_file.with_suffix(".lst")
+    if not lst.exists():
+        return {}
+    names = {}
+    for line in lst.read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) != 3 or "/" not in fields[2]:
+            return {}
+        try:
+            label = int(float(fields[1]))
+        except ValueError:
+            return {}
+        folder = fields[2].split("/", 1)[0]
+        if names.setdefault(label, folder) != folder:
+            return {}
+    return names
+
+
+def scan(channel, scratch_dir, num_classes, multi_label=False, min_size=None):
+    """Read every record header of ``channel``; write the combined index into ``scratch_dir``.
+
+    ``min_size`` (height, width): the smallest image that can be cropped without resizing, or None.
+    """
+    rec_files = tuple(sorted(channel.path.rglob("*.rec")))
+    if not rec_files:
+        present = "is empty" if not any(channel.path.iterdir()) else "has no .rec file"
+        raise UserError(
+            f"The '{channel.name}' channel {present}: put RecordIO files (.rec) there, or make them from "
+            f"images with 'image-classifier convert'"
+        )
+    index_path = Path(scratch_dir) / f"{channel.name}.idx"
+    labels, index_lines, class_names = [], [], {}
+    file_start = 0
+    for rec_file in rec_files:
+        for number, (offset, header, image) in enumerate(_records(rec_file)):
+            labels.append(_label_row(header, rec_file, number, num_classes, multi_label))
+            _check_image(image, rec_file, number, min_size)
+            index_lines.append(f"{len(index_lines)}\t{file_start + offset}\n")
+        file_start += rec_file.stat().st_size
+        class_names.update(_class_names_from_lst(rec_file))
+    if not labels:
+        raise UserError(f"The '{channel.name}' channel holds no records: its .rec files are empty")
+    index_path.write_text("".join(index_lines))
+    log.info("%s channel: %d images in %d .rec file(s)", channel.name, len(labels), len(rec_files))
+    return RecordSet(channel.name, rec_files, index_path, np.array(labels), class_names)
+
+
+def undecodable_image(record_set, error):
+    """The UserError for an image ``ImageRecordIter`` failed to decode: the first record cv2 cannot decode.
+
+    Only called once decoding has failed: decoding every image in the scan would cost a whole epoch.
+    """
+    for rec_file in record_set.rec_files:
+        for number, (_, _, image) in enumerate(_records(rec_file)):
+            if cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_UNCHANGED) is None:
+                return UserError(
+                    f"record {number} of {rec_file} holds an image that cannot be decoded (corrupt or truncated); "
+                    f"replace or remove that image and re-create the file"
+                )
+    return UserError(
+        f"An image in the '{record_set.channel}' channel could not be decoded "
+        f"({str(error).strip().splitlines()[-1][:200]}); check the channel's images"
+    )

@@ -1,0 +1,111 @@
+"""A small procedural data set (coloured shapes in four classes) written as SageMaker would mount it.
+
+    python -m image_classifier.demo_data OUT_DIR [--num-train 800] [--num-validation 200] [--size 32]
+
+writes OUT_DIR/input/data/{train,validation}/ as RecordIO (.rec, .idx and the im2rec-style .lst that
+names the classes) and OUT_DIR/input/config/*.json, ready for ``SAGEMAKER_BASE_DIR=OUT_DIR train``.
+"""
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+CLASS_NAMES = ("circle", "square", "triangle", "cross")
+
+
+def _distinct_colours(rng):
+    background = rng.integers(0, 256, size=3)
+    foreground = rng.integers(0, 256, size=3)
+    while np.abs(foreground - background).sum() < 200:
+        foreground = rng.integers(0, 256, size=3)
+    return [int(c) for c in background], [int(c) for c in foreground]
+
+
+def render(label, size, rng):
+    """One RGB uint8 image of class ``label``: a shape of random colour, place and size, with noise."""
+    background, foreground = _distinct_colours(rng)
+    image = np.empty((size, size, 3), np.uint8)
+    image[:] = background
+    radius = int(rng.uniform(0.2, 0.4) * size)
+    cx, cy = (int(rng.uniform(radius, size - radius)) for _ in range(2))
+    name = CLASS_NAMES[label]
+    if name == "circle":
+        cv2.circle(image, (cx, cy), radius, foreground, -1)
+    elif name == "square":
+        cv2.rectangle(image, (cx - radius, cy - radius), (cx + radius, cy + radius), foreground, -1)
+    elif name == "triangle":
+        points = np.array([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], np.int32)
+        cv2.fillPoly(image, [points], foreground)
+    else:
+        bar = max(1, radius // 3)
+        cv2.rectangle(image, (cx - radius, cy - bar), (cx + radius, cy + bar), foreground, -1)
+        cv2.rectangle(image, (cx - bar, cy - radius), (cx + bar, cy + radius), foreground, -1)
+    noise = rng.normal(0, 8, image.shape)
+    return np.clip(image + noise, 0, 255).astype(np.uint8)
+
+
+def samples(count, size, seed, num_classes=len(CLASS_NAMES)):
+    """``count`` (label, image) pairs, classes in turn, reproducible from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return [(index % num_classes, render(index % num_classes, size, rng)) for index in range(count)]
+
+
+def write_recordio(prefix, pairs, encoding=".png"):
+    """Write prefix.rec, prefix.idx and prefix.lst the way MXNet's im2rec does."""
+    from mxnet import recordio
+
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    record = recordio.MXIndexedRecordIO(str(prefix) + ".idx", str(prefix) + ".rec", "w")
+    lines = []
+    for index, (label, image) in enumerate(pairs):
+        header = recordio.IRHeader(0, float(label), index, 0)
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        record.write_idx(index, recordio.pack_img(header, bgr, quality=95, img_fmt=encoding))
+        lines.append(f"{index}\t{float(label):.6f}\t{CLASS_NAMES[label]}/{index:06d}{encoding}\n")
+    record.close()
+    Path(str(prefix) + ".lst").write_text("".join(lines))
+
+
+def write_job(base_dir, num_train=800, num_validation=200, size=32, seed=0, **hyperparameters):
+    """A complete /opt/ml tree: RecordIO channels and the three config files."""
+    base_dir = Path(base_dir)
+    data_dir = base_dir / "input" / "data"
+    write_recordio(data_dir / "train" / "train", samples(num_train, size, seed))
+    write_recordio(data_dir / "validation" / "validation", samples(num_validation, size, seed + 1))
+    config = {
+        "num_classes": len(CLASS_NAMES), "num_training_samples": num_train, "num_layers": 20,
+        "image_shape": f"3,{size},{size}", "epochs": 5, "mini_batch_size": 32, "optimizer": "adam", "learning_rate": 0.002,
+        "lr_scheduler_step": "4", "seed": 1,
+    }
+    config.update(hyperparameters)
+    channel = {"ContentType": "application/x-recordio", "TrainingInputMode": "File",
+               "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
+    config_dir = base_dir / "input" / "config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in config.items()}, indent=1))
+    (config_dir / "inputdataconfig.json").write_text(json.dumps({"train": channel, "validation": channel}, indent=1))
+    (config_dir / "resourceconfig.json").write_text(json.dumps(
+        {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}, indent=1))
+    return base_dir
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("--num-train", type=int, default=800)
+    parser.add_argument("--num-validation", type=int, default=200)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a hyperparameter in hyperparameters.json")
+    args = parser.parse_args(argv)
+    overrides = dict(item.split("=", 1) for item in args.set)
+    write_job(args.out_dir, args.num_train, args.num_validation, args.size, args.seed, **overrides)
+    print(f"demo data set written to {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Which devices train and serve: every GPU of the host, else the CPU. The one place that decides."""
+import mxnet as mx
+
+from .errors import UserError
+
+
+def training_contexts(precision_dtype="float32"):
+    gpus = [mx.gpu(i) for i in range(mx.context.num_gpus())]
+    if precision_dtype == "float16" and not gpus:
+        raise UserError(
+            "precision_dtype=float16 needs a GPU and this host has none; use precision_dtype=float32 on CPU "
+            "or train on a GPU instance (p3, g4dn, g5, p4d)"
+        )
+    return gpus or [mx.cpu()]
+
+
+def gpu_count():
+    return mx.context.num_gpus()
+
+
+def serving_context(worker_slot):
+    """The device of serving worker ``worker_slot``: a GPU of its own (round robin over them), else the CPU."""
+    num_gpus = mx.context.num_gpus()
+    return mx.gpu(worker_slot % num_gpus) if num_gpus else mx.cpu()

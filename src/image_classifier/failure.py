@@ -1,0 +1,62 @@
+"""The one funnel every training failure goes through: /opt/ml/output/failure and the exit code.
+
+A user error writes only its message (first line: what is wrong and how to fix it); anything else is
+our fault and writes the traceback too. The first failure written wins.
+"""
+import logging
+import traceback
+
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+USER_ERROR_EXIT = 1
+INTERNAL_ERROR_EXIT = 2
+
+
+class Stopped(Exception):
+    """Training was asked to stop (SIGTERM: StopTrainingJob, spot interruption, docker stop)."""
+
+    exit_code = 143
+
+
+def reset(output_dir):
+    """A new run starts without the last run's verdict."""
+    for name in ("failure", "success"):
+        (output_dir / name).unlink(missing_ok=True)
+
+
+def write_failure(output_dir, message):
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / "failure"
+    if not path.exists():
+        path.write_text(message if message.endswith("\n") else message + "\n")
+
+
+def run(output_dir, job):
+    """Run ``job()``; return the process exit code after recording success or failure."""
+    try:
+        job()
+    except UserError as error:
+        log.error("%s", error)
+        write_failure(output_dir, str(error))
+        return USER_ERROR_EXIT
+    except Stopped as stopped:
+        log.info("%s", stopped)
+        write_failure(output_dir, str(stopped))
+        return Stopped.exit_code
+    except MemoryError:
+        message = ("Training ran out of memory: lower mini_batch_size or image_shape, or use an instance "
+                   "with more memory")
+        log.error("%s", message)
+        write_failure(output_dir, message)
+        return USER_ERROR_EXIT
+    except Exception as error:  # the funnel: everything else is our own fault
+        details = traceback.format_exc()
+        log.error("%s", details)
+        write_failure(output_dir, f"Internal error ({type(error).__name__}: {error}); please report it with "
+                                  f"the traceback below\n{details}")
+        return INTERNAL_ERROR_EXIT
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "success").touch()
+    return 0

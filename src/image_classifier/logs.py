@@ -1,0 +1,11 @@
+"""Logging, configured once by each entry point: plain lines on stdout, as SageMaker's metric regexes read them."""
+import logging
+import sys
+
+
+def configure_logging(level=logging.INFO):
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

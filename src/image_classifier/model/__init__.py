@@ -1,0 +1,1 @@
+"""Networks, and the artifacts a trained model is made of."""

@@ -1,0 +1,74 @@
+"""The image transform a model was trained with, saved beside it so that serving applies the same one.
+
+Training's validation transform is ``ImageRecordIter``'s: decode to RGB, resize the shorter side to
+``resize`` (bilinear, sides truncated to integers, as MXNet's image_aug_default.cc does), crop the
+centre to image_shape, then subtract ``mean`` and divide by ``std`` per channel. ``apply`` does exactly
+that in NumPy/OpenCV for serving. Models of SageMaker's built-in algorithm come without this file; for
+them ``squash`` resizes the whole image to image_shape, as the built-in's own inference does.
+"""
+import json
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import cv2
+import numpy as np
+
+FILE_NAME = "preprocessing.json"
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    image_shape: tuple  # (channels, height, width)
+    resize: Optional[int] = None
+    crop: str = "center"  # "center", or "squash" for the built-in algorithm's artifacts
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+
+    @classmethod
+    def for_training(cls, image_shape, resize):
+        channels = image_shape[0]
+        mean = IMAGENET_MEAN if channels == 3 else (float(np.mean(IMAGENET_MEAN)),)
+        std = IMAGENET_STD if channels == 3 else (float(np.mean(IMAGENET_STD)),)
+        return cls(tuple(image_shape), resize, "center", mean, std)
+
+    def record_iter_args(self):
+        """The ImageRecordIter arguments that decode, resize, crop and normalise this way."""
+        args = {"data_shape": self.image_shape, "inter_method": 1}
+        if self.resize:
+            args["resize"] = self.resize
+        for letter, mean, std in zip("rgb", self.mean, self.std):
+            args[f"mean_{letter}"] = mean
+            args[f"std_{letter}"] = std
+        return args
+
+    def apply(self, image):
+        """An HxWxC uint8 image (RGB, or one channel) to the model's CxHxW float32 input."""
+        channels, height, width = self.image_shape
+        if self.crop == "squash":
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+        else:
+            if self.resize:
+                rows, cols = image.shape[:2]
+                if rows > cols:
+                    size = (self.resize, self.resize * rows // cols)
+                else:
+                    size = (self.resize * cols // rows, self.resize)
+                image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+            top = (image.shape[0] - height) // 2
+            left = (image.shape[1] - width) // 2
+            image = image[top:top + height, left:left + width]
+        image = image.reshape(height, width, channels).astype(np.float32)
+        image = (image - np.array(self.mean, np.float32)) / np.array(self.std, np.float32)
+        return image.transpose(2, 0, 1)
+
+    def to_json(self):
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text):
+        fields = json.loads(text)
+        for name in ("image_shape", "mean", "std"):
+            fields[name] = tuple(fields[name])
+        return cls(**fields)

@@ -1,0 +1,223 @@
+"""One training job, run in the child process that ``train`` supervises.
+
+    python -m image_classifier.training.job
+"""
+import dataclasses
+import logging
+import math
+import random
+import signal
+import tempfile
+import time
+from types import SimpleNamespace
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+from .. import devices, failure, hyperparameters
+from ..data import checks, iterators, recordio
+from .. import environment
+from ..environment import Environment
+from ..errors import UserError
+from ..logs import configure_logging
+from ..model import artifacts, networks
+from ..model.preprocessing import Preprocessing
+from . import metrics
+from .early_stopping import EarlyStopping
+from .keeper import ModelKeeper
+from .optimizer import optimizer_params
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY = 20  # batches between progress lines, as MXNet's image-classification examples log
+
+
+class StopRequest:
+    """Set by SIGTERM; the loop checks it between batches."""
+
+    def __init__(self):
+        self.signal = None
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, number, _frame):
+        self.signal = number
+
+    def check(self, epoch):
+        if self.signal is not None:
+            raise failure.Stopped(
+                f"Training stopped by {signal.Signals(self.signal).name} during epoch {epoch}; "
+                f"the epochs kept so far are in the model directory"
+            )
+
+
+def _seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    mx.random.seed(seed)
+
+
+def _load_data(env, hp, scratch_dir):
+    min_size = None if hp.resize else hp.image_shape[1:]
+    sets = SimpleNamespace(**{
+        name: recordio.scan(env.channel(name), scratch_dir, hp.num_classes, bool(hp.multi_label), min_size)
+        for name in ("train", "validation")
+    })
+    checks.check(hp, sets.train)
+    return sets
+
+
+def _class_names(hp, train_set):
+    return {label: train_set.class_names.get(label, str(label)) for label in range(hp.num_classes)}
+
+
+def _loss(hp, train_set, contexts):
+    if not hp.multi_label:
+        return gluon.loss.SoftmaxCrossEntropyLoss(), None
+    pos_weight = None
+    if hp.use_weighted_loss:
+        positives = train_set.labels.sum(axis=0)
+        weights = (train_set.count - positives) / np.maximum(positives, 1)
+        pos_weight = [mx.nd.array(weights[None, :], ctx=ctx) for ctx in contexts]
+    return gluon.loss.SigmoidBinaryCrossEntropyLoss(), pos_weight
+
+
+class Loop:
+    def __init__(self, env, hp, contexts, sets, net):
+        self.hp = hp
+        self.contexts = contexts
+        self.sets = sets
+        self.net = net
+        self.dtype = hp.precision_dtype
+        self.preprocessing = Preprocessing.for_training(hp.image_shape, hp.resize)
+        self.batches_per_epoch = math.ceil(sets.train.count / hp.mini_batch_size)
+        optimizer, params = optimizer_params(hp, self.batches_per_epoch)
+        self.trainer = gluon.Trainer(net.collect_params(), optimizer, params, kvstore=hp.kv_store or "device")
+        self.loss, self.pos_weight = _loss(hp, sets.train, contexts)
+        self.metric = metrics.make_metrics(hp.multi_label, hp.top_k)
+        iterator_args = dict(preprocessing=self.preprocessing, batch_size=hp.mini_batch_size,
+                             multi_label=bool(hp.multi_label), seed=hp.seed)
+        self.train_iter = iterators.record_iter(sets.train, train=True, augmentation_type=hp.augmentation_type,
+                                                **iterator_args)
+        self.validation_iter = iterators.record_iter(sets.validation, train=False, **iterator_args)
+        self.served = networks.with_probabilities(net, bool(hp.multi_label))
+        self.served.hybridize()
+        self.keeper = ModelKeeper(env.model_dir, hp.checkpoint_frequency) if env.is_master else None
+        self.model_dir = env.model_dir
+        self.class_names = _class_names(hp, sets.train)
+
+    def _forward(self, data, label):
+        """Split one batch over the devices; returns per-device (data, label) pairs."""
+        datas = gluon.utils.split_and_load(data, self.contexts, even_split=False)
+        labels = gluon.utils.split_and_load(label, self.contexts, even_split=False)
+        return [(x.astype(self.dtype, copy=False), y) for x, y in zip(datas, labels)]
+
+    def _scores(self, outputs):
+        scores = mx.nd.concat(*[out.astype("float32").as_in_context(mx.cpu()) for out in outputs], dim=0)
+        return scores.sigmoid() if self.hp.multi_label else scores
+
+    def train_epoch(self, epoch, stop):
+        self.metric.reset()
+        started = window_start = time.time()
+        window_samples = 0
+        for number, (data, label, valid) in enumerate(iterators.batches(self.train_iter, self.sets.train)):
+            stop.check(epoch)
+            pairs = self._forward(data, label)
+            with autograd.record():
+                outputs = [self.net(x) for x, _ in pairs]
+                losses = [self.loss(out.astype("float32"), y, None, *self._pos_weight(i))
+                          for i, (out, (_, y)) in enumerate(zip(outputs, pairs))]
+            autograd.backward(losses)
+            self.trainer.step(data.shape[0])
+            metrics.update(self.metric, label, self._scores(outputs), valid)
+            window_samples += data.shape[0]
+            if (number + 1) % PROGRESS_EVERY == 0:
+                self._check_finite(losses, epoch)
+                speed = window_samples / max(time.time() - window_start, 1e-9)
+                log.info(metrics.progress_line(epoch, number + 1, speed, self.metric))
+                window_start, window_samples = time.time(), 0
+        for line in metrics.epoch_lines(epoch, "Train", self.metric):
+            log.info(line)
+        log.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - started)
+
+    def _pos_weight(self, device_number):
+        return () if self.pos_weight is None else (self.pos_weight[device_number],)
+
+    def _check_finite(self, losses, epoch):
+        if not np.isfinite(losses[0].mean().asscalar()):
+            raise UserError(f"Training diverged (the loss is not finite) in epoch {epoch}; lower learning_rate")
+
+    def validate(self, epoch):
+        self.metric.reset()
+        for data, label, valid in iterators.batches(self.validation_iter, self.sets.validation):
+            outputs = [self.net(x) for x, _ in self._forward(data, label)]
+            metrics.update(self.metric, label, self._scores(outputs), valid)
+        for line in metrics.epoch_lines(epoch, "Validation", self.metric):
+            log.info(line)
+        return metrics.accuracy(self.metric)
+
+    def save(self, epoch, accuracy, last):
+        if self.keeper is None:
+            return
+        if not self.keeper.saved:
+            artifacts.write_metadata(self.model_dir, self.preprocessing, self.class_names)
+            self.served(mx.nd.zeros((1, *self.hp.image_shape), ctx=self.contexts[0], dtype=self.dtype))
+        if self.dtype == "float16":  # the saved model takes float32 input, as serving sends
+            self.net.cast("float32")
+        self.keeper.end_of_epoch(self.served, epoch + 1, accuracy, last)
+        if self.dtype == "float16":
+            self.net.cast("float16")
+
+    def run(self, stop):
+        hp = self.hp
+        early_stopping = EarlyStopping(hp.early_stopping_min_epochs, hp.early_stopping_patience,
+                                       hp.early_stopping_tolerance) if hp.early_stopping else None
+        for epoch in range(hp.epochs):
+            self.train_epoch(epoch, stop)
+            accuracy = self.validate(epoch)
+            stopping = early_stopping is not None and early_stopping.should_stop(epoch + 1, accuracy)
+            self.save(epoch, accuracy, last=stopping or epoch + 1 == hp.epochs)
+            if stopping:
+                log.info("Early stopping after epoch %d: no improvement in %d epochs", epoch, hp.early_stopping_patience)
+                break
+        if self.keeper is not None:
+            log.info("Best epoch %d, Validation-accuracy=%f", self.keeper.best_epoch_number - 1, self.keeper.best_score)
+
+
+def _build_net(hp, contexts):
+    if hp.use_pretrained_model:
+        net = networks.pretrained(hp.num_layers, hp.num_classes)
+    else:
+        net = networks.build(hp.num_layers, hp.num_classes)
+    net.collect_params().reset_ctx(contexts)
+    if hp.precision_dtype == "float16":
+        net.cast("float16")
+    net.hybridize(static_alloc=True, static_shape=True)
+    return net
+
+
+def train(env):
+    stop = StopRequest()
+    hp = hyperparameters.parse(env.hyperparameters)
+    if len(env.hosts) > 1:
+        raise UserError(
+            f"This job has {len(env.hosts)} hosts, but training on several hosts is not available yet; "
+            f"use one instance (instance_count=1)"
+        )
+    contexts = devices.training_contexts(hp.precision_dtype)
+    if hp.seed is None:
+        hp = dataclasses.replace(hp, seed=random.SystemRandom().randrange(2 ** 31))
+    _seed_everything(hp.seed)
+    log.info("Training on %s with seed %d", ", ".join(str(ctx) for ctx in contexts), hp.seed)
+    with tempfile.TemporaryDirectory(prefix="image-classifier-") as scratch_dir:
+        sets = _load_data(env, hp, scratch_dir)
+        Loop(env, hp, contexts, sets, _build_net(hp, contexts)).run(stop)
+
+
+def main():
+    configure_logging()
+    base_dir = environment.base_dir()
+    raise SystemExit(failure.run(base_dir / "output", lambda: train(Environment.load(base_dir))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from image_classifier import hyperparameters
+from image_classifier.errors import UserError
+
+REQUIRED = {"num_classes": "4", "num_training_samples": "100"}
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+# name: (a valid raw value, its parsed value, an invalid raw value)
+CASES = {
+    "num_classes": ("10", 10, "1"),
+    "num_training_samples": ("5000", 5000, "0"),
+    "num_layers": ("50", 50, "19"),
+    "use_pretrained_model": ("1", 1, "2"),
+    "image_shape": ("3,32,32", (3, 32, 32), "3,224"),
+    "epochs": ("5", 5, "0"),
+    "learning_rate": ("0.5", 0.5, "0"),
+    "lr_scheduler_factor": ("0.5", 0.5, "1.5"),
+    "lr_scheduler_step": ("10,20", (10, 20), "20,10"),
+    "mini_batch_size": ("64", 64, "-1"),
+    "optimizer": ("adam", "adam", "adadelta"),
+    "momentum": ("0.5", 0.5, "2"),
+    "weight_decay": ("0.001", 0.001, "-0.1"),
+    "beta_1": ("0.8", 0.8, "1.1"),
+    "beta_2": ("0.99", 0.99, "x"),
+    "eps": ("0.01", 0.01, "-1"),
+    "gamma": ("0.95", 0.95, "3"),
+    "augmentation_type": ("crop_color", "crop_color", "rotate"),
+    "resize": ("256", 256, "0"),
+    "top_k": ("5", 5, "1"),
+    "checkpoint_frequency": ("2", 2, "0"),
+    "early_stopping": ("True", True, "maybe"),
+    "early_stopping_min_epochs": ("3", 3, "0"),
+    "early_stopping_patience": ("2", 2, "0"),
+    "early_stopping_tolerance": ("0.01", 0.01, "2"),
+    "multi_label": ("1", 1, "yes"),
+    "use_weighted_loss": ("1", 1, "2"),
+    "precision_dtype": ("float16", "float16", "float64"),
+    "kv_store": ("dist_sync", "dist_sync", "nccl"),
+    "seed": ("7", 7, "-3"),
+}
+DEFAULTS = {
+    "num_layers": 152, "use_pretrained_model": 0, "image_shape": (3, 224, 224), "epochs": 30,
+    "learning_rate": 0.1, "lr_scheduler_factor": 0.1, "lr_scheduler_step": None, "mini_batch_size": 32,
+    "optimizer": "sgd", "momentum": 0.9, "weight_decay": 0.0001, "beta_1": 0.9, "beta_2": 0.999, "eps": 1e-8,
+    "gamma": 0.9, "augmentation_type": None, "resize": None, "top_k": None, "checkpoint_frequency": None,
+    "early_stopping": False, "early_stopping_min_epochs": 10, "early_stopping_patience": 5,
+    "early_stopping_tolerance": 0.0, "multi_label": 0, "use_weighted_loss": 0, "precision_dtype": "float32",
+    "kv_store": None, "seed": None,
+}
+
+
+def test_cases_cover_the_whole_table():
+    assert set(CASES) == set(hyperparameters.SPECS)
+    assert set(DEFAULTS) == {spec.name for spec in hyperparameters.TABLE if not spec.required}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_parses_a_valid_string(name):
+    raw, parsed, _ = CASES[name]
+    values = {**REQUIRED, name: raw}
+    if name == "resize":
+        values["image_shape"] = "3,224,224"
+    assert getattr(hyperparameters.parse(values), name) == parsed
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_rejects_an_invalid_value_in_the_builtin_wording(name):
+    _, _, bad = CASES[name]
+    with pytest.raises(UserError) as error:
+        hyperparameters.parse({**REQUIRED, name: bad})
+    message = str(error.value)
+    assert message.startswith(f"The value '{bad}' is not valid for the '{name}' hyperparameter which accepts ")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", sorted(DEFAULTS))
+def test_default(name):
+    assert getattr(hyperparameters.parse(REQUIRED), name) == DEFAULTS[name]
+
+
+def test_optimizer_message_matches_the_builtin_exactly():
+    with pytest.raises(UserError, match=re.escape(
+            "The value 'adadelta' is not valid for the 'optimizer' hyperparameter which accepts one of the "
+            "following: 'sgd', 'nag', 'adam', 'rmsprop'")):
+        hyperparameters.parse({**REQUIRED, "optimizer": "adadelta"})
+
+
+@pytest.mark.parametrize("name", ["num_classes", "num_training_samples"])
+def test_required(name):
+    values = dict(REQUIRED)
+    del values[name]
+    with pytest.raises(UserError, match=f"required hyperparameter '{name}' is missing"):
+        hyperparameters.parse(values)
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(UserError, match="Unknown hyperparameter 'learning_rat': did you mean 'learning_rate'"):
+        hyperparameters.parse({**REQUIRED, "learning_rat": "0.1"})
+
+
+def test_reserved_names_are_accepted_and_kept_apart():
+    values = {**REQUIRED, "sagemaker_program": "x", "_tuning_objective_metric": "validation:accuracy",
+              "_ps_port": "8001", "_ps_verbose": "1"}
+    parsed = hyperparameters.parse(values)
+    assert parsed.reserved == {k: v for k, v in values.items() if k not in REQUIRED}
+
+
+def test_values_are_strings_but_json_numbers_work_too():
+    assert hyperparameters.parse({"num_classes": 4, "num_training_samples": 100, "epochs": 3}).epochs == 3
+
+
+@pytest.mark.parametrize("values, fragment", [
+    ({"resize": "100", "image_shape": "3,224,224"}, "'resize' hyperparameter: it must be at least"),
+    ({"checkpoint_frequency": "5", "epochs": "4"}, "accepts an integer from 1 to epochs (4)"),
+    ({"use_pretrained_model": "1", "num_layers": "20"}, "Pretrained weights exist only for num_layers"),
+])
+def test_combinations(values, fragment):
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        hyperparameters.parse({**REQUIRED, **values})
+
+
+def test_readme_documents_exactly_the_table():
+    documented = set(re.findall(r"^\| `(\w+)` \|", README.read_text(), flags=re.MULTILINE))
+    assert documented == set(hyperparameters.SPECS)

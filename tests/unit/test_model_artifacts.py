@@ -1,0 +1,65 @@
+"""The model directory: export, load back, same predictions; which epochs are kept."""
+import json
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+from image_classifier.model import artifacts, networks
+from image_classifier.model.preprocessing import Preprocessing
+from image_classifier.training.keeper import ModelKeeper
+
+
+def trained_tiny_net(multi_label=False):
+    mx.random.seed(0)
+    net = networks.build(20, 3)
+    net.hybridize(static_alloc=True, static_shape=True)
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+    data = mx.nd.random.uniform(shape=(4, 3, 16, 16))
+    with autograd.record():
+        loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(data), mx.nd.array([0, 1, 2, 0]))
+    loss.backward()
+    trainer.step(4)
+    served = networks.with_probabilities(net, multi_label)
+    served.hybridize()
+    served(data)
+    return net, served, data
+
+
+def test_exported_model_predicts_like_the_network_in_memory(tmp_path):
+    net, served, data = trained_tiny_net()
+    artifacts.save_epoch(served, tmp_path, 3)
+    artifacts.write_metadata(tmp_path, Preprocessing.for_training((3, 16, 16), None), {0: "a", 1: "b", 2: "c"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "classes.json", "image-classification-0003.params", "image-classification-symbol.json",
+        "model-shapes.json", "preprocessing.json"]
+    assert json.loads((tmp_path / "model-shapes.json").read_text()) == [{"name": "data", "shape": [1, 3, 16, 16]}]
+    loaded = mx.gluon.SymbolBlock.imports(str(tmp_path / "image-classification-symbol.json"), ["data"],
+                                          str(tmp_path / "image-classification-0003.params"))
+    expected = mx.nd.softmax(net(data)).asnumpy()
+    np.testing.assert_allclose(loaded(data).asnumpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(artifacts.load(tmp_path)(data).asnumpy(), expected, rtol=1e-5, atol=1e-6)
+    assert artifacts.read_classes(tmp_path) == {0: "a", 1: "b", 2: "c"}
+
+
+def test_multi_label_model_outputs_independent_probabilities(tmp_path):
+    net, served, data = trained_tiny_net(multi_label=True)
+    np.testing.assert_allclose(served(data).asnumpy(), mx.nd.sigmoid(net(data)).asnumpy(), rtol=1e-5)
+
+
+def test_keeper_keeps_only_the_best_epoch(tmp_path):
+    _, served, _ = trained_tiny_net()
+    keeper = ModelKeeper(tmp_path, checkpoint_frequency=None)
+    for epoch_number, score in enumerate([0.5, 0.7, 0.6, 0.8, 0.8], start=1):
+        keeper.end_of_epoch(served, epoch_number, score, last=epoch_number == 5)
+    assert artifacts.saved_epochs(tmp_path) == [4]
+    assert keeper.best_epoch_number == 4
+
+
+def test_keeper_with_a_frequency_keeps_every_kth_and_the_last(tmp_path):
+    _, served, _ = trained_tiny_net()
+    keeper = ModelKeeper(tmp_path, checkpoint_frequency=2)
+    for epoch_number in range(1, 6):
+        keeper.end_of_epoch(served, epoch_number, 0.5, last=epoch_number == 5)
+    assert artifacts.saved_epochs(tmp_path) == [2, 4, 5]
+    assert not list(tmp_path.glob(".staging*"))
