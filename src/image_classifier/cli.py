@@ -5,6 +5,7 @@ when the child is killed outright (the kernel's OOM killer sends SIGKILL) it sti
 reason, which a process cannot do for itself.
 """
 import argparse
+import importlib
 import logging
 import signal
 import subprocess
@@ -43,18 +44,23 @@ def serve_main():
     return launch()
 
 
+# image-classifier SUBCOMMAND: each module has add_arguments(parser) and run(args) -> exit code.
+SUBCOMMANDS = {
+    "demo-data": ("image_classifier.demo_data", "write the procedural demo data set as a SageMaker job tree"),
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="image-classifier", description="SageMaker image classification, anywhere")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("train", help="train from /opt/ml (or $SAGEMAKER_BASE_DIR)")
     commands.add_parser("serve", help="serve /opt/ml/model over HTTP")
-    demo = commands.add_parser("demo-data", help="write the procedural demo data set as a SageMaker job tree")
-    demo.add_argument("args", nargs=argparse.REMAINDER)
+    for name, (module_name, summary) in SUBCOMMANDS.items():
+        importlib.import_module(module_name).add_arguments(commands.add_parser(name, help=summary))
     args = parser.parse_args(argv)
     if args.command == "train":
         return train_main()
     if args.command == "serve":
         return serve_main()
-    from . import demo_data
-
-    return demo_data.main(args.args)
+    configure_logging()
+    return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)

@@ -92,8 +92,7 @@ def write_job(base_dir, num_train=800, num_validation=200, size=32, seed=0, **hy
     return base_dir
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser):
     parser.add_argument("out_dir")
     parser.add_argument("--num-train", type=int, default=800)
     parser.add_argument("--num-validation", type=int, default=200)
@@ -101,11 +100,16 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override a hyperparameter in hyperparameters.json")
-    args = parser.parse_args(argv)
+
+
+def run(args):
     overrides = dict(item.split("=", 1) for item in args.set)
     write_job(args.out_dir, args.num_train, args.num_validation, args.size, args.seed, **overrides)
     print(f"demo data set written to {args.out_dir}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    raise SystemExit(run(parser.parse_args()))

@@ -16,7 +16,7 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from .. import devices, failure, hyperparameters
-from ..data import checks, iterators, recordio
+from ..data import channels, checks, iterators
 from .. import environment
 from ..environment import Environment
 from ..errors import UserError
@@ -57,11 +57,7 @@ def _seed_everything(seed):
 
 
 def _load_data(env, hp, scratch_dir):
-    min_size = None if hp.resize else hp.image_shape[1:]
-    sets = SimpleNamespace(**{
-        name: recordio.scan(env.channel(name), scratch_dir, hp.num_classes, bool(hp.multi_label), min_size)
-        for name in ("train", "validation")
-    })
+    sets = SimpleNamespace(**{name: channels.prepare(env, name, scratch_dir, hp) for name in ("train", "validation")})
     checks.check(hp, sets.train)
     return sets
 
@@ -112,7 +108,9 @@ class Loop:
         return [(x.astype(self.dtype, copy=False), y) for x, y in zip(datas, labels)]
 
     def _scores(self, outputs):
-        scores = mx.nd.concat(*[out.astype("float32").as_in_context(mx.cpu()) for out in outputs], dim=0)
+        """The batch's outputs as float32 on the CPU, probabilities for multi-label (for the metrics)."""
+        outputs = [out.astype("float32", copy=False).as_in_context(mx.cpu()) for out in outputs]
+        scores = outputs[0] if len(outputs) == 1 else mx.nd.concat(*outputs, dim=0)
         return scores.sigmoid() if self.hp.multi_label else scores
 
     def train_epoch(self, epoch, stop):
@@ -124,7 +122,7 @@ class Loop:
             pairs = self._forward(data, label)
             with autograd.record():
                 outputs = [self.net(x) for x, _ in pairs]
-                losses = [self.loss(out.astype("float32"), y, None, *self._pos_weight(i))
+                losses = [self.loss(out.astype("float32", copy=False), y, None, *self._pos_weight(i))
                           for i, (out, (_, y)) in enumerate(zip(outputs, pairs))]
             autograd.backward(losses)
             self.trainer.step(data.shape[0])
