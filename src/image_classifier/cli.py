@@ -1,41 +1,14 @@
-"""The commands: ``train`` and ``serve`` (the container's two entrypoints) and ``image-classifier``.
-
-``train`` supervises the job in a child process: it forwards SIGTERM and SIGINT (it may be PID 1), and
-when the child is killed outright (the kernel's OOM killer sends SIGKILL) it still leaves a failure
-reason, which a process cannot do for itself.
-"""
+"""The commands: ``train`` and ``serve`` (the container's two entrypoints) and ``image-classifier``."""
 import argparse
 import importlib
-import logging
-import signal
-import subprocess
-import sys
 
-from . import environment, failure
 from .logs import configure_logging
-
-log = logging.getLogger(__name__)
-KILLED_MESSAGE = ("Training was killed (SIGKILL), most often by the out-of-memory killer: lower "
-                  "mini_batch_size or image_shape, or use an instance with more memory")
+from .training import supervisor
 
 
 def train_main():
     configure_logging()
-    output_dir = environment.base_dir() / "output"
-    failure.reset(output_dir)
-    child = subprocess.Popen([sys.executable, "-m", "image_classifier.training.job"])
-    for number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(number, lambda received, _frame: child.send_signal(received))
-    code = child.wait()
-    if code == -signal.SIGKILL:
-        log.error(KILLED_MESSAGE)
-        failure.write_failure(output_dir, KILLED_MESSAGE)
-        return 128 + signal.SIGKILL
-    if code < 0:
-        name = signal.Signals(-code).name
-        failure.write_failure(output_dir, f"Training ended by {name}")
-        return 128 - code
-    return code
+    return supervisor.main()
 
 
 def serve_main():
@@ -47,6 +20,9 @@ def serve_main():
 # image-classifier SUBCOMMAND: each module has add_arguments(parser) and run(args) -> exit code.
 SUBCOMMANDS = {
     "demo-data": ("image_classifier.demo_data", "write the procedural demo data set as a SageMaker job tree"),
+    "convert": ("image_classifier.data.convert", "turn labelled images (folders, .lst, annotations, manifest) into RecordIO"),
+    "export-onnx": ("image_classifier.model.onnx_export", "write model.onnx from a trained model directory"),
+    "aws": ("image_classifier.aws.commands", "upload data, train, follow, deploy, predict and transform on SageMaker"),
 }
 
 

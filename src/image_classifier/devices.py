@@ -1,7 +1,15 @@
-"""Which devices train and serve: every GPU of the host, else the CPU. The one place that decides."""
+"""Which devices train and serve: every GPU of the host, else the CPU. The one place that decides.
+
+``IMAGE_CLASSIFIER_CPU_CONTEXTS=N`` (ours) trains on N CPU contexts instead of one, which runs the
+multi-GPU code path (batch split, gradients reduced by the kvstore) on a host without GPUs.
+"""
+import os
+
 import mxnet as mx
 
 from .errors import UserError
+
+CPU_CONTEXTS_ENV = "IMAGE_CLASSIFIER_CPU_CONTEXTS"
 
 
 def training_contexts(precision_dtype="float32"):
@@ -11,7 +19,7 @@ def training_contexts(precision_dtype="float32"):
             "precision_dtype=float16 needs a GPU and this host has none; use precision_dtype=float32 on CPU "
             "or train on a GPU instance (p3, g4dn, g5, p4d)"
         )
-    return gpus or [mx.cpu()]
+    return gpus or [mx.cpu(i) for i in range(int(os.environ.get(CPU_CONTEXTS_ENV, "1")))]
 
 
 def gpu_count():

@@ -47,24 +47,30 @@ def record_iter(record_set, preprocessing, batch_size, train, multi_label=False,
     return mx.io.ImageRecordIter(**args)
 
 
-def batches(iterator, record_set):
+def batches(iterator, record_set, count=None):
     """One epoch as (data, label, valid): ``valid`` leading rows of the batch are new images.
 
-    Over an epoch the ``valid`` counts add up to exactly the set's count; the wrapped-around rest of the
-    last batch is still there (static shapes), to be left out of metrics.
+    Over an epoch the ``valid`` counts add up to exactly ``count`` (default: the set's count); the
+    wrapped-around rest of the last batch is still there (static shapes), to be left out of metrics. A
+    shard with fewer images than ``count`` starts over, so that every worker runs as many batches.
     """
-    remaining = record_set.count
-    try:
-        iterator.reset()  # decoding runs ahead in threads, so a bad image can surface here already
-    except MXNetError as error:
-        raise undecodable_image(record_set, error) from None
+    remaining = record_set.count if count is None else count
+    _reset(iterator, record_set)
     while remaining > 0:
         try:
             batch = iterator.next()
         except StopIteration:
-            return
+            _reset(iterator, record_set)
+            continue
         except MXNetError as error:
             raise undecodable_image(record_set, error) from None
         valid = min(remaining, batch.data[0].shape[0] - batch.pad)
         remaining -= valid
         yield batch.data[0], batch.label[0], valid
+
+
+def _reset(iterator, record_set):
+    try:
+        iterator.reset()  # decoding runs ahead in threads, so a bad image can surface here already
+    except MXNetError as error:
+        raise undecodable_image(record_set, error) from None

@@ -22,6 +22,12 @@ class EarlyStopping:
             self.epochs_without_improvement += 1
         return epoch_number >= self.min_epochs and self.epochs_without_improvement >= self.patience
 
+    def state(self):
+        return {"best": self.best, "epochs_without_improvement": self.epochs_without_improvement}
+
+    def restore(self, state):
+        self.best, self.epochs_without_improvement = state["best"], state["epochs_without_improvement"]
+
     def _improves(self, accuracy):
         if self.best == 0:
             return accuracy > 0

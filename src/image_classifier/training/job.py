@@ -21,10 +21,14 @@ from .. import environment
 from ..environment import Environment
 from ..errors import UserError
 from ..logs import configure_logging
-from ..model import artifacts, networks
+from ..model import artifacts, networks, sources
 from ..model.preprocessing import Preprocessing
+from ..model import onnx_export
+from ..reports.reporter import Reporter
 from . import metrics
+from .checkpoints import Checkpoints
 from .early_stopping import EarlyStopping
+from .finetune import FineTuning
 from .keeper import ModelKeeper
 from .optimizer import optimizer_params
 
@@ -85,26 +89,40 @@ class Loop:
         self.net = net
         self.dtype = hp.precision_dtype
         self.preprocessing = Preprocessing.for_training(hp.image_shape, hp.resize)
-        self.batches_per_epoch = math.ceil(sets.train.count / hp.mini_batch_size)
+        # Several hosts: one shard per worker, each the same number of batches (or dist_sync would hang).
+        self.distributed = len(env.hosts) > 1
+        kvstore = mx.kv.create(hp.kv_store) if self.distributed else "device"
+        self.num_workers, rank = (kvstore.num_workers, kvstore.rank) if self.distributed else (1, 0)
+        self.train_count = math.ceil(sets.train.count / self.num_workers)
+        self.batches_per_epoch = math.ceil(self.train_count / hp.mini_batch_size)
         optimizer, params = optimizer_params(hp, self.batches_per_epoch)
-        self.trainer = gluon.Trainer(net.collect_params(), optimizer, params, kvstore=hp.kv_store or "device")
+        self.trainer = gluon.Trainer(net.collect_params(), optimizer, params, kvstore=kvstore)
+        self.fine_tuning = FineTuning(hp, net, self.trainer)
         self.loss, self.pos_weight = _loss(hp, sets.train, contexts)
         self.metric = metrics.make_metrics(hp.multi_label, hp.top_k)
         iterator_args = dict(preprocessing=self.preprocessing, batch_size=hp.mini_batch_size,
                              multi_label=bool(hp.multi_label), seed=hp.seed)
         self.train_iter = iterators.record_iter(sets.train, train=True, augmentation_type=hp.augmentation_type,
-                                                **iterator_args)
+                                                num_parts=self.num_workers, part_index=rank, **iterator_args)
         self.validation_iter = iterators.record_iter(sets.validation, train=False, **iterator_args)
         self.served = networks.with_probabilities(net, bool(hp.multi_label))
         self.served.hybridize()
+        self.served_ready = False
+        self.split_logged = False
         self.keeper = ModelKeeper(env.model_dir, hp.checkpoint_frequency) if env.is_master else None
         self.model_dir = env.model_dir
+        self.checkpoints = Checkpoints(env.checkpoint_dir)
         self.class_names = _class_names(hp, sets.train)
+        self.reporter = Reporter(env, hp, self.class_names)
 
     def _forward(self, data, label):
         """Split one batch over the devices; returns per-device (data, label) pairs."""
         datas = gluon.utils.split_and_load(data, self.contexts, even_split=False)
         labels = gluon.utils.split_and_load(label, self.contexts, even_split=False)
+        if not self.split_logged:
+            sizes = "+".join(str(x.shape[0]) for x in datas)
+            log.info("Batches of %d split over %d device(s): %s", data.shape[0], len(datas), sizes)
+            self.split_logged = True
         return [(x.astype(self.dtype, copy=False), y) for x, y in zip(datas, labels)]
 
     def _scores(self, outputs):
@@ -117,7 +135,7 @@ class Loop:
         self.metric.reset()
         started = window_start = time.time()
         window_samples = 0
-        for number, (data, label, valid) in enumerate(iterators.batches(self.train_iter, self.sets.train)):
+        for number, (data, label, valid) in enumerate(iterators.batches(self.train_iter, self.sets.train, self.train_count)):
             stop.check(epoch)
             pairs = self._forward(data, label)
             with autograd.record():
@@ -125,8 +143,10 @@ class Loop:
                 losses = [self.loss(out.astype("float32", copy=False), y, None, *self._pos_weight(i))
                           for i, (out, (_, y)) in enumerate(zip(outputs, pairs))]
             autograd.backward(losses)
-            self.trainer.step(data.shape[0])
-            metrics.update(self.metric, label, self._scores(outputs), valid)
+            self.trainer.step(data.shape[0] * self.num_workers)  # the gradient averaged over all workers
+            scores = self._scores(outputs)
+            metrics.update(self.metric, label, scores, valid)
+            self.reporter.train_batch(label, scores, valid, self.metric, self.trainer.learning_rate)
             window_samples += data.shape[0]
             if (number + 1) % PROGRESS_EVERY == 0:
                 self._check_finite(losses, epoch)
@@ -148,44 +168,77 @@ class Loop:
         self.metric.reset()
         for data, label, valid in iterators.batches(self.validation_iter, self.sets.validation):
             outputs = [self.net(x) for x, _ in self._forward(data, label)]
-            metrics.update(self.metric, label, self._scores(outputs), valid)
+            scores = self._scores(outputs)
+            metrics.update(self.metric, label, scores, valid)
+            self.reporter.validation_batch(label, scores, valid)
         for line in metrics.epoch_lines(epoch, "Validation", self.metric):
             log.info(line)
+        self.reporter.end_of_epoch(epoch, self.metric)
         return metrics.accuracy(self.metric)
 
     def save(self, epoch, accuracy, last):
         if self.keeper is None:
             return
-        if not self.keeper.saved:
+        if not self.served_ready:  # export needs one forward pass of the hybridized block
             artifacts.write_metadata(self.model_dir, self.preprocessing, self.class_names)
             self.served(mx.nd.zeros((1, *self.hp.image_shape), ctx=self.contexts[0], dtype=self.dtype))
+            self.served_ready = True
         if self.dtype == "float16":  # the saved model takes float32 input, as serving sends
             self.net.cast("float32")
         self.keeper.end_of_epoch(self.served, epoch + 1, accuracy, last)
         if self.dtype == "float16":
             self.net.cast("float16")
 
+    def _progress(self, early_stopping, stopped_early=False):
+        return {"keeper": self.keeper.state() if self.keeper else None,
+                "early_stopping": early_stopping.state() if early_stopping else None,
+                "stopped_early": stopped_early}
+
+    def _checkpoint(self, epochs_done, early_stopping, stopped_early=False):
+        if self.checkpoints.enabled:
+            trainer = None if self.distributed else self.trainer
+            self.checkpoints.save(epochs_done, self.net, trainer, self._progress(early_stopping, stopped_early),
+                                  self.model_dir)
+
+    def _resume(self, early_stopping):
+        """Epochs already done, restoring the newest checkpoint if there is one; None: training had finished."""
+        if not self.checkpoints.enabled:
+            return 0
+        state = self.checkpoints.resume(self.net, None if self.distributed else self.trainer, self.model_dir)
+        if state is None:
+            return 0
+        if self.keeper and state["keeper"]:
+            self.keeper.restore(state["keeper"])
+        if early_stopping and state["early_stopping"]:
+            early_stopping.restore(state["early_stopping"])
+        return None if state["stopped_early"] else state["epochs_done"]
+
     def run(self, stop):
         hp = self.hp
         early_stopping = EarlyStopping(hp.early_stopping_min_epochs, hp.early_stopping_patience,
                                        hp.early_stopping_tolerance) if hp.early_stopping else None
-        for epoch in range(hp.epochs):
-            self.train_epoch(epoch, stop)
+        start = self._resume(early_stopping)
+        for epoch in range(hp.epochs if start is None else start, hp.epochs):
+            mx.random.seed(hp.seed + epoch)
+            self.fine_tuning.start_epoch(epoch)
+            try:
+                self.train_epoch(epoch, stop)
+            except failure.Stopped:
+                self._checkpoint(epoch, early_stopping)  # this epoch starts again, from these weights
+                raise
             accuracy = self.validate(epoch)
             stopping = early_stopping is not None and early_stopping.should_stop(epoch + 1, accuracy)
             self.save(epoch, accuracy, last=stopping or epoch + 1 == hp.epochs)
+            self._checkpoint(epoch + 1, early_stopping, stopped_early=stopping)
             if stopping:
                 log.info("Early stopping after epoch %d: no improvement in %d epochs", epoch, hp.early_stopping_patience)
                 break
-        if self.keeper is not None:
+        if self.keeper is not None and self.keeper.best_epoch_number is not None:
             log.info("Best epoch %d, Validation-accuracy=%f", self.keeper.best_epoch_number - 1, self.keeper.best_score)
 
 
-def _build_net(hp, contexts):
-    if hp.use_pretrained_model:
-        net = networks.pretrained(hp.num_layers, hp.num_classes)
-    else:
-        net = networks.build(hp.num_layers, hp.num_classes)
+def _build_net(env, hp, contexts):
+    net = sources.starting_network(env, hp)
     net.collect_params().reset_ctx(contexts)
     if hp.precision_dtype == "float16":
         net.cast("float16")
@@ -196,11 +249,6 @@ def _build_net(hp, contexts):
 def train(env):
     stop = StopRequest()
     hp = hyperparameters.parse(env.hyperparameters)
-    if len(env.hosts) > 1:
-        raise UserError(
-            f"This job has {len(env.hosts)} hosts, but training on several hosts is not available yet; "
-            f"use one instance (instance_count=1)"
-        )
     contexts = devices.training_contexts(hp.precision_dtype)
     if hp.seed is None:
         hp = dataclasses.replace(hp, seed=random.SystemRandom().randrange(2 ** 31))
@@ -208,7 +256,7 @@ def train(env):
     log.info("Training on %s with seed %d", ", ".join(str(ctx) for ctx in contexts), hp.seed)
     with tempfile.TemporaryDirectory(prefix="image-classifier-") as scratch_dir:
         sets = _load_data(env, hp, scratch_dir)
-        Loop(env, hp, contexts, sets, _build_net(hp, contexts)).run(stop)
+        Loop(env, hp, contexts, sets, _build_net(env, hp, contexts)).run(stop)
 
 
 def main():

@@ -30,6 +30,13 @@ class ModelKeeper:
                 self.saved.remove(old)
         return improved
 
+    def state(self):
+        return {"best_score": self.best_score, "best_epoch_number": self.best_epoch_number, "saved": self.saved}
+
+    def restore(self, state):
+        self.best_score, self.best_epoch_number = state["best_score"], state["best_epoch_number"]
+        self.saved = list(state["saved"])
+
     def _save(self, served_net, epoch_number):
         artifacts.save_epoch(served_net, self.model_dir, epoch_number)
         self.saved.append(epoch_number)

@@ -1,0 +1,86 @@
+"""Managed-spot checkpoints in /opt/ml/checkpoints: written after every epoch and on SIGTERM, resumed on start.
+
+Each checkpoint is a folder ``epoch-NNNN`` (NNNN = epochs completed) holding the network's parameters,
+the optimizer's state, ``state.json`` (progress, best score, early stopping), the NumPy and Python RNG
+states, and a copy of the model directory's files. It is written as ``.partial-epoch-NNNN`` and renamed
+when complete, so a crash or ``kill -9`` mid-write leaves no folder that looks finished; a start ignores
+(and removes) partial folders and falls back to an older checkpoint when the newest does not load.
+"""
+import json
+import logging
+import os
+import pickle
+import random
+import re
+import shutil
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+
+log = logging.getLogger(__name__)
+KEEP = 2
+NAME = re.compile(r"^epoch-(\d{4})$")
+
+
+class Checkpoints:
+    def __init__(self, directory):
+        self.directory = Path(directory)
+
+    @property
+    def enabled(self):
+        """SageMaker creates /opt/ml/checkpoints only when the job asks for checkpoints."""
+        return self.directory.is_dir()
+
+    def _complete(self):
+        found = [(int(m.group(1)), path) for path in self.directory.iterdir() if (m := NAME.match(path.name))]
+        return [path for _, path in sorted(found)]
+
+    def save(self, epochs_done, net, trainer, state, model_dir):
+        """``trainer`` None: its state is not ours to save (with a dist kvstore the servers hold it)."""
+        final = self.directory / f"epoch-{epochs_done:04d}"
+        partial = self.directory / f".partial-{final.name}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        net.save_parameters(str(partial / "network.params"))
+        if trainer is not None:
+            trainer.save_states(str(partial / "trainer.states"))
+        (partial / "rng.pickle").write_bytes(pickle.dumps((np.random.get_state(), random.getstate())))
+        if Path(model_dir).is_dir():
+            shutil.copytree(model_dir, partial / "model")
+        (partial / "state.json").write_text(json.dumps({**state, "epochs_done": epochs_done}))
+        _sync(partial)
+        shutil.rmtree(final, ignore_errors=True)  # a checkpoint for the same progress, written before a stop
+        os.rename(partial, final)
+        for old in self._complete()[:-KEEP]:
+            shutil.rmtree(old, ignore_errors=True)
+        log.info("Checkpoint saved: %s", final)
+
+    def resume(self, net, trainer, model_dir):
+        """Load the newest checkpoint that loads into ``net`` and ``trainer``; its state, or None."""
+        for partial in self.directory.glob(".partial-*"):
+            shutil.rmtree(partial, ignore_errors=True)
+        for path in reversed(self._complete()):
+            try:
+                state = json.loads((path / "state.json").read_text())
+                net.load_parameters(str(path / "network.params"), ctx=list(net.collect_params().values())[0].list_ctx())
+                if trainer is not None and (path / "trainer.states").exists():
+                    trainer.load_states(str(path / "trainer.states"))
+                numpy_state, python_state = pickle.loads((path / "rng.pickle").read_bytes())
+            except (OSError, ValueError, KeyError, mx.base.MXNetError, pickle.UnpicklingError) as error:
+                log.warning("Checkpoint %s does not load (%s); trying an older one", path, error)
+                continue
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
+            if (path / "model").is_dir():
+                shutil.copytree(path / "model", model_dir, dirs_exist_ok=True)
+            log.info("Resuming from checkpoint %s: %d epochs done", path, state["epochs_done"])
+            return state
+        return None
+
+
+def _sync(folder):
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())

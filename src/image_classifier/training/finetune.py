@@ -1,0 +1,54 @@
+"""How much of a network that starts from weights (model.transfer.TransferNet) trains in each epoch.
+
+Our hyperparameters, whose defaults train everything at ``learning_rate`` as the built-in does:
+    freeze_epochs     the first N epochs train the head only; the body is frozen
+    trainable_layers  after those, the head and the body's top N weighted layers (convolutions, in the
+                      order data flows) train, and the rest of the body stays frozen; unset: the whole body
+    body_lr_mult      the body learns at learning_rate times this; the head at learning_rate
+Frozen parameters get no gradient and their batch normalisation uses its running statistics, so they
+stay bit-identical. The schedule depends only on the epoch number, so a resumed job picks it up.
+"""
+import logging
+
+from ..errors import UserError
+from ..hyperparameters import SPECS
+from ..model.transfer import TransferNet
+
+log = logging.getLogger(__name__)
+CONTROLS = ("freeze_epochs", "trainable_layers", "body_lr_mult")
+
+
+class FineTuning:
+    def __init__(self, hp, net, trainer):
+        self.hp = hp
+        self.net = net if isinstance(net, TransferNet) else None
+        self.top_layers = None  # what trains now, as TransferNet.train_top takes it: None is everything
+        if self.net is None:
+            given = [name for name in CONTROLS if getattr(hp, name) != SPECS[name].default]
+            if given:
+                raise UserError(
+                    f"{', '.join(given)} fine-tune a network that starts from weights: set use_pretrained_model=1 "
+                    f"or give a 'pretrained' or 'model' channel, or leave {'it' if len(given) == 1 else 'them'} unset"
+                )
+            return
+        body = set(self.net.body_params())
+        for param in body:
+            param.lr_mult = hp.body_lr_mult
+        # Also by the trainer's index: a dist kvstore's servers get the optimizer without its Parameters.
+        trainer.optimizer.set_lr_mult({index: hp.body_lr_mult for index, param
+                                       in enumerate(net.collect_params().values()) if param in body})
+
+    def start_epoch(self, epoch):
+        """Freeze or unfreeze the body for ``epoch`` (0-based)."""
+        top_layers = 0 if epoch < self.hp.freeze_epochs else self.hp.trainable_layers
+        if self.net is None or top_layers == self.top_layers:
+            return
+        self.net.train_top(top_layers)
+        self.top_layers = top_layers
+        if top_layers == 0:
+            log.info("Epoch[%d] Training the head only; the body is frozen", epoch)
+        elif top_layers is None:
+            log.info("Epoch[%d] Training the head and the whole body", epoch)
+        else:
+            log.info("Epoch[%d] Training the head and the body's top %d weighted layers; the rest is frozen",
+                     epoch, top_layers)

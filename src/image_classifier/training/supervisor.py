@@ -1,0 +1,103 @@
+"""What ``train`` runs: the job in a child process, beside this host's parameter-server roles if any.
+
+The supervisor may be PID 1 in the container. It forwards SIGTERM and SIGINT to its children and, if they
+have not ended ``STOP_GRACE`` seconds later (a worker can block in the kvstore when a peer is gone), kills
+them. When a parameter-server role dies while the job runs, it ends the job and fails naming the role.
+When the job is killed outright (the OOM killer sends SIGKILL) it leaves the reason the job could not.
+"""
+import logging
+import signal
+import subprocess
+import sys
+import time
+
+from .. import environment, failure
+from ..environment import Environment
+from ..errors import UserError
+from . import distributed
+
+log = logging.getLogger(__name__)
+STOP_GRACE = 30
+ROLE_EXIT_WAIT = 30
+KILLED_MESSAGE = ("Training was killed (SIGKILL), most often by the out-of-memory killer: lower "
+                  "mini_batch_size or image_shape, or use an instance with more memory")
+
+
+class Supervisor:
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.roles = {role: distributed.start_role(cluster, role) for role in cluster.roles} if cluster else {}
+        self.job = subprocess.Popen([sys.executable, "-m", "image_classifier.training.job"],
+                                    env=distributed.worker_environment(cluster))
+        self.stop_requested_at = None
+        self.killed_by_us = False
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, self._forward)
+
+    def _children(self):
+        return [self.job, *self.roles.values()]
+
+    def _forward(self, number, _frame):
+        self.stop_requested_at = self.stop_requested_at or time.time()
+        for child in self._children():
+            if child.poll() is None:
+                child.send_signal(number)
+
+    def _kill_all(self):
+        self.killed_by_us = True
+        for child in self._children():
+            if child.poll() is None:
+                child.kill()
+
+    def _dead_role(self):
+        """A role that failed; one that exits 0 has seen every worker finish, which is how it should end."""
+        return next(((role, p.returncode) for role, p in self.roles.items() if p.poll() not in (None, 0)), None)
+
+    def wait(self, output_dir):
+        while self.job.poll() is None:
+            if self.stop_requested_at and time.time() - self.stop_requested_at > STOP_GRACE:
+                self._kill_all()
+            dead = self._dead_role()
+            if dead and not self.stop_requested_at:
+                role, code = dead
+                message = (f"The parameter {role} on host {self.cluster.host} exited (code {code}) while training "
+                           f"ran; the job cannot go on without it: check that host's log and memory, then retry")
+                log.error(message)
+                failure.write_failure(output_dir, message)
+                self._kill_all()
+                self.job.wait()
+                return failure.INTERNAL_ERROR_EXIT
+            time.sleep(0.2)
+        self._end_roles()
+        return self._exit_code(self.job.returncode, output_dir)
+
+    def _end_roles(self):
+        """After the job, the roles end by themselves once every worker has finished; else they are ended."""
+        deadline = time.time() + ROLE_EXIT_WAIT
+        for process in self.roles.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def _exit_code(self, code, output_dir):
+        if code == -signal.SIGKILL and not self.killed_by_us:
+            log.error(KILLED_MESSAGE)
+            failure.write_failure(output_dir, KILLED_MESSAGE)
+        elif code < 0:
+            failure.write_failure(output_dir, f"Training ended by {signal.Signals(-code).name}")
+        return 128 - code if code < 0 else code
+
+
+def main():
+    base_dir = environment.base_dir()
+    output_dir = base_dir / "output"
+    failure.reset(output_dir)
+    try:
+        cluster = distributed.plan(Environment.load(base_dir))
+    except UserError as error:
+        log.error("%s", error)
+        failure.write_failure(output_dir, str(error))
+        return failure.USER_ERROR_EXIT
+    return Supervisor(cluster).wait(output_dir)
