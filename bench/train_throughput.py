@@ -6,10 +6,15 @@ For each row (network:image size:batch) it runs, in one go:
   * pipeline: the `train` command on a generated RecordIO data set (ImageRecordIter decode + augment +
     train step), images/s read from its own `Speed:` progress lines after the first window;
   * minimal: a hand-written Gluon loop over one in-memory synthetic batch (no data loading at all),
-and prints both with their ratio (target >= 0.9).
+and prints both with their ratio (target >= 0.9). A second table scales the first row out: 2 CPU
+contexts in one process, and 2 hosts (127.0.0.1 and 127.0.0.2, MXNet's parameter server), with images/s
+per worker and the scaling efficiency (total images/s over n times one worker's).
 """
 import argparse
+import json
 import os
+import shutil
+import socket
 import re
 import subprocess
 import sys
@@ -26,15 +31,43 @@ from image_classifier.model import networks
 WARMUP_BATCHES = 5
 
 
-def pipeline_speed(num_layers, size, batch, images):
-    with tempfile.TemporaryDirectory() as tmp:
-        base_dir = demo_data.write_job(Path(tmp), images, batch, size, num_layers=num_layers, epochs=1,
-                                       mini_batch_size=batch, augmentation_type="crop", resize=size)
-        train = Path(sys.executable).with_name("train")
-        result = subprocess.run([str(train)], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)),
-                                capture_output=True, text=True, check=True)
-    speeds = [float(s) for s in re.findall(r"Speed: ([0-9.]+) samples/sec", result.stdout)]
+TRAIN = str(Path(sys.executable).with_name("train"))
+
+
+def _job(directory, num_layers, size, batch, images, **extra):
+    return demo_data.write_job(directory, images, batch, size, num_layers=num_layers, epochs=1,
+                               mini_batch_size=batch, augmentation_type="crop", resize=size, **extra)
+
+
+def _speed(output):
+    speeds = [float(s) for s in re.findall(r"Speed: ([0-9.]+) samples/sec", output)]
     return sum(speeds[1:]) / len(speeds[1:])  # the first window includes start-up
+
+
+def pipeline_speed(num_layers, size, batch, images, contexts=1):
+    with tempfile.TemporaryDirectory() as tmp:
+        base_dir = _job(Path(tmp), num_layers, size, batch, images)
+        environ = dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir), IMAGE_CLASSIFIER_CPU_CONTEXTS=str(contexts))
+        result = subprocess.run([TRAIN], env=environ, capture_output=True, text=True, check=True)
+    return _speed(result.stdout)
+
+
+def two_host_speeds(num_layers, size, batch, images):
+    """Images/s of each worker of a 2-host dist_sync job on this machine (loopback addresses)."""
+    hosts = ["127.0.0.1", "127.0.0.2"]
+    with tempfile.TemporaryDirectory() as tmp, socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        first = _job(Path(tmp) / "host1", num_layers, size, batch, images, kv_store="dist_sync", _ps_port=port)
+        shutil.copytree(first, Path(tmp) / "host2")
+        processes = []
+        for host in hosts:
+            base_dir = Path(tmp) / f"host{hosts.index(host) + 1}"
+            (base_dir / "input" / "config" / "resourceconfig.json").write_text(
+                json.dumps({"current_host": host, "hosts": hosts}))
+            processes.append(subprocess.Popen([TRAIN], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)),
+                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+        return [_speed(process.communicate()[0]) for process in processes]
 
 
 def minimal_speed(num_layers, size, batch, images):
@@ -69,6 +102,16 @@ def main():
         pipeline = pipeline_speed(num_layers, size, batch, args.images)
         minimal = minimal_speed(num_layers, size, batch, args.images)
         print(f"{name:<10} {size:>4}x{size:<2} {batch:>5} {pipeline:>15.1f} {minimal:>14.1f} {pipeline / minimal:>6.2f}")
+    name, size, batch = args.rows.split(",")[0].split(":")
+    num_layers, size, batch = int(name.removeprefix("resnet")), int(size), int(batch)
+    one = pipeline_speed(num_layers, size, batch, args.images)
+    two_contexts = pipeline_speed(num_layers, size, batch, args.images, contexts=2)
+    hosts = two_host_speeds(num_layers, size, batch, args.images)
+    print(f"\nscaling {name} {size}x{size}, batch {batch} per worker ({os.cpu_count()} cores in all)")
+    print(f"{'setup':<22} {'workers':>7} {'img/s per worker':>17} {'img/s total':>12} {'efficiency':>10}")
+    for setup, speeds in (("1 context", [one]), ("2 CPU contexts", [two_contexts / 2] * 2), ("2 hosts, dist_sync", hosts)):
+        total = sum(speeds)
+        print(f"{setup:<22} {len(speeds):>7} {total / len(speeds):>17.1f} {total:>12.1f} {total / (len(speeds) * one):>10.2f}")
 
 
 if __name__ == "__main__":
