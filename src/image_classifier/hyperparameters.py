@@ -110,6 +110,11 @@ TABLE = (
     _choice("kv_store", ("device", "dist_sync", "dist_async")),
     # Ours: defaults leave the built-in behaviour unchanged.
     Spec("seed", _integer, None, lambda value: value >= 0, "an integer of at least 0", builtin=False),
+    Spec("freeze_epochs", _integer, 0, lambda value: value >= 0, "an integer of at least 0", builtin=False),
+    Spec("trainable_layers", _integer, None, lambda value: value >= 0, "an integer of at least 0", builtin=False),
+    Spec("body_lr_mult", _number, 1.0, lambda value: 0.0 < value <= 1.0, "a float in the range (0, 1]",
+         builtin=False),
+    _choice("export_onnx", (0, 1), 0, parse=_integer, builtin=False),
 )
 SPECS = {spec.name: spec for spec in TABLE}
 

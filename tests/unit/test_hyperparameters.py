@@ -41,6 +41,10 @@ CASES = {
     "precision_dtype": ("float16", "float16", "float64"),
     "kv_store": ("dist_sync", "dist_sync", "nccl"),
     "seed": ("7", 7, "-3"),
+    "freeze_epochs": ("2", 2, "-1"),
+    "trainable_layers": ("0", 0, "x"),
+    "body_lr_mult": ("0.1", 0.1, "0"),
+    "export_onnx": ("1", 1, "2"),
 }
 DEFAULTS = {
     "num_layers": 152, "use_pretrained_model": 0, "image_shape": (3, 224, 224), "epochs": 30,
@@ -49,7 +53,8 @@ DEFAULTS = {
     "gamma": 0.9, "augmentation_type": None, "resize": None, "top_k": None, "checkpoint_frequency": None,
     "early_stopping": False, "early_stopping_min_epochs": 10, "early_stopping_patience": 5,
     "early_stopping_tolerance": 0.0, "multi_label": 0, "use_weighted_loss": 0, "precision_dtype": "float32",
-    "kv_store": None, "seed": None,
+    "kv_store": None, "seed": None, "export_onnx": 0,
+    "freeze_epochs": 0, "trainable_layers": None, "body_lr_mult": 1.0,
 }
 
 

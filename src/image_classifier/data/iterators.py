@@ -44,7 +44,10 @@ def record_iter(record_set, preprocessing, batch_size, train, multi_label=False,
     )
     if train:
         args.update(AUGMENTATION[augmentation_type])
-    return mx.io.ImageRecordIter(**args)
+    try:
+        return mx.io.ImageRecordIter(**args)  # decodes its first batch already
+    except MXNetError as error:
+        raise undecodable_image(record_set, error) from None
 
 
 def batches(iterator, record_set, count=None):

@@ -3,8 +3,10 @@
 The scan reads each record's header (never decoding pixels) to count the images, check labels and image
 sizes, and write one index over all the channel's ``.rec`` files (MXNet's indexed reader accepts several
 ``.rec`` files joined with ';' but only one ``.idx``), which gives record-level shuffling and sharding.
+Every other layout is packed into one scratch ``.rec`` (packing.py) and read the same way.
 """
 import ctypes
+import dataclasses
 import io
 import logging
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from mxnet.base import MXNetError, _LIB, check_call
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import UserError
+from . import class_names as names
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,8 @@ class RecordSet:
     rec_files: tuple
     index_path: Path
     labels: np.ndarray  # (count,) class ids, or (count, num_classes) multi-hot for multi-label
-    class_names: dict  # label -> name, learnt from an im2rec .lst beside the .rec; may be empty
+    class_names: dict  # label -> name, from the data (classes.json, .lst folders, categories, metadata); may be empty
+    sources: tuple = ()  # for packed sets: where each record's image came from ("line 3 of train.lst")
 
     @property
     def count(self):
@@ -45,8 +49,8 @@ def _tell(reader):
     return position.value
 
 
-def _records(rec_file):
-    """Yield (byte offset, header, image bytes) of every record in one .rec file."""
+def _records(rec_file, shown=None):
+    """Yield (byte offset, header, image bytes) of every record in one .rec file, named ``shown`` in errors."""
     reader = recordio.MXRecordIO(str(rec_file), "r")
     number = 0
     try:
@@ -59,7 +63,7 @@ def _records(rec_file):
                 header, image = recordio.unpack(record)
             except (MXNetError, ValueError) as error:
                 raise UserError(
-                    f"{rec_file} is not a valid RecordIO file (record {number} at byte {offset}: "
+                    f"{shown or rec_file} is not a valid RecordIO file (record {number} at byte {offset}: "
                     f"{str(error).strip().splitlines()[-1][:120]}); re-create it with im2rec or "
                     f"'image-classifier convert'"
                 ) from None
@@ -69,8 +73,7 @@ def _records(rec_file):
         reader.close()
 
 
-def _label_row(header, rec_file, number, num_classes, multi_label):
-    where = f"record {number} of {rec_file}"
+def _label_row(header, where, num_classes, multi_label):
     values = np.atleast_1d(np.asarray(header.label, dtype=np.float32))
     if multi_label:
         if values.size != num_classes or not np.isin(values, (0.0, 1.0)).all():
@@ -88,19 +91,19 @@ def _label_row(header, rec_file, number, num_classes, multi_label):
     return int(label)
 
 
-def _check_image(image, rec_file, number, min_size):
+def _check_image(image, where, min_size):
     """The image must be one PIL can read, and at least ``min_size`` (height, width) when given."""
     try:
         with Image.open(io.BytesIO(image)) as opened:  # reads the header only
             width, height = opened.size
     except (UnidentifiedImageError, OSError):
         raise UserError(
-            f"record {number} of {rec_file} does not hold a JPEG or PNG image; re-create the file with im2rec "
+            f"{where} does not hold a JPEG or PNG image; re-create the file with im2rec "
             f"or 'image-classifier convert'"
         ) from None
     if min_size and (height < min_size[0] or width < min_size[1]):
         raise UserError(
-            f"record {number} of {rec_file} is {height}x{width} pixels, smaller than image_shape "
+            f"{where} is {height}x{width} pixels, smaller than image_shape "
             f"{min_size[0]}x{min_size[1]}; set resize={max(min_size)} or lower image_shape"
         )
 
@@ -110,26 +113,43 @@ def _class_names_from_lst(rec_file):
     lst = rec_file.with_suffix(".lst")
     if not lst.exists():
         return {}
-    names = {}
-    for line in lst.read_text().splitlines():
+    pairs = []
+    for line in lst.read_text(errors="replace").splitlines():
         fields = line.split("\t")
-        if len(fields) != 3 or "/" not in fields[2]:
+        if len(fields) != 3:
             return {}
         try:
-            label = int(float(fields[1]))
+            pairs.append((int(float(fields[1])), fields[2]))
         except ValueError:
             return {}
-        folder = fields[2].split("/", 1)[0]
-        if names.setdefault(label, folder) != folder:
-            return {}
-    return names
+    return names.from_folders(pairs)
+
+
+def scan_files(channel_name, rec_files, scratch_dir, num_classes, multi_label=False, min_size=None, shown=None):
+    """Read every record header of ``rec_files``; write the combined index into ``scratch_dir``.
+
+    ``min_size`` (height, width): the smallest image that can be cropped without resizing, or None.
+    ``shown``: how errors name the one file when it is a copy (a Pipe-mode stream drained to scratch).
+    """
+    index_path = Path(scratch_dir) / f"{channel_name}.idx"
+    labels, index_lines = [], []
+    file_start = 0
+    for rec_file in rec_files:
+        for number, (offset, header, image) in enumerate(_records(rec_file, shown)):
+            where = f"record {number} of {shown or rec_file}"
+            labels.append(_label_row(header, where, num_classes, multi_label))
+            _check_image(image, where, min_size)
+            index_lines.append(f"{len(index_lines)}\t{file_start + offset}\n")
+        file_start += rec_file.stat().st_size
+    if not labels:
+        raise UserError(f"The '{channel_name}' channel holds no records: its .rec files are empty")
+    index_path.write_text("".join(index_lines))
+    log.info("%s channel: %d images in %d .rec file(s)", channel_name, len(labels), len(rec_files))
+    return RecordSet(channel_name, tuple(rec_files), index_path, np.array(labels), {})
 
 
 def scan(channel, scratch_dir, num_classes, multi_label=False, min_size=None):
-    """Read every record header of ``channel``; write the combined index into ``scratch_dir``.
-
-    ``min_size`` (height, width): the smallest image that can be cropped without resizing, or None.
-    """
+    """The RecordIO channel ``channel`` scanned (see scan_files), with the class names beside its files."""
     rec_files = tuple(sorted(channel.path.rglob("*.rec")))
     if not rec_files:
         present = "is empty" if not any(channel.path.iterdir()) else "has no .rec file"
@@ -137,31 +157,28 @@ def scan(channel, scratch_dir, num_classes, multi_label=False, min_size=None):
             f"The '{channel.name}' channel {present}: put RecordIO files (.rec) there, or make them from "
             f"images with 'image-classifier convert'"
         )
-    index_path = Path(scratch_dir) / f"{channel.name}.idx"
-    labels, index_lines, class_names = [], [], {}
-    file_start = 0
-    for rec_file in rec_files:
-        for number, (offset, header, image) in enumerate(_records(rec_file)):
-            labels.append(_label_row(header, rec_file, number, num_classes, multi_label))
-            _check_image(image, rec_file, number, min_size)
-            index_lines.append(f"{len(index_lines)}\t{file_start + offset}\n")
-        file_start += rec_file.stat().st_size
-        class_names.update(_class_names_from_lst(rec_file))
-    if not labels:
-        raise UserError(f"The '{channel.name}' channel holds no records: its .rec files are empty")
-    index_path.write_text("".join(index_lines))
-    log.info("%s channel: %d images in %d .rec file(s)", channel.name, len(labels), len(rec_files))
-    return RecordSet(channel.name, rec_files, index_path, np.array(labels), class_names)
+    record_set = scan_files(channel.name, rec_files, scratch_dir, num_classes, multi_label, min_size)
+    class_names = names.read_file(channel.path)
+    if not class_names:
+        for rec_file in rec_files:
+            class_names.update(_class_names_from_lst(rec_file))
+    return dataclasses.replace(record_set, class_names=class_names)
 
 
 def undecodable_image(record_set, error):
     """The UserError for an image ``ImageRecordIter`` failed to decode: the first record cv2 cannot decode.
 
     Only called once decoding has failed: decoding every image in the scan would cost a whole epoch.
+    A packed set names the image's own entry (``sources``) rather than the scratch file.
     """
     for rec_file in record_set.rec_files:
         for number, (_, _, image) in enumerate(_records(rec_file)):
             if cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_UNCHANGED) is None:
+                if record_set.sources:
+                    return UserError(
+                        f"{record_set.sources[number]}: the image cannot be decoded (corrupt or truncated); "
+                        f"replace or remove it"
+                    )
                 return UserError(
                     f"record {number} of {rec_file} holds an image that cannot be decoded (corrupt or truncated); "
                     f"replace or remove that image and re-create the file"

@@ -39,10 +39,10 @@ class FineTuning:
                                        in enumerate(net.collect_params().values()) if param in body})
 
     def start_epoch(self, epoch):
-        """Freeze or unfreeze the body for ``epoch`` (0-based)."""
+        """Freeze or unfreeze the body for ``epoch`` (0-based); True when that changed what trains."""
         top_layers = 0 if epoch < self.hp.freeze_epochs else self.hp.trainable_layers
         if self.net is None or top_layers == self.top_layers:
-            return
+            return False
         self.net.train_top(top_layers)
         self.top_layers = top_layers
         if top_layers == 0:
@@ -52,3 +52,4 @@ class FineTuning:
         else:
             log.info("Epoch[%d] Training the head and the body's top %d weighted layers; the rest is frozen",
                      epoch, top_layers)
+        return True

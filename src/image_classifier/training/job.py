@@ -106,14 +106,20 @@ class Loop:
                                                 num_parts=self.num_workers, part_index=rank, **iterator_args)
         self.validation_iter = iterators.record_iter(sets.validation, train=False, **iterator_args)
         self.served = networks.with_probabilities(net, bool(hp.multi_label))
-        self.served.hybridize()
-        self.served_ready = False
+        self._hybridize()
         self.split_logged = False
         self.keeper = ModelKeeper(env.model_dir, hp.checkpoint_frequency) if env.is_master else None
         self.model_dir = env.model_dir
         self.checkpoints = Checkpoints(env.checkpoint_dir)
         self.class_names = _class_names(hp, sets.train)
         self.reporter = Reporter(env, hp, self.class_names)
+
+    def _hybridize(self):
+        """``served`` (exported, batch 1) traces the network anew at its next save; hybridizing it reaches
+        into ``net``, which then gets back the static memory it trains with."""
+        self.served.hybridize()
+        self.net.hybridize(static_alloc=True, static_shape=True)
+        self.served_ready = False
 
     def _forward(self, data, label):
         """Split one batch over the devices; returns per-device (data, label) pairs."""
@@ -220,7 +226,8 @@ class Loop:
         start = self._resume(early_stopping)
         for epoch in range(hp.epochs if start is None else start, hp.epochs):
             mx.random.seed(hp.seed + epoch)
-            self.fine_tuning.start_epoch(epoch)
+            if self.fine_tuning.start_epoch(epoch):
+                self._hybridize()
             try:
                 self.train_epoch(epoch, stop)
             except failure.Stopped:
@@ -235,6 +242,9 @@ class Loop:
                 break
         if self.keeper is not None and self.keeper.best_epoch_number is not None:
             log.info("Best epoch %d, Validation-accuracy=%f", self.keeper.best_epoch_number - 1, self.keeper.best_score)
+        self.reporter.finish(iterators.batches(self.validation_iter, self.sets.validation), self.contexts[0])
+        if hp.export_onnx and self.keeper is not None:
+            log.info("Wrote %s", onnx_export.export(self.model_dir))
 
 
 def _build_net(env, hp, contexts):
@@ -242,7 +252,6 @@ def _build_net(env, hp, contexts):
     net.collect_params().reset_ctx(contexts)
     if hp.precision_dtype == "float16":
         net.cast("float16")
-    net.hybridize(static_alloc=True, static_shape=True)
     return net
 
 

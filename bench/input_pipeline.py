@@ -1,0 +1,121 @@
+"""Input pipeline speed: packing images to RecordIO, ImageRecordIter's decode + augment, and whole epochs.
+
+    python bench/input_pipeline.py [--images 1000] [--size 256] [--train-images 800]
+
+Prints images/s for:
+  * packing JPEG files to RecordIO (packing.py) with 1 thread and with the default pool, passing the bytes
+    through, and with resize=--size/2 (decode, resize, re-encode);
+  * ImageRecordIter reading the packed set: decode + crop_color augmentation to 3x224x224 (resize 256 first);
+  * mx.image.ImageIter reading the same JPEG files through a .lst, the Python alternative, for comparison;
+and, for the same demo data set (32x32 PNG, ResNet-20, one epoch) as RecordIO and as images + .lst, the
+`train` command's epoch time (its `Time cost` line) and the whole job's wall time (start-up, packing, epoch).
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import mxnet as mx
+import numpy as np
+
+from image_classifier import demo_data
+from image_classifier.data import iterators, packing
+from image_classifier.data.items import Item
+from image_classifier.data.recordio import RecordSet
+from image_classifier.model.preprocessing import Preprocessing
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from data_layouts import write_job  # noqa: E402  the test suite's writer of every layout
+
+BATCH = 64
+
+
+def write_jpegs(image_dir, count, size):
+    """``count`` photo-like JPEGs (the demo shapes scaled up, noise added) and their .lst; returns the Items."""
+    rng = np.random.default_rng(0)
+    entries, lines = [], []
+    for index, (label, image) in enumerate(demo_data.samples(count, 32, seed=0)):
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+        image = np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
+        path = Path(image_dir) / f"{index:06d}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        entries.append(Item(f"line {index + 1}", path, label))
+        lines.append(f"{index}\t{label}\t{path.name}\n")
+    (Path(image_dir) / "images.lst").write_text("".join(lines))
+    return entries
+
+
+def packing_speed(entries, out_dir, threads, resize=None):
+    started = time.time()
+    labels, _ = packing.pack(entries, out_dir / "packed.rec", out_dir / "packed.idx", resize=resize, threads=threads)
+    speed = len(entries) / (time.time() - started)
+    return speed, RecordSet("bench", (out_dir / "packed.rec",), out_dir / "packed.idx", labels, {})
+
+
+def record_iter_speed(record_set):
+    preprocessing = Preprocessing.for_training((3, 224, 224), 256)
+    iterator = iterators.record_iter(record_set, preprocessing, BATCH, train=True, augmentation_type="crop_color")
+    started = time.time()
+    count = sum(valid for _, _, valid in iterators.batches(iterator, record_set))
+    return count / (time.time() - started)
+
+
+def image_iter_speed(image_dir, count):
+    iterator = mx.image.ImageIter(BATCH, (3, 224, 224), path_imglist=str(image_dir / "images.lst"),
+                                  path_root=str(image_dir), shuffle=True, resize=256, rand_crop=True,
+                                  rand_mirror=True, brightness=0.2, saturation=0.2)
+    started = time.time()
+    seen = sum(batch.data[0].shape[0] - batch.pad for batch in iterator)
+    return min(seen, count) / (time.time() - started)
+
+
+def train_times(layout, train_images, tmp_dir):
+    """(epoch seconds from `Time cost`, whole job seconds) of one epoch of `train` on the demo data in ``layout``."""
+    pairs = demo_data.samples(train_images, 32, seed=0)
+    base_dir = write_job(Path(tmp_dir) / layout, layout, pairs, demo_data.samples(200, 32, seed=1), 32,
+                         epochs=1, mini_batch_size=32)
+    train = Path(sys.executable).with_name("train")
+    started = time.time()
+    result = subprocess.run([str(train)], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)),
+                            capture_output=True, text=True, check=True)
+    wall = time.time() - started
+    return float(re.search(r"Epoch\[0\] Time cost=([0-9.]+)", result.stdout).group(1)), wall
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=1000, help="JPEGs for the packing and decoding rows")
+    parser.add_argument("--size", type=int, default=256, help="their side in pixels")
+    parser.add_argument("--train-images", type=int, default=800, help="demo images for the epoch rows")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "jpegs").mkdir()
+        entries = write_jpegs(tmp / "jpegs", args.images, args.size)
+        print(f"{args.images} JPEGs of {args.size}x{args.size}, {os.cpu_count()} cores")
+        print(f"{'step':<58} {'images/s':>10}")
+        for threads in (1, packing.THREADS):
+            speed, _ = packing_speed(entries, tmp, threads)
+            print(f"{f'pack to RecordIO, bytes passed through, {threads} thread(s)':<58} {speed:>10.0f}")
+        speed, _ = packing_speed(entries, tmp, packing.THREADS, resize=args.size // 2)
+        print(f"{f'pack to RecordIO, resize to {args.size // 2}, {packing.THREADS} threads':<58} {speed:>10.0f}")
+        _, record_set = packing_speed(entries, tmp, packing.THREADS)
+        speed = record_iter_speed(record_set)
+        print(f"{'ImageRecordIter decode + crop_color to 224 (C++ threads)':<58} {speed:>10.0f}")
+        print(f"{'mx.image.ImageIter from .lst + files (Python), same work':<58} "
+              f"{image_iter_speed(tmp / 'jpegs', args.images):>10.0f}")
+        print()
+        print(f"one epoch of `train`, {args.train_images} demo images 32x32, ResNet-20")
+        print(f"{'layout':<16} {'epoch s':>8} {'job wall s':>11}")
+        for layout in ("recordio", "lst"):
+            epoch, wall = train_times(layout, args.train_images, tmp)
+            print(f"{layout:<16} {epoch:>8.2f} {wall:>11.2f}")
+
+
+if __name__ == "__main__":
+    main()

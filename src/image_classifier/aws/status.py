@@ -1,0 +1,65 @@
+"""``aws status``: a training job's status, or with --follow its status changes and log lines until it ends.
+
+Exits 0 for a job that completed or is still running (without --follow), 1 for one that failed or
+was stopped, with SageMaker's failure reason (the first line of the container's failure file).
+"""
+import time
+
+from ..errors import UserError
+from .logs import LogTail
+
+ENDED = ("Completed", "Failed", "Stopped")
+
+
+def _status_line(description):
+    secondary = description.get("SecondaryStatus")
+    status = description["TrainingJobStatus"]
+    detail = f" ({secondary})" if secondary and secondary != status else ""
+    return f"{description['TrainingJobName']}: {status}{detail}"
+
+
+def follow(clients, job_name, poll_seconds):
+    """Print status changes and new log lines until the job ends; returns the final description."""
+    tail = LogTail(clients.logs, job_name)
+    shown = None
+    while True:
+        description = clients.sagemaker.describe_training_job(TrainingJobName=job_name)
+        line = _status_line(description)
+        if line != shown:
+            print(line)
+            shown = line
+        tail.print_new()
+        if description["TrainingJobStatus"] in ENDED:
+            return description
+        time.sleep(poll_seconds)
+
+
+def outcome(description):
+    """Print the job's results; the exit code, or UserError with the reason it failed or stopped."""
+    name, status = description["TrainingJobName"], description["TrainingJobStatus"]
+    for metric in description.get("FinalMetricDataList", []):
+        print(f"  {metric['MetricName']} = {metric['Value']:f}")
+    if status == "Failed":
+        raise UserError(f"Training job {name} failed: {description.get('FailureReason', 'no reason given')}")
+    if status == "Stopped":
+        kept = description.get("ModelArtifacts", {}).get("S3ModelArtifacts")
+        raise UserError(f"Training job {name} was stopped before it completed"
+                        + (f"; the epochs it kept are in {kept}" if kept else ""))
+    if status == "Completed":
+        print(f"  model: {description['ModelArtifacts']['S3ModelArtifacts']}")
+        if description.get("BillableTimeInSeconds"):
+            print(f"  billable seconds: {description['BillableTimeInSeconds']}")
+    return 0
+
+
+def add_arguments(parser):
+    parser.add_argument("job_name")
+    parser.add_argument("--follow", action="store_true", help="print status changes and logs until the job ends")
+
+
+def run(args, clients):
+    if args.follow:
+        return outcome(follow(clients, args.job_name, args.poll_seconds))
+    description = clients.sagemaker.describe_training_job(TrainingJobName=args.job_name)
+    print(_status_line(description))
+    return outcome(description)

@@ -1,0 +1,125 @@
+"""Augmented manifests (JSON Lines, as SageMaker Ground Truth writes them) in File mode, and their labels.
+
+One image a line::
+
+    {"source-ref": "s3://bucket/cats/1.jpg", "class": 3, "class-metadata": {"class-name": "cat"}}
+
+``AttributeNames`` (from inputdataconfig; default: ``source-ref`` and the line's one other attribute that
+is not metadata) names the image's ``-ref`` attribute first and the label second. A ``source-ref`` is an
+``s3://`` URI, fetched while packing, or a path relative to the channel. Labels: a class id (``3``, ``"3"``);
+with multi_label=1 a JSON array, multi-hot by default or class ids with ``label-format=class-id`` in the
+channel's content type (Ground Truth's multi-label output). Class names come from ``<label>-metadata``:
+``class-name`` for single-label lines, ``class-map`` for multi-label ones.
+"""
+import json
+
+from ..errors import UserError
+from . import class_names, items
+from .items import Item
+
+SUFFIXES = (".manifest", ".jsonl")
+CLASS_IDS = "class-id"
+
+
+def decoded(value):
+    """A label value that is JSON text ("3", "[0, 2]", as the Pipe stream and some tools write it) decoded."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def label(value, num_classes, multi_label, label_format, where):
+    value = decoded(value)
+    if not multi_label:
+        if isinstance(value, list):
+            raise UserError(f"{where}: the label {value} is a list; set multi_label=1 for multi-label manifests")
+        return items.class_id(value, num_classes, where)
+    if not isinstance(value, list):
+        raise UserError(f"{where}: with multi_label=1 the label must be a JSON array, not {value!r}")
+    if label_format == CLASS_IDS:
+        return items.from_class_ids(value, num_classes, where)
+    if len(value) != num_classes:
+        raise UserError(
+            f"{where}: {len(value)} labels where num_classes={num_classes} multi-hot values are needed; for lists "
+            f"of class ids add '; label-format=class-id' to the channel's content type"
+        )
+    return items.multi_hot(value, num_classes, where)
+
+
+def collect_names(metadata, value, collector, where):
+    """Class names from a ``<label>-metadata`` object: ``class-map`` ({"0": "cat"}) or ``class-name``."""
+    if not isinstance(metadata, dict):
+        return
+    class_map = metadata.get("class-map")
+    if isinstance(class_map, dict):
+        for key, name in class_map.items():
+            try:
+                collector.add(int(key), name, where)
+            except ValueError:
+                raise UserError(f"{where}: class-map key '{key}' is not a class id; use {{\"0\": \"cat\"}}") from None
+    elif "class-name" in metadata and not hasattr(value, "__len__"):
+        collector.add(value, metadata["class-name"], where)
+
+
+def attribute_names(configured, document, where):
+    """(image attribute, label attribute): ``configured`` (AttributeNames), or what ``document`` shows."""
+    if configured:
+        if len(configured) < 2 or not configured[0].endswith("-ref"):
+            raise UserError(
+                f"AttributeNames {list(configured)} must list the image's '-ref' attribute (such as 'source-ref') "
+                f"first and the label attribute second; fix the channel's AttributeNames"
+            )
+        return configured[0], configured[1]
+    others = [key for key in document if key != "source-ref" and not key.endswith("-metadata")]
+    if "source-ref" not in document or len(others) != 1:
+        raise UserError(
+            f"{where}: cannot tell the image and label attributes apart among {list(document)}; set the channel's "
+            f"AttributeNames, such as ['source-ref', 'class']"
+        )
+    return "source-ref", others[0]
+
+
+def _line(text, where):
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(
+            f"{where}: not valid JSON ({error.msg}, column {error.colno}); write one JSON object a line"
+        ) from None
+    if not isinstance(document, dict):
+        raise UserError(f"{where}: a JSON {type(document).__name__}, not an object; one JSON object a line")
+    return document
+
+
+def _source(reference, channel_dir, where):
+    if not isinstance(reference, str):
+        raise UserError(f"{where}: the image reference {reference!r} is not a string; write an s3:// URI or a path")
+    return reference if reference.startswith("s3://") else items.image_in(channel_dir, reference, where)
+
+
+def read(manifest_path, channel_dir, configured_names, num_classes, multi_label=False, label_format=""):
+    """The manifest's lines as Items, and the class names its metadata gives."""
+    entries, collector, names = [], class_names.Collector(), None
+    try:
+        lines = manifest_path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise UserError(f"{manifest_path} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        where = f"line {number} of {manifest_path}"
+        document = _line(text, where)
+        image_name, label_name = names or attribute_names(configured_names, document, where)
+        names = image_name, label_name
+        for attribute in names:
+            if attribute not in document:
+                raise UserError(f"{where}: no '{attribute}' attribute; add it, or fix the channel's AttributeNames")
+        value = label(document[label_name], num_classes, multi_label, label_format, where)
+        collect_names(document.get(f"{label_name}-metadata"), value, collector, where)
+        entries.append(Item(where, _source(document[image_name], channel_dir, where), value))
+    if not entries:
+        raise UserError(f"{manifest_path} has no lines; write one JSON object per image")
+    return entries, collector.names

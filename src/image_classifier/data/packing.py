@@ -1,0 +1,153 @@
+"""Images to RecordIO as MXNet's im2rec makes it: parallel read/check/resize/encode, one ordered writer, an .idx.
+
+Each image is read (local file, S3 object or bytes from a Pipe stream), its header checked (PIL reads the
+size without decoding the pixels), and packed behind an ``IRHeader`` carrying its label. JPEG and PNG bytes
+pass through untouched unless ``resize`` is set and the shorter side is larger than it: then the image is
+decoded, resized as ``ImageRecordIter`` resizes (shorter side to ``resize``, bilinear), and re-encoded in its
+own format (JPEG at quality 95, PNG lossless), which makes every later epoch decode a smaller image. Other
+formats PIL reads (BMP, GIF, TIFF, WebP) are re-encoded as PNG. Threads do the work (file and network reads,
+cv2's decode/resize/encode release the GIL); the writer takes results in input order from a bounded window,
+so records and index keep the input's order and memory stays flat for any number of images.
+"""
+import collections
+import io
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+from mxnet import recordio
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import UserError
+from . import s3
+
+log = logging.getLogger(__name__)
+THREADS = 16  # enough to overlap S3 latency; decoding shares the cores
+WINDOW_PER_THREAD = 4  # chunks queued per thread
+CHUNK = 16  # images a task: fewer hand-offs between threads
+PASS_THROUGH = ("JPEG", "PNG")
+JPEG_QUALITY = 95
+PROGRESS_EVERY = 10000
+
+
+def _read(item):
+    if isinstance(item.source, bytes):
+        return item.source
+    if isinstance(item.source, str):
+        return s3.fetch(item.source, item.where)
+    try:
+        return Path(item.source).read_bytes()
+    except OSError as error:
+        raise UserError(f"{item.where}: cannot read {item.source} ({error.strerror}); check the file") from None
+
+
+def _shown(item):
+    return "the image" if isinstance(item.source, bytes) else f"image {item.source}"
+
+
+def _decode(data, item):
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise UserError(f"{item.where}: {_shown(item)} cannot be decoded (corrupt or truncated); replace or remove it")
+    return image
+
+
+def _resized(data, image_format, item, resize):
+    """The image with its shorter side brought down to ``resize``, as ImageRecordIter's resize computes it."""
+    image = _decode(data, item)
+    rows, cols = image.shape[:2]
+    size = (resize, resize * rows // cols) if rows > cols else (resize * cols // rows, resize)
+    image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    if image_format == "JPEG":
+        return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def _as_png(opened, item):
+    try:
+        rgb = np.asarray(opened.convert("RGB"))
+    except OSError:
+        raise UserError(f"{item.where}: {_shown(item)} cannot be decoded (corrupt or truncated); replace or remove it")
+    return cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
+
+
+def _record(index, item, min_size, resize):
+    """The packed record of ``item``: IRHeader, label, image bytes."""
+    data = _read(item)
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            image_format, (width, height) = opened.format, opened.size
+            if image_format not in PASS_THROUGH:
+                data, image_format = _as_png(opened, item), "PNG"
+    except (UnidentifiedImageError, OSError):
+        raise UserError(
+            f"{item.where}: {_shown(item)} is not an image (JPEG or PNG); replace it or remove the entry"
+        ) from None
+    except Image.DecompressionBombError as error:
+        raise UserError(f"{item.where}: {_shown(item)} is too large to train on ({error}); shrink it") from None
+    if resize and min(height, width) > resize:
+        data = _resized(data, image_format, item, resize)
+    elif min_size and (height < min_size[0] or width < min_size[1]):
+        raise UserError(
+            f"{item.where}: {_shown(item)} is {height}x{width} pixels, smaller than image_shape "
+            f"{min_size[0]}x{min_size[1]}; set resize={max(min_size)} or lower image_shape"
+        )
+    return recordio.pack(recordio.IRHeader(0, item.label, index, 0), data)
+
+
+def _chunks(entries, size):
+    """(index of the first, [entries]) for consecutive runs of ``size`` entries."""
+    chunk, start = [], 0
+    for index, entry in enumerate(entries):
+        chunk.append(entry)
+        if len(chunk) == size:
+            yield start, chunk
+            chunk, start = [], index + 1
+    if chunk:
+        yield start, chunk
+
+
+def _records(start, chunk, min_size, resize):
+    return [_record(start + offset, entry, min_size, resize) for offset, entry in enumerate(chunk)]
+
+
+def _in_order(executor, entries, window, min_size, resize):
+    """(entry, packed record) for each entry, work run ahead by at most ``window`` chunks, in input order."""
+    pending = collections.deque()
+    for start, chunk in _chunks(entries, CHUNK):
+        pending.append((chunk, executor.submit(_records, start, chunk, min_size, resize)))
+        if len(pending) >= window:
+            chunk, future = pending.popleft()
+            yield from zip(chunk, future.result())
+    for chunk, future in pending:
+        yield from zip(chunk, future.result())
+
+
+def pack(entries, rec_path, idx_path, min_size=None, resize=None, threads=THREADS, what="images"):
+    """Write ``entries`` (Items, any iterable) to ``rec_path`` and ``idx_path``; return (labels, wheres).
+
+    ``labels`` is the (count,) or (count, num_classes) array of the records' labels, ``wheres`` each
+    record's ``Item.where`` (to name an image that fails to decode later). ``what`` names them in the log.
+    """
+    labels, wheres = [], []
+    started = time.time()
+    writer = recordio.MXIndexedRecordIO(str(idx_path), str(rec_path), "w")
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pack")
+    try:
+        for index, (entry, record) in enumerate(_in_order(executor, entries, threads * WINDOW_PER_THREAD,
+                                                          min_size, resize)):
+            writer.write_idx(index, record)
+            labels.append(entry.label)
+            wheres.append(entry.where)
+            if (index + 1) % PROGRESS_EVERY == 0:
+                log.info("%s: packed %d images (%.0f images/s)", what, index + 1, (index + 1) / (time.time() - started))
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        writer.close()
+    seconds = time.time() - started
+    log.info("%s: %d images packed to RecordIO in %.1f s (%.0f images/s)", what, len(labels), seconds,
+             len(labels) / max(seconds, 1e-9))
+    return np.array(labels), tuple(wheres)

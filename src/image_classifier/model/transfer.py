@@ -1,0 +1,139 @@
+"""A network that starts from weights: a body (the weights' network up to its classifier's input) and a head.
+
+The body is a SymbolBlock of the graph that ``graph.split_classifier`` cuts, so GluonCV's ResNets, this
+project's exported models and the built-in algorithm's symbolic ResNets all become bodies the same way,
+their parameters loaded under the symbol's own names (a symbol and its params file are one pair). The
+head is a dense layer created in the TransferNet's name scope: new and the only part initialised, or,
+to continue a previous model, that model's classifier.
+
+A frozen part of the body gets no gradients and its batch normalisation uses its running statistics,
+so all of its parameters stay bit-identical. The body's symbol is kept with every batch normalisation
+in training mode; a frozen variant is derived from it whenever the frozen part changes.
+"""
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+from mxnet.base import MXNetError
+from mxnet.gluon import nn
+
+from ..errors import UserError
+from . import graph, networks
+
+
+def error_line(error):
+    """MXNet's or Gluon's error reduced to its last line, short enough for a failure message."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return lines[-1][:200]
+
+
+def read_arrays(path):
+    """The named arrays of an MXNet .params file, without export's ``arg:``/``aux:`` prefixes."""
+    try:
+        arrays = mx.nd.load(str(path))
+    except MXNetError as error:
+        raise UserError(
+            f"{path} is not a valid MXNet parameters file ({error_line(error)}); give the file as it was saved"
+        ) from None
+    if not isinstance(arrays, dict):
+        raise UserError(f"{path} holds unnamed arrays, not a network's parameters; give the file as it was saved")
+    return {name[4:] if name.startswith(("arg:", "aux:")) else name: array for name, array in arrays.items()}
+
+
+class TransferNet(gluon.HybridBlock):
+    """``body`` (SymbolBlock: images to features) loaded from ``arrays``, then the dense ``head``.
+
+    ``classifier`` (a graph.Classifier whose arrays are in ``arrays``) becomes the head; without it the
+    head is new, with ``num_classes`` outputs. ``origin`` names the weights in failure messages.
+    """
+
+    def __init__(self, body_symbol, arrays, num_classes, image_shape, origin, classifier=None):
+        super().__init__()
+        self.body_symbol = graph.with_running_statistics(body_symbol, frozenset())
+        with self.name_scope():
+            self.body = self._symbol_block(self.body_symbol)
+        params = self.body.collect_params()
+        missing = [name for name in params.keys() if name not in arrays]
+        if missing:
+            raise UserError(
+                f"The parameters of {origin} lack '{missing[0]}' ({len(missing)} of the network's {len(params.keys())} "
+                f"are missing); give the params file saved with that network"
+            )
+        params.load_dict({name: arrays[name] for name in params.keys()})
+        in_units = self._feature_size(image_shape, origin)
+        with self.name_scope():
+            self.head = nn.Dense(num_classes, in_units=in_units)
+        self.head.initialize(mx.init.Xavier())
+        if classifier is not None:
+            self._load_head(arrays, classifier, origin)
+
+    @staticmethod
+    def _symbol_block(symbol, params=None):
+        return gluon.SymbolBlock(symbol, mx.sym.var(graph.INPUT_NAME, dtype="float32"), params=params)
+
+    def _feature_size(self, image_shape, origin):
+        try:
+            features = self.body(mx.nd.zeros((1, *image_shape)))
+        except MXNetError as error:
+            shape = ",".join(str(side) for side in image_shape)
+            raise UserError(
+                f"The network of {origin} cannot run on image_shape {shape} with its parameters "
+                f"({error_line(error)}); set image_shape to the channels the network takes, and give its "
+                f"own params file"
+            ) from None
+        return int(features.size)
+
+    def _load_head(self, arrays, classifier, origin):
+        weight = arrays[classifier.weight]
+        if weight.shape != self.head.weight.shape:
+            raise UserError(
+                f"The classifier of {origin} has weights of shape {weight.shape}, but its network's features need "
+                f"{self.head.weight.shape}; give the params file saved with that network"
+            )
+        self.head.weight.set_data(weight)
+        if classifier.bias is not None:
+            self.head.bias.set_data(arrays[classifier.bias])
+
+    def body_params(self):
+        return list(self.body.collect_params().values())
+
+    def train_top(self, top_layers):
+        """Train the head and the body's top ``top_layers`` weighted layers (None: all); freeze the rest."""
+        frozen = graph.parameters_below(self.body_symbol, top_layers)
+        params = self.body.collect_params()
+        for name in self.body_symbol.list_arguments():
+            if name != graph.INPUT_NAME:
+                params[name].grad_req = "null" if name in frozen else "write"
+        dtype = np.dtype(self.head.weight.dtype)
+        if dtype != np.float32:  # a new SymbolBlock infers float32 parameters: build it in float32
+            self.cast("float32")
+        # A new child clears this block's cached graph, so the next call traces the frozen variant.
+        self.body = self._symbol_block(graph.with_running_statistics(self.body_symbol, frozen), params)
+        if dtype != np.float32:
+            self.cast(dtype.name)
+
+    def hybrid_forward(self, F, x):
+        return self.head(self.body(x))
+
+
+def from_gluoncv_file(path, hp, origin):
+    """GluonCV's ResNet for ``hp.num_layers`` with the weights of ``path`` (save_parameters), under a new head."""
+    arrays = read_arrays(Path(path))
+    classifier = arrays.get("output.weight")  # GluonCV's ResNets keep their classifier in the child 'output'
+    if classifier is None:
+        raise UserError(
+            f"{path} holds no GluonCV ResNet's parameters (there is no 'output.weight'); give a GluonCV ResNet v1's "
+            f"save_parameters file, or a model.tar.gz"
+        )
+    net = networks.architecture(hp.num_layers, classifier.shape[0])
+    try:
+        net.load_parameters(str(path))
+    except (AssertionError, MXNetError) as error:  # how Gluon reports missing, extra and misshapen parameters
+        raise UserError(
+            f"{path} does not fit ResNet-{hp.num_layers} ({error_line(error)[:160]}); set num_layers to the depth "
+            f"these weights were trained with"
+        ) from None
+    symbol = net.features(mx.sym.var(graph.INPUT_NAME))
+    arrays = {param.name: param.data() for param in net.features.collect_params().values()}
+    return TransferNet(symbol, arrays, hp.num_classes, hp.image_shape, origin)

@@ -1,0 +1,126 @@
+"""The one object the training loop reports to; only the first host writes.
+
+    reporter = Reporter(env, hp, class_names)                            at the start
+    reporter.train_batch(labels, scores, valid, metric, learning_rate)   after each training step
+    reporter.validation_batch(labels, scores, valid)                     for each validation batch
+    reporter.end_of_epoch(epoch, metric)                                 after validation, its metric
+    reporter.finish(batches, ctx)                                        after training
+
+``labels``, ``scores`` and ``valid`` are what ``metrics.update`` gets (scores: logits, or probabilities
+for multi-label); ``metric`` is the loop's metric; ``batches`` yields (data, label, valid) over the
+validation set. ``finish`` evaluates the model as kept in the model directory (the newest params file:
+the best epoch, or the last one with checkpoint_frequency), so the report describes what is deployed.
+"""
+import json
+import logging
+
+import numpy as np
+
+from ..model import artifacts
+from . import evaluation, plots
+from .history import History
+from .losses import cross_entropy
+from .tensorboard import TensorBoard
+
+log = logging.getLogger(__name__)
+BATCH_SCALARS_EVERY = 10
+HISTORY_FILE = "metrics.json"
+EVALUATION_FILE = "evaluation.json"
+CURVES_FILE = "training_curves.png"
+CONFUSION_FILE = "confusion_matrix.png"
+
+
+class _Mean:
+    def __init__(self):
+        self.total = 0.0
+        self.count = 0
+
+    def add(self, values):
+        self.total += float(values.sum())
+        self.count += len(values)
+
+    @property
+    def value(self):
+        return self.total / self.count
+
+
+def _predict(net, batches, ctx):
+    labels, probabilities = [], []
+    for data, label, valid in batches:
+        probabilities.append(net(data.as_in_context(ctx)).asnumpy()[:valid])
+        labels.append(label.asnumpy()[:valid])
+    return np.concatenate(labels), np.concatenate(probabilities)
+
+
+class Reporter:
+    def __init__(self, env, hp, class_names):
+        self.active = env.is_master
+        self.multi_label = bool(hp.multi_label)
+        self.top_k = hp.top_k
+        self.class_names = class_names
+        self.data_dir = env.output_data_dir
+        self.model_dir = env.model_dir
+        self.history = History(self.data_dir / HISTORY_FILE)
+        self.board = TensorBoard(env.output_dir / "tensorboard") if self.active else None
+        self.batches_trained = 0
+        self.learning_rate = None
+        self.train_values = {}
+        self._new_epoch()
+
+    def _new_epoch(self):
+        self.train_loss, self.window_loss, self.validation_loss = _Mean(), _Mean(), _Mean()
+
+    def _losses(self, labels, scores, valid):
+        return cross_entropy(labels.asnumpy()[:valid], scores.asnumpy()[:valid], self.multi_label)
+
+    def train_batch(self, labels, scores, valid, metric, learning_rate):
+        if not self.active:
+            return
+        losses = self._losses(labels, scores, valid)
+        self.train_loss.add(losses)
+        self.window_loss.add(losses)
+        self.train_values = dict(metric.get_name_value())
+        self.learning_rate = learning_rate
+        self.batches_trained += 1
+        if self.batches_trained % BATCH_SCALARS_EVERY == 0:
+            self.board.batch(self.batches_trained,
+                             {**self.train_values, "loss": self.window_loss.value, "learning_rate": learning_rate})
+            self.window_loss = _Mean()
+
+    def validation_batch(self, labels, scores, valid):
+        if self.active:
+            self.validation_loss.add(self._losses(labels, scores, valid))
+
+    def end_of_epoch(self, epoch, metric):
+        if not self.active:
+            return
+        record = {
+            "epoch": epoch,
+            "learning_rate": self.learning_rate,
+            "train": {**self.train_values, "loss": self.train_loss.value},
+            "validation": {**dict(metric.get_name_value()), "loss": self.validation_loss.value},
+        }
+        self.history.add(record)
+        self.board.epoch(record)
+        self._new_epoch()
+
+    def finish(self, batches, ctx):
+        if not self.active:
+            return
+        self.board.close()
+        epoch_number = artifacts.saved_epochs(self.model_dir)[-1]
+        labels, probabilities = _predict(artifacts.load(self.model_dir, ctx, epoch_number), batches, ctx)
+        if self.multi_label:
+            report = evaluation.multi_label(labels, probabilities, self.class_names)
+        else:
+            report = evaluation.single_label(labels, probabilities, self.class_names, self.top_k)
+        report = {"model": artifacts.params_path(self.model_dir, epoch_number).name, **report}
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=1))
+        if self.history.epochs:  # none when a restarted job found its training already done
+            plots.training_curves(self.history.epochs, self.data_dir / CURVES_FILE)
+        if not self.multi_label:
+            matrix = report["confusion_matrix"]
+            plots.confusion_matrix(matrix["counts"], matrix["classes"], self.data_dir / CONFUSION_FILE)
+        log.info("Evaluation of %s on %d validation images: accuracy=%f; reports in %s",
+                 report["model"], report["count"], report["accuracy"], self.data_dir)

@@ -1,0 +1,130 @@
+"""Pipe mode: RecordIO stream framing, the manifest stream, FIFOs, and stream errors in the failure file."""
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from mxnet import recordio
+
+from data_layouts import Fifos, first_failure_line, manifest_stream, pipe_config, recordio_stream, write_job
+from image_classifier import demo_data, hyperparameters
+from image_classifier.data import channels, pipe
+from image_classifier.data.channel_config import ChannelConfig
+from image_classifier.environment import Environment
+from image_classifier.errors import UserError
+
+SIZE = 16
+
+
+def written(tmp_path, payloads):
+    writer = recordio.MXRecordIO(str(tmp_path / "stream.rec"), "w")
+    for payload in payloads:
+        writer.write(payload)
+    writer.close()
+    return (tmp_path / "stream.rec").read_bytes()
+
+
+def test_records_are_read_as_mxnet_writes_them_even_split_at_the_magic_number(tmp_path):
+    payloads = [b"a", b"", b"abcd" + pipe.MAGIC_BYTES + b"efgh" + pipe.MAGIC_BYTES, bytes(range(256)) * 9]
+    data = written(tmp_path, payloads)
+    assert data.count(pipe.MAGIC_BYTES) > len(payloads)  # the writer did split the third record
+    assert list(pipe.records(io.BytesIO(data), "the stream")) == payloads
+
+
+@pytest.mark.parametrize("cut, message", [
+    (lambda data: b"\x00" * 8 + data, r"^record 0 of the stream \(byte 0\) does not start with RecordIO's magic"),
+    (lambda data: data[:-3], r"^the stream ends inside record 1"),
+])
+def test_broken_streams(tmp_path, cut, message):
+    data = written(tmp_path, [b"first", b"second!"])
+    with pytest.raises(UserError, match=message):
+        list(pipe.records(io.BytesIO(cut(data)), "the stream"))
+
+
+def test_manifest_stream_items_with_metadata_names(tmp_path):
+    pairs = demo_data.samples(6, SIZE, 0)
+    data = manifest_stream(pairs, tmp_path, with_metadata=True)
+    config = ChannelConfig("RecordIO", ("source-ref", "class", "class-metadata"))
+    collector = pipe.class_names.Collector()
+    entries = list(pipe.manifest_items(io.BytesIO(data), "S", config, 4, False, collector))
+    assert [entry.label for entry in entries] == [0, 1, 2, 3, 0, 1]
+    assert entries[1].where == "image 1 (record 3) of S" and entries[1].source.startswith(b"\x89PNG")
+    assert collector.names == dict(enumerate(demo_data.CLASS_NAMES))
+
+
+def job(tmp_path, record_wrapper, attribute_names=None, num_train=8):
+    base_dir = write_job(tmp_path / "ml", "recordio", demo_data.samples(num_train, SIZE, 0),
+                         demo_data.samples(4, SIZE, 1), SIZE)
+    data_dir = base_dir / "input" / "data"
+    for channel in ("train", "validation"):
+        for path in (data_dir / channel).iterdir():
+            path.unlink()
+        (data_dir / channel).rmdir()
+    (base_dir / "input" / "config" / "inputdataconfig.json").write_text(
+        json.dumps(pipe_config(record_wrapper, attribute_names)))
+    return base_dir
+
+
+def prepare(base_dir, name="train"):
+    env = Environment.load(base_dir)
+    return channels.prepare(env, name, base_dir, hyperparameters.parse(env.hyperparameters))
+
+
+def test_recordio_channel_through_a_fifo(tmp_path):
+    base_dir = job(tmp_path, "None")
+    fifos = Fifos(base_dir / "input" / "data", {"train": recordio_stream(demo_data.samples(8, SIZE, 0), tmp_path)})
+    try:
+        record_set = prepare(base_dir)
+    finally:
+        fifos.close()
+    np.testing.assert_array_equal(record_set.labels, np.arange(8) % 4)
+    assert record_set.rec_files == (base_dir / "train.rec",)
+
+
+def test_manifest_channel_through_a_fifo(tmp_path):
+    base_dir = job(tmp_path, "RecordIO", ["source-ref", "class"])
+    fifos = Fifos(base_dir / "input" / "data", {"train": manifest_stream(demo_data.samples(8, SIZE, 0), tmp_path)})
+    try:
+        record_set = prepare(base_dir)
+    finally:
+        fifos.close()
+    np.testing.assert_array_equal(record_set.labels, np.arange(8) % 4)
+    assert record_set.sources[2] == f"image 2 (record 4) of the Pipe-mode stream {base_dir}/input/data/train_0"
+
+
+def _label(pairs, index, label):
+    return [(label if number == index else old, image) for number, (old, image) in enumerate(pairs)]
+
+
+def _stream_file(base_dir, data):
+    (base_dir / "input" / "data").mkdir(parents=True, exist_ok=True)
+    (base_dir / "input" / "data" / "train_0").write_bytes(data)
+
+
+@pytest.mark.parametrize("wrapper, make, message", [
+    ("None", lambda tmp, pairs: recordio_stream(_label(pairs, 5, 9), tmp),
+     "record 5 of the Pipe-mode stream {fifo} has label 9, which is not a class id from 0 to 3"),
+    ("RecordIO", lambda tmp, pairs: manifest_stream(_label(pairs, 5, 9), tmp),
+     r"record 11 \(the label of image 5\) of the Pipe-mode stream {fifo}: label 9 is not a class id from 0 to 3"),
+    ("RecordIO", lambda tmp, pairs: manifest_stream(pairs, tmp)[:-12],
+     "the Pipe-mode stream {fifo} ends after 1 of the 2 records of an image"),
+    ("RecordIO", lambda tmp, pairs: recordio_stream(pairs, tmp),
+     r"record 1 \(the label of image 0\) of the Pipe-mode stream {fifo} is \d+ bytes of binary data, not label text"),
+])
+def test_stream_errors_name_the_stream_and_record(tmp_path, wrapper, make, message):
+    base_dir = job(tmp_path, wrapper)
+    _stream_file(base_dir, make(tmp_path, demo_data.samples(8, SIZE, 0)))
+    fifo = re.escape(str(base_dir / "input" / "data" / "train_0"))
+    assert re.match(message.format(fifo=fifo), first_failure_line(base_dir))
+
+
+def test_missing_fifo_and_image_content(tmp_path):
+    base_dir = job(tmp_path, "None")
+    assert first_failure_line(base_dir).startswith(
+        f"The 'train' channel is in Pipe mode but {base_dir}/input/data/train_0 does not exist")
+    config = json.loads((base_dir / "input" / "config" / "inputdataconfig.json").read_text())
+    config["train"]["ContentType"] = "image/jpeg"
+    (base_dir / "input" / "config" / "inputdataconfig.json").write_text(json.dumps(config))
+    (base_dir / "output" / "failure").unlink()
+    assert first_failure_line(base_dir).startswith("The 'train' channel streams images (image/jpeg) in Pipe mode")
