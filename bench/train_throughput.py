@@ -53,12 +53,14 @@ def pipeline_speed(num_layers, size, batch, images, contexts=1):
 
 
 def two_host_speeds(num_layers, size, batch, images):
-    """Images/s of each worker of a 2-host dist_sync job on this machine (loopback addresses)."""
+    """Images/s of each worker of a 2-host dist_sync job on this machine (loopback addresses); each host's
+    shard holds ``images`` images, as the one-host run does."""
     hosts = ["127.0.0.1", "127.0.0.2"]
-    with tempfile.TemporaryDirectory() as tmp, socket.socket() as probe:
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        first = _job(Path(tmp) / "host1", num_layers, size, batch, images, kv_store="dist_sync", _ps_port=port)
+        port = probe.getsockname()[1]  # free once the probe closes, for the scheduler to bind
+    with tempfile.TemporaryDirectory() as tmp:
+        first = _job(Path(tmp) / "host1", num_layers, size, batch, 2 * images, kv_store="dist_sync", _ps_port=port)
         shutil.copytree(first, Path(tmp) / "host2")
         processes = []
         for host in hosts:
@@ -66,8 +68,11 @@ def two_host_speeds(num_layers, size, batch, images):
             (base_dir / "input" / "config" / "resourceconfig.json").write_text(
                 json.dumps({"current_host": host, "hosts": hosts}))
             processes.append(subprocess.Popen([TRAIN], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)),
-                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
-        return [_speed(process.communicate()[0]) for process in processes]
+                                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        outputs = [process.communicate()[0] for process in processes]
+        if any(process.returncode for process in processes):
+            raise SystemExit("the 2-host run failed:\n" + "\n".join(output[-2000:] for output in outputs))
+        return [_speed(output) for output in outputs]
 
 
 def minimal_speed(num_layers, size, batch, images):

@@ -1,0 +1,208 @@
+"""What `serve` costs over the bare model: ResNet-18 at 3x224x224, in-process versus over HTTP.
+
+    python bench/serve_latency.py [--requests 200] [--rounds 5] [--dynamic-batch N] [--workers N]
+
+Exports an untrained ResNet-18 (4 classes; weights do not change the time) to a temporary model directory,
+starts `serve` on it, then prints one table:
+  in-process   the SymbolBlock that serving loads, on preprocessed arrays: latency of batch 1,
+               images/s of batch 8
+  HTTP         `serve` on 127.0.0.1 answering 224x224 JPEGs (decode and preprocessing included):
+               p50/p99 latency at concurrency 1, images/s at concurrency 8 (one image per request)
+and the ratios against the targets: p50 <= 1.15x in-process, throughput >= 0.85x in-process.
+The two are measured in alternating rounds, so that other load on the machine weighs on both alike; the
+client shares the machine with the server, so an idle host gives the truest numbers.
+"""
+import argparse
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import mxnet as mx
+import numpy as np
+
+from image_classifier import demo_data
+from image_classifier.model import artifacts, networks
+from image_classifier.model.preprocessing import Preprocessing
+from image_classifier.serving import workers
+
+IMAGE_SHAPE = (3, 224, 224)
+NUM_CLASSES = 4
+LATENCY_TARGET = 1.15
+THROUGHPUT_TARGET = 0.85
+CONCURRENCY = 8
+READY_TIMEOUT = 120
+
+
+def export_resnet18(model_dir):
+    served = networks.with_probabilities(networks.build(18, NUM_CLASSES), multi_label=False)
+    served.hybridize()
+    served(mx.nd.zeros((1, *IMAGE_SHAPE)))
+    artifacts.save_epoch(served, model_dir, 1)
+    class_names = {label: name for label, name in enumerate(demo_data.CLASS_NAMES)}
+    artifacts.write_metadata(model_dir, Preprocessing.for_training(IMAGE_SHAPE, resize=None), class_names)
+
+
+def jpegs(count):
+    rng = np.random.default_rng(0)
+    images = (demo_data.render(index % NUM_CLASSES, IMAGE_SHAPE[1], rng) for index in range(count))
+    return [cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+            for image in images]
+
+
+class InProcess:
+    """The model as serving loads it, on preprocessed arrays."""
+
+    def __init__(self, model_dir):
+        self.net = artifacts.load(model_dir)
+        preprocessing = artifacts.read_preprocessing(model_dir)
+        self.batch = np.stack([preprocessing.apply(cv2.cvtColor(
+            cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+            for jpeg in jpegs(CONCURRENCY)])
+        for _ in range(5):
+            self.forward(self.batch[:1])
+            self.forward(self.batch)
+
+    def forward(self, inputs):
+        return self.net(mx.nd.array(inputs)).asnumpy()
+
+    def latencies(self, runs):
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            self.forward(self.batch[:1])
+            times.append(time.perf_counter() - started)
+        return times
+
+    def throughput_run(self, images):
+        """(images, seconds) for about ``images`` images in batches of CONCURRENCY."""
+        batches = max(1, images // CONCURRENCY)
+        started = time.perf_counter()
+        for _ in range(batches):
+            self.forward(self.batch)
+        return batches * CONCURRENCY, time.perf_counter() - started
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_serve(base_dir, port, dynamic_batch, workers):
+    environ = dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir), SAGEMAKER_BIND_TO_PORT=str(port),
+                   IMAGE_CLASSIFIER_BIND_HOST="127.0.0.1", IMAGE_CLASSIFIER_DYNAMIC_BATCH=str(dynamic_batch))
+    if workers:
+        environ["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(workers)
+    serve = Path(sys.executable).with_name("serve")
+    process = subprocess.Popen([str(serve)], env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"serve exited with code {process.returncode}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/ping")
+            if connection.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("serve did not answer /ping in time")
+
+
+def post_images(port, images, latencies):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for image in images:
+        started = time.perf_counter()
+        connection.request("POST", "/invocations", body=image, headers={"Content-Type": "image/jpeg"})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"/invocations answered {response.status}")
+        latencies.append(time.perf_counter() - started)
+    connection.close()
+
+
+def http_latencies(port, images):
+    latencies = []
+    post_images(port, images, latencies)
+    return latencies
+
+
+def http_throughput_run(port, images):
+    """(images, seconds) for ``images`` sent by CONCURRENCY clients at once, one image per request."""
+    shares = [images[client::CONCURRENCY] for client in range(CONCURRENCY)]
+    threads = [threading.Thread(target=post_images, args=(port, share, [])) for share in shares]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(images), time.perf_counter() - started
+
+
+def images_per_second(runs):
+    return sum(count for count, _ in runs) / sum(seconds for _, seconds in runs)
+
+
+def measure(model_dir, port, requests, rounds):
+    """Model and endpoint measured in alternation, round after round, so that background load drifting
+    during the run weighs on both alike."""
+    model = InProcess(model_dir)
+    images = jpegs(requests // rounds)
+    post_images(port, images[:20], [])
+    model_times, http_times, model_runs, http_runs = [], [], [], []
+    for _ in range(rounds):
+        model_times += model.latencies(len(images))
+        http_times += http_latencies(port, images)
+        model_runs.append(model.throughput_run(len(images)))
+        http_runs.append(http_throughput_run(port, images))
+    return (np.median(model_times), images_per_second(model_runs),
+            np.percentile(http_times, 50), np.percentile(http_times, 99), images_per_second(http_runs))
+
+
+def same_model_threads_as_serve():
+    """Both sides at the same OMP_NUM_THREADS: serve's plan for this machine, unless already set. OpenMP
+    reads it when MXNet loads, so this process starts again with it."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        threads = workers.plan(num_gpus=0, cores=workers.available_cores()).model_threads
+        os.execve(sys.executable, [sys.executable, *sys.argv], dict(os.environ, OMP_NUM_THREADS=str(threads)))
+
+
+def main():
+    same_model_threads_as_serve()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="requests (and forward passes) per measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="alternations of model and endpoint")
+    parser.add_argument("--dynamic-batch", type=int, default=0, help="IMAGE_CLASSIFIER_DYNAMIC_BATCH for serve")
+    parser.add_argument("--workers", type=int, default=0, help="SAGEMAKER_MODEL_SERVER_WORKERS (0: serve decides)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as base_dir:
+        model_dir = Path(base_dir) / "model"
+        export_resnet18(model_dir)
+        port = free_port()
+        serve = start_serve(base_dir, port, args.dynamic_batch, args.workers)
+        try:
+            latency, throughput, p50, p99, http_throughput = measure(model_dir, port, args.requests, args.rounds)
+        finally:
+            serve.terminate()
+            serve.wait(timeout=60)
+    print(f"ResNet-18, 3x224x224, {args.requests} requests, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
+          f"workers {args.workers or 'planned'}, dynamic batch {args.dynamic_batch or 'off'}, {os.cpu_count()} CPUs")
+    print(f"{'':34}{'in-process':>12}{'HTTP':>12}{'ratio':>8}{'target':>9}")
+    print(f"{'latency p50, batch/concurrency 1':34}{latency * 1000:>10.1f}ms{p50 * 1000:>10.1f}ms"
+          f"{p50 / latency:>8.2f}{'<= ' + str(LATENCY_TARGET):>9}")
+    print(f"{'latency p99, concurrency 1':34}{'':>12}{p99 * 1000:>10.1f}ms")
+    print(f"{'images/s, batch/concurrency 8':34}{throughput:>12.1f}{http_throughput:>12.1f}"
+          f"{http_throughput / throughput:>8.2f}{'>= ' + str(THROUGHPUT_TARGET):>9}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The Flask app of one worker: SageMaker's /ping, /invocations and /execution-parameters.
+
+gunicorn builds it in each worker after fork (``create_app()``), and the model is loaded before the worker
+takes its first connection: a worker that answers at all has its model, so /ping only says 200. Every
+error is a JSON body {"error": "<one line>"} with its status; a traceback goes only to the log.
+"""
+import logging
+import os
+
+import numpy as np
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from .. import devices, environment
+from . import codecs, custom_attributes, inputs
+from .batching import Batcher
+from .errors import PayloadTooLarge, ServingError
+from .predictor import MAX_BATCH, Predictor
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_ERROR_CHARACTERS = 500
+
+
+def _read_body(settings):
+    too_large = PayloadTooLarge(
+        f"The request body is larger than SAGEMAKER_MAX_PAYLOAD_IN_MB ({settings.max_payload_mb} MB) allows"
+    )
+    if (request.content_length or 0) > settings.max_payload_bytes:
+        raise too_large
+    try:
+        return request.get_data(cache=False)
+    except RequestEntityTooLarge:  # a chunked body that turned out too long
+        raise too_large from None
+
+
+def _model_input(payload, number, item, preprocessing, max_pixels):
+    try:
+        return inputs.model_input(item, preprocessing, max_pixels)
+    except ServingError as error:
+        if not payload.several:
+            raise
+        raise type(error)(f"Image {number}: {error}") from None
+
+
+def _probabilities(model, preprocessing, payload, max_pixels):
+    """Each image through the model, MAX_BATCH at a time, so memory does not grow with the request."""
+    outputs = []
+    for start in range(0, len(payload.items), MAX_BATCH):
+        chunk = enumerate(payload.items[start:start + MAX_BATCH], start + 1)
+        batch = np.stack([_model_input(payload, number, item, preprocessing, max_pixels) for number, item in chunk])
+        outputs.append(model.predict(batch))
+    return np.concatenate(outputs)
+
+
+def _error(status, message):
+    line = " ".join(str(message).split())[:MAX_ERROR_CHARACTERS]
+    return jsonify(error=line), status
+
+
+def _add_error_handlers(app):
+    @app.errorhandler(ServingError)
+    def client_error(error):
+        log.info("%d %s %s: %s", error.status, request.method, request.path, error)
+        return _error(error.status, error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        return _error(error.code, error.description)
+
+    @app.errorhandler(Exception)
+    def internal_error(error):
+        log.exception("500 %s %s", request.method, request.path)
+        return _error(500, f"Internal error ({type(error).__name__}); the endpoint's log has the details")
+
+
+def create_app(settings=None, predictor=None):
+    """The app of one worker, its model loaded (from base_dir()/model onto the worker's device by default)."""
+    settings = settings or Settings.from_environ(os.environ)
+    predictor = predictor or Predictor.load(environment.base_dir() / "model",
+                                            devices.serving_context(settings.worker_slot))
+    model = Batcher(predictor, settings.dynamic_batch) if settings.dynamic_batch > 1 else predictor
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
+    _add_error_handlers(app)
+
+    @app.get("/ping")
+    def ping():
+        return Response(status=200)
+
+    @app.get("/execution-parameters")
+    def execution_parameters():
+        return jsonify(settings.execution_parameters())
+
+    @app.post("/invocations")
+    def invocations():
+        media_type = codecs.response_type(request.headers.get("Accept"), settings.default_accept)
+        options = custom_attributes.parse(request.headers.get(custom_attributes.HEADER), predictor.num_classes)
+        decoder = codecs.decoder_for(request.mimetype)
+        payload = decoder(_read_body(settings))
+        if len(payload.items) > settings.max_images:
+            raise PayloadTooLarge(f"The request holds {len(payload.items)} images, more than the "
+                                  f"{settings.max_images} that IMAGE_CLASSIFIER_MAX_IMAGES allows")
+        probabilities = _probabilities(model, predictor.preprocessing, payload, settings.max_pixels)
+        body = codecs.encode(media_type, probabilities, payload.several, options.top_k, predictor.class_names)
+        return Response(body, mimetype=media_type)
+
+    return app

@@ -1,0 +1,33 @@
+"""Errors a request can cause, each with its HTTP status; the app answers them as {"error": message}.
+
+Anything else raised while answering a request is our fault: a 500 with a one-line message, the
+traceback only in the log.
+"""
+
+
+class ServingError(Exception):
+    status = 500
+
+
+class BadRequest(ServingError):
+    """The body cannot be decoded, or holds something the model cannot take."""
+
+    status = 400
+
+
+class NotAcceptable(ServingError):
+    """No response type we write matches the Accept header."""
+
+    status = 406
+
+
+class PayloadTooLarge(ServingError):
+    """Too many bytes, images or pixels."""
+
+    status = 413
+
+
+class UnsupportedMediaType(ServingError):
+    """A Content-Type we do not read."""
+
+    status = 415

@@ -1,0 +1,41 @@
+"""gunicorn's settings for ``serve``, from the environment the launcher prepared (its worker count included).
+
+gunicorn loads this module in its arbiter, the process that forks the workers: nothing here imports MXNet,
+so no MXNet or CUDA state exists before fork. Each worker imports the app, and with it the model, after.
+``pre_fork`` gives each new worker the lowest free slot, so that a restarted worker takes over the GPU of
+the one it replaces. GUNICORN_CMD_ARGS still overrides anything here (``--access-logfile -``, say).
+"""
+import os
+
+from ..logs import configure_logging
+from .settings import WORKER_SLOT_ENV, Settings
+
+GRACEFUL_TIMEOUT = 25  # seconds to finish requests after SIGTERM; SageMaker sends SIGKILL 30 s after it
+KEEPALIVE = 75  # seconds an idle connection stays open, longer than a load balancer's usual 60 s
+SHARED_MEMORY = "/dev/shm"
+
+_settings = Settings.from_environ(os.environ)
+
+bind = [f"{_settings.host}:{_settings.port}"]
+workers = _settings.workers
+worker_class = "gthread"
+threads = _settings.request_threads
+timeout = _settings.timeout
+graceful_timeout = GRACEFUL_TIMEOUT
+keepalive = KEEPALIVE
+control_socket_disable = True  # gunicorn's runtime control socket: not wanted, and shared across instances
+worker_tmp_dir = SHARED_MEMORY if os.access(SHARED_MEMORY, os.W_OK) else None  # heartbeat off the disk
+proc_name = "image-classifier-serve"
+
+
+def on_starting(server):
+    configure_logging()
+
+
+def pre_fork(server, worker):
+    taken = {other.slot for other in server.WORKERS.values()}
+    worker.slot = min(set(range(len(taken) + 1)) - taken)
+
+
+def post_fork(server, worker):
+    os.environ[WORKER_SLOT_ENV] = str(worker.slot)

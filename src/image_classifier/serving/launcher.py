@@ -1,0 +1,68 @@
+"""``serve``: checks the settings and the model, plans the workers, then runs gunicorn and watches it.
+
+The launcher may be PID 1 in the container, where a signal without a handler is ignored, so it handles
+SIGTERM (SageMaker's scale-in, ``docker stop``) and SIGINT before anything slow (MXNet takes seconds to
+import): until gunicorn runs, they just end ``serve``; after, they are forwarded to gunicorn, which stops
+taking connections, finishes the requests in flight and exits. When gunicorn exits for any reason, so
+does ``serve``, with gunicorn's exit code, so that the platform sees a dead container rather than one that
+no longer answers. The worker plan reaches gunicorn through the variables a user would set:
+SAGEMAKER_MODEL_SERVER_WORKERS, and OMP_NUM_THREADS unless already set.
+"""
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+from .. import environment
+from ..errors import UserError
+from ..logs import configure_logging
+from . import workers
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+APP = "image_classifier.serving.app:create_app()"
+CONFIG = "python:image_classifier.serving.gunicorn_config"
+
+
+def gunicorn_command():
+    return [sys.executable, "-m", "gunicorn", "--config", CONFIG, APP]
+
+
+def gunicorn_environ(environ, plan):
+    child = dict(environ, SAGEMAKER_MODEL_SERVER_WORKERS=str(plan.workers))
+    child.setdefault("OMP_NUM_THREADS", str(plan.model_threads))
+    return child
+
+
+def main():
+    configure_logging()
+    gunicorn = None
+
+    def forward(number, _frame):
+        if gunicorn is None:  # nothing started yet: stopping is exiting
+            raise SystemExit(128 + number)
+        gunicorn.send_signal(number)
+
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, forward)
+    from .. import devices  # MXNet, seconds to import: only once the signals are handled
+    from .predictor import check_model_dir
+
+    try:
+        settings = Settings.from_environ(os.environ)
+        model_dir = environment.base_dir() / "model"
+        check_model_dir(model_dir)
+        plan = workers.plan(devices.gpu_count(), workers.available_cores(), settings.workers)
+    except UserError as error:
+        log.error("serve cannot start: %s", error)
+        return 1
+    environ = gunicorn_environ(os.environ, plan)
+    log.info("Serving %s on %s:%d: %d worker(s), each with %s model thread(s) and %d request threads",
+             model_dir, settings.host, settings.port, plan.workers, environ["OMP_NUM_THREADS"],
+             settings.request_threads)
+    gunicorn = subprocess.Popen(gunicorn_command(), env=environ)
+    code = gunicorn.wait()
+    if code:
+        log.error("gunicorn exited with %s", f"signal {-code}" if code < 0 else f"code {code}")
+    return 128 - code if code < 0 else code

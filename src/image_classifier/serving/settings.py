@@ -1,0 +1,111 @@
+"""The environment variables ``serve`` reads: SageMaker's, then ours (IMAGE_CLASSIFIER_*), checked once.
+
+SageMaker's, as its inference containers read them:
+    SAGEMAKER_BIND_TO_PORT               8080
+    SAGEMAKER_MODEL_SERVER_WORKERS       sized to the machine (see workers.py)
+    SAGEMAKER_MODEL_SERVER_TIMEOUT       60 seconds
+    SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT application/json (the answer to a missing or */* Accept)
+    SAGEMAKER_MAX_PAYLOAD_IN_MB          6
+    SAGEMAKER_MAX_CONCURRENT_TRANSFORMS  2 per worker (reported by /execution-parameters)
+    SAGEMAKER_BATCH_STRATEGY             MULTI_RECORD (reported by /execution-parameters)
+Ours:
+    IMAGE_CLASSIFIER_BIND_HOST           0.0.0.0 (every interface); 127.0.0.1 keeps a local test private
+    IMAGE_CLASSIFIER_REQUEST_THREADS     8 requests handled at once by each worker
+    IMAGE_CLASSIFIER_MAX_PIXELS          50000000 pixels per image, checked from its header (at most
+                                         178956970, Pillow's own limit)
+    IMAGE_CLASSIFIER_MAX_IMAGES          1000 images per request
+    IMAGE_CLASSIFIER_DYNAMIC_BATCH       0 (off); N > 1 runs the images of concurrent requests
+                                         together, up to N per forward pass
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import UserError
+from .media_types import RESPONSE_TYPES
+
+WORKER_SLOT_ENV = "IMAGE_CLASSIFIER_WORKER_SLOT"  # set by gunicorn_config in each worker, not by users
+BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
+PILLOW_MAX_PIXELS = 178_956_970  # 2 x PIL.Image.MAX_IMAGE_PIXELS: Pillow refuses to open larger images
+
+
+def _whole_number(environ, name, default, minimum, maximum=None):
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+        raise UserError(f"{name} must be a whole number {bounds}, not '{text}'")
+    return value
+
+
+def _response_type(environ, name, default):
+    value = environ.get(name, "").strip().lower() or default
+    if value not in RESPONSE_TYPES:
+        raise UserError(f"{name} must be one of {', '.join(RESPONSE_TYPES)}, not '{value}'")
+    return value
+
+
+def _batch_strategy(environ, name, default):
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    spelled = {strategy.replace("_", ""): strategy for strategy in BATCH_STRATEGIES}
+    strategy = spelled.get(text.replace("_", "").upper())
+    if strategy is None:
+        raise UserError(f"{name} must be MULTI_RECORD or SINGLE_RECORD, not '{text}'")
+    return strategy
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int = 8080
+    host: str = "0.0.0.0"
+    workers: Optional[int] = None
+    timeout: int = 60
+    default_accept: str = "application/json"
+    max_payload_mb: int = 6
+    max_concurrent_transforms: Optional[int] = None
+    batch_strategy: str = "MULTI_RECORD"
+    request_threads: int = 8
+    max_pixels: int = 50_000_000
+    max_images: int = 1000
+    dynamic_batch: int = 0
+    worker_slot: int = 0
+
+    @classmethod
+    def from_environ(cls, environ):
+        defaults = cls()
+        return cls(
+            port=_whole_number(environ, "SAGEMAKER_BIND_TO_PORT", defaults.port, 1, 65535),
+            host=environ.get("IMAGE_CLASSIFIER_BIND_HOST", "").strip() or defaults.host,
+            workers=_whole_number(environ, "SAGEMAKER_MODEL_SERVER_WORKERS", defaults.workers, 1),
+            timeout=_whole_number(environ, "SAGEMAKER_MODEL_SERVER_TIMEOUT", defaults.timeout, 1),
+            default_accept=_response_type(environ, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", defaults.default_accept),
+            max_payload_mb=_whole_number(environ, "SAGEMAKER_MAX_PAYLOAD_IN_MB", defaults.max_payload_mb, 1),
+            max_concurrent_transforms=_whole_number(
+                environ, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", defaults.max_concurrent_transforms, 1),
+            batch_strategy=_batch_strategy(environ, "SAGEMAKER_BATCH_STRATEGY", defaults.batch_strategy),
+            request_threads=_whole_number(environ, "IMAGE_CLASSIFIER_REQUEST_THREADS", defaults.request_threads, 1),
+            max_pixels=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_PIXELS", defaults.max_pixels, 1,
+                                     PILLOW_MAX_PIXELS),
+            max_images=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_IMAGES", defaults.max_images, 1),
+            dynamic_batch=_whole_number(environ, "IMAGE_CLASSIFIER_DYNAMIC_BATCH", defaults.dynamic_batch, 0),
+            worker_slot=_whole_number(environ, WORKER_SLOT_ENV, defaults.worker_slot, 0),
+        )
+
+    @property
+    def max_payload_bytes(self):
+        return self.max_payload_mb * 1024 * 1024
+
+    def execution_parameters(self):
+        """What /execution-parameters tells batch transform: by default two requests in flight per worker,
+        so that one request's images decode while another's run through the model."""
+        return {
+            "MaxConcurrentTransforms": self.max_concurrent_transforms or 2 * (self.workers or 1),
+            "BatchStrategy": self.batch_strategy,
+            "MaxPayloadInMB": self.max_payload_mb,
+        }

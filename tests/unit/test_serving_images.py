@@ -1,0 +1,164 @@
+"""Any image Pillow reads becomes the model's channels; the pixel limit is checked before decoding."""
+import io
+import struct
+import subprocess
+import sys
+import tracemalloc
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from image_classifier.serving import images
+from image_classifier.serving.errors import BadRequest, PayloadTooLarge
+
+LIMIT = 10_000_000
+RNG = np.random.default_rng(0)
+RGB = RNG.integers(0, 256, (12, 20, 3), dtype=np.uint8)
+
+
+@pytest.fixture(autouse=True)
+def truncated_images_refused(monkeypatch):
+    """As in the server; importing gluoncv (other tests do) turns Pillow's global switch on."""
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False)
+
+
+def test_serving_never_imports_gluoncv():
+    code = ("import sys, image_classifier.serving.app, image_classifier.serving.launcher; "
+            "print('gluoncv' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def encoded(image, format_, **options):
+    buffer = io.BytesIO()
+    image.save(buffer, format_, **options)
+    return buffer.getvalue()
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_header_only(width, height):
+    """A PNG that declares width x height RGB pixels and holds almost none of them."""
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + png_chunk(b"IEND", b"")
+
+
+def test_rgb_png_is_exact():
+    assert np.array_equal(images.decode(encoded(Image.fromarray(RGB), "PNG"), 3, LIMIT), RGB)
+
+
+@pytest.mark.parametrize("mode, options", [
+    ("L", {}), ("LA", {}), ("P", {}), ("P", {"transparency": 0}), ("RGBA", {}), ("1", {}),
+])
+def test_modes_become_rgb_with_their_colours(mode, options):
+    image = Image.fromarray(RGB).convert(mode)
+    expected = np.asarray(image.convert("RGB"))
+    assert np.array_equal(images.decode(encoded(image, "PNG", **options), 3, LIMIT), expected)
+
+
+def test_alpha_is_dropped_not_blended():
+    rgba = np.dstack([RGB, np.zeros(RGB.shape[:2], np.uint8)])
+    assert np.array_equal(images.decode(encoded(Image.fromarray(rgba), "PNG"), 3, LIMIT), RGB)
+
+
+def test_grayscale_model_gets_luma():
+    decoded = images.decode(encoded(Image.fromarray(RGB), "PNG"), 1, LIMIT)
+    luma = RGB @ np.array([0.299, 0.587, 0.114])
+    assert decoded.shape == RGB.shape[:2]
+    assert np.abs(decoded - luma).max() <= 1
+
+
+def test_cmyk_jpeg_becomes_rgb():
+    red = np.zeros((16, 16, 3), np.uint8)
+    red[..., 0] = 200
+    decoded = images.decode(encoded(Image.fromarray(red).convert("CMYK"), "JPEG", quality=95), 3, LIMIT)
+    assert np.abs(decoded.astype(int) - red).max() <= 8
+
+
+def test_sixteen_bit_grayscale_keeps_the_high_byte():
+    samples = RNG.integers(0, 65536, (8, 9), dtype=np.uint16)
+    decoded = images.decode(cv2.imencode(".png", samples)[1].tobytes(), 3, LIMIT)
+    assert np.array_equal(decoded, np.dstack([samples >> 8] * 3))
+
+
+def test_sixteen_bit_colour_keeps_the_high_byte():
+    samples = RNG.integers(0, 65536, (8, 9, 3), dtype=np.uint16)
+    decoded = images.decode(cv2.imencode(".png", samples)[1].tobytes(), 3, LIMIT)
+    assert np.array_equal(decoded, (samples >> 8)[..., ::-1])  # OpenCV wrote BGR
+
+
+def test_float_tiff_is_clipped():
+    samples = np.array([[-5.0, 0.0, 100.4, 300.0]], np.float32)
+    decoded = images.decode(encoded(Image.fromarray(samples, "F"), "TIFF"), 1, LIMIT)
+    assert decoded.tolist() == [[0, 0, 100, 255]]
+
+
+def test_exif_orientation_is_applied():
+    stored = np.zeros((20, 40, 3), np.uint8)  # wide: red left half, blue right half
+    stored[:, :20, 0] = 255
+    stored[:, 20:, 2] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: the left half ends up on top
+    decoded = images.decode(encoded(Image.fromarray(stored), "JPEG", quality=95, exif=exif), 3, LIMIT)
+    assert decoded.shape == (40, 20, 3)
+    assert decoded[:18, :, 0].min() > 200 and decoded[:18, :, 2].max() < 50
+    assert decoded[22:, :, 2].min() > 200 and decoded[22:, :, 0].max() < 50
+
+
+def test_animation_uses_its_first_frame():
+    frames = [Image.fromarray(np.full((6, 6, 3), value, np.uint8)) for value in (10, 200)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
+    assert images.decode(buffer.getvalue(), 3, LIMIT).max() < 50
+
+
+def test_huge_declared_size_is_refused_without_allocating():
+    body = png_header_only(100_000, 100_000)
+    tracemalloc.start()
+    with pytest.raises(PayloadTooLarge, match="more than the 10000000 that IMAGE_CLASSIFIER_MAX_PIXELS allows"):
+        images.decode(body, 3, LIMIT)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def test_pixel_limit_names_the_size():
+    with pytest.raises(PayloadTooLarge, match="The image is 5000x3000 pixels, more than the 10000000"):
+        images.decode(png_header_only(5000, 3000), 3, LIMIT)
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"", "The image is empty"),
+    (RNG.bytes(3000), "not an image this endpoint reads"),
+    (encoded(Image.fromarray(RGB), "PNG")[:60], "could not be decoded|header is damaged"),
+    (encoded(Image.fromarray(RGB), "JPEG")[:400], "could not be decoded|header is damaged"),
+    (png_header_only(30, 30), "could not be decoded"),
+])
+def test_undecodable_bodies_are_bad_requests(body, message):
+    with pytest.raises(BadRequest, match=message):
+        images.decode(body, 3, LIMIT)
+
+
+@pytest.mark.parametrize("shape", [(12, 20), (12, 20, 1), (12, 20, 3), (12, 20, 4)])
+def test_arrays_become_the_models_channels(shape):
+    array = RNG.integers(0, 256, shape, dtype=np.uint8)
+    rgb = images.from_array(array, 3, LIMIT)
+    assert rgb.shape == (12, 20, 3)
+    if len(shape) == 3 and shape[2] >= 3:
+        assert np.array_equal(rgb, array[..., :3])
+    assert images.from_array(array, 1, LIMIT).shape == (12, 20)
+
+
+@pytest.mark.parametrize("shape", [(12,), (12, 20, 2), (12, 20, 5), (0, 20, 3), (2, 12, 20, 3)])
+def test_arrays_of_other_shapes_are_refused(shape):
+    with pytest.raises(BadRequest, match="A uint8 array must be one image"):
+        images.from_array(np.zeros(shape, np.uint8), 3, LIMIT)
+
+
+def test_arrays_obey_the_pixel_limit():
+    with pytest.raises(PayloadTooLarge, match="20x12 pixels"):
+        images.from_array(np.zeros((12, 20), np.uint8), 3, 100)

@@ -1,0 +1,78 @@
+"""RecordIO bodies split as MXNet's own reader splits them, multi-part records and im2rec headers included."""
+import io
+import struct
+
+import numpy as np
+import pytest
+from mxnet import recordio
+from PIL import Image
+
+from image_classifier.serving import records
+from image_classifier.serving.errors import BadRequest
+
+
+def written_by_mxnet(tmp_path, datas):
+    path = tmp_path / "body.rec"
+    writer = recordio.MXRecordIO(str(path), "w")
+    for data in datas:
+        writer.write(data)
+    writer.close()
+    return path.read_bytes()
+
+
+def png():
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_records_come_back_in_order(tmp_path):
+    datas = [b"a", b"bcdef", b"", b"0123456789" * 100]
+    assert records.split(written_by_mxnet(tmp_path, datas)) == datas
+
+
+def test_records_holding_the_magic_number_are_joined(tmp_path):
+    data = b"head" + records.MAGIC_BYTES + b"middle!!" + records.MAGIC_BYTES + b"tail"
+    body = written_by_mxnet(tmp_path, [data, b"next"])
+    first_flag = struct.unpack_from("<I", body, 4)[0] >> records.LENGTH_BITS
+    assert first_flag == records.FIRST  # MXNet did split it
+    assert records.split(body) == [data, b"next"]
+
+
+def test_image_bytes_are_found_raw_or_behind_an_im2rec_header():
+    image = png()
+    packed = recordio.pack(recordio.IRHeader(0, 3.0, 7, 0), image)
+    multi_label = recordio.pack(recordio.IRHeader(2, [1.0, 0.0], 8, 0), image)
+    assert records.image_bytes(image) == image
+    assert records.image_bytes(packed) == image
+    assert records.image_bytes(multi_label) == image
+
+
+@pytest.mark.parametrize("mangle, message", [
+    (lambda body: body[:5], "ends inside a record header"),
+    (lambda body: b"\0" * 8 + body, "no record magic number at byte 0"),
+    (lambda body: body[:-8], "cut short"),
+])
+def test_broken_framing_is_a_bad_request(tmp_path, mangle, message):
+    body = written_by_mxnet(tmp_path, [b"x" * 20, b"y" * 20])
+    with pytest.raises(BadRequest, match=message):
+        records.split(mangle(body))
+
+
+def part(flag, data):
+    return struct.pack("<II", records.MAGIC, (flag << records.LENGTH_BITS) | len(data)) + data
+
+
+@pytest.mark.parametrize("body, message", [
+    (part(records.MIDDLE, b"abcd"), "breaks the multi-part sequence"),
+    (part(records.FIRST, b"abcd") + part(records.WHOLE, b"efgh"), "breaks the multi-part sequence"),
+    (part(records.FIRST, b"abcd"), "ends inside a multi-part record"),
+])
+def test_parts_out_of_sequence_are_a_bad_request(body, message):
+    with pytest.raises(BadRequest, match=message):
+        records.split(body)
+
+
+def test_a_record_too_short_for_a_header_is_a_bad_request():
+    with pytest.raises(BadRequest, match="neither an image nor an im2rec IRHeader"):
+        records.image_bytes(b"short")
