@@ -5,7 +5,7 @@ import signal
 import subprocess
 import time
 
-from conftest import run_train, train_command
+from conftest import run_train, set_hyperparameters, train_command
 from image_classifier import demo_data
 
 
@@ -32,23 +32,34 @@ def wait_for(condition, seconds=180):
         time.sleep(0.002)
 
 
-def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path):
-    uninterrupted = run_train(job(tmp_path, "whole"))
-    assert uninterrupted.returncode == 0, uninterrupted.stdout
+def params(base_dir):
+    return [path.read_bytes() for path in sorted((base_dir / "model").glob("*.params"))]
 
+
+def test_sigterm_mid_epoch_then_resume_ends_exactly_like_an_uninterrupted_run(tmp_path):
     base_dir = job(tmp_path, "interrupted")
+    set_hyperparameters(base_dir, seed=None)  # drawn at random, and kept by the resumed job
     process = start(base_dir)
-    wait_for(lambda: (base_dir / "checkpoints" / "epoch-0001").exists())
-    time.sleep(1)  # into epoch 1
-    process.send_signal(signal.SIGTERM)
-    first, _ = process.communicate(timeout=60)
+    first = ""
+    for line in process.stdout:  # epoch 1 has 25 batches: stop it after its 20th
+        first += line
+        if line.startswith("Epoch[1] Batch [20]"):
+            process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
     assert process.returncode == 143, first
     resumed = run_train(base_dir)
     assert resumed.returncode == 0, resumed.stdout
-    assert re.search(r"Resuming from checkpoint .*epoch-000[12]: [12] epochs done", resumed.stdout)
-    done = len(accuracies(first))
-    assert len(accuracies(resumed.stdout)) == 5 - done  # ends at the same epoch count
-    assert abs(accuracies(resumed.stdout)[-1] - accuracies(uninterrupted.stdout)[-1]) <= 0.01
+    assert re.search(r"Resuming from checkpoint .*epoch-0001: 1 epochs done and 2[0-4] batches of the next",
+                     resumed.stdout)
+    assert re.search(r"Epoch\[1\] Skipping the 2[0-4] batches trained before the stop", resumed.stdout)
+
+    seed = re.search(r"with seed (\d+)", first).group(1)
+    uninterrupted = job(tmp_path, "whole")
+    set_hyperparameters(uninterrupted, seed=seed)
+    whole = run_train(uninterrupted)
+    assert whole.returncode == 0, whole.stdout
+    assert accuracies(first) + accuracies(resumed.stdout) == accuracies(whole.stdout)
+    assert params(base_dir) == params(uninterrupted)  # the same batches in the same order, each once
     assert (base_dir / "output" / "success").exists()
 
 

@@ -1,10 +1,11 @@
 """Managed-spot checkpoints in /opt/ml/checkpoints: written after every epoch and on SIGTERM, resumed on start.
 
 Each checkpoint is a folder ``epoch-NNNN`` (NNNN = epochs completed) holding the network's parameters,
-the optimizer's state, ``state.json`` (progress, best score, early stopping), the NumPy and Python RNG
-states, and a copy of the model directory's files. It is written as ``.partial-epoch-NNNN`` and renamed
-when complete, so a crash or ``kill -9`` mid-write leaves no folder that looks finished; a start ignores
-(and removes) partial folders and falls back to an older checkpoint when the newest does not load.
+the optimizer's state, ``state.json`` (progress, batches of the next epoch trained before a stop, best
+score, early stopping), the NumPy and Python RNG states, and a copy of the model directory's files. It is
+written as ``.partial-epoch-NNNN`` and renamed when complete, so a crash or ``kill -9`` mid-write leaves no
+folder that looks finished; a start ignores (and removes) partial folders and falls back to an older
+checkpoint when the newest does not load.
 """
 import json
 import logging
@@ -74,7 +75,8 @@ class Checkpoints:
             random.setstate(python_state)
             if (path / "model").is_dir():
                 shutil.copytree(path / "model", model_dir, dirs_exist_ok=True)
-            log.info("Resuming from checkpoint %s: %d epochs done", path, state["epochs_done"])
+            batches = f" and {state['batches_done']} batches of the next" if state.get("batches_done") else ""
+            log.info("Resuming from checkpoint %s: %d epochs done%s", path, state["epochs_done"], batches)
             return state
         return None
 

@@ -101,10 +101,11 @@ class Loop:
         self.loss, self.pos_weight = _loss(hp, sets.train, contexts)
         self.metric = metrics.make_metrics(hp.multi_label, hp.top_k)
         iterator_args = dict(preprocessing=self.preprocessing, batch_size=hp.mini_batch_size,
-                             multi_label=bool(hp.multi_label), seed=hp.seed)
-        self.train_iter = iterators.record_iter(sets.train, train=True, augmentation_type=hp.augmentation_type,
-                                                num_parts=self.num_workers, part_index=rank, **iterator_args)
-        self.validation_iter = iterators.record_iter(sets.validation, train=False, **iterator_args)
+                             multi_label=bool(hp.multi_label))
+        self.train_iter_args = dict(iterator_args, augmentation_type=hp.augmentation_type,
+                                    num_parts=self.num_workers, part_index=rank)
+        self.train_iter = None
+        self.validation_iter = iterators.record_iter(sets.validation, train=False, seed=hp.seed, **iterator_args)
         self.served = networks.with_probabilities(net, bool(hp.multi_label))
         self._hybridize()
         self.split_logged = False
@@ -137,11 +138,26 @@ class Loop:
         scores = outputs[0] if len(outputs) == 1 else mx.nd.concat(*outputs, dim=0)
         return scores.sigmoid() if self.hp.multi_label else scores
 
-    def train_epoch(self, epoch, stop):
+    def _epoch_iter(self, epoch):
+        """Epoch ``epoch``'s shuffle and augmentation follow from (seed, epoch) alone, so a resumed job sees
+        the same batches as one never stopped."""
+        self.train_iter = None  # its decode threads and buffers go before the next one's come
+        self.train_iter = iterators.record_iter(self.sets.train, train=True, seed=self.hp.seed + epoch,
+                                                **self.train_iter_args)
+        return iterators.batches(self.train_iter, self.sets.train, self.train_count)
+
+    def train_epoch(self, epoch, stop, skip=0):
+        """Train one epoch, leaving out its first ``skip`` batches (trained before a stop)."""
         self.metric.reset()
+        if skip:
+            log.info("Epoch[%d] Skipping the %d batches trained before the stop", epoch, skip)
+        self.batches_done = skip
         started = window_start = time.time()
         window_samples = 0
-        for number, (data, label, valid) in enumerate(iterators.batches(self.train_iter, self.sets.train, self.train_count)):
+        for number, (data, label, valid) in enumerate(self._epoch_iter(epoch)):
+            if number < skip:
+                continue
+            self.batches_done = number
             stop.check(epoch)
             pairs = self._forward(data, label)
             with autograd.record():
@@ -196,42 +212,47 @@ class Loop:
             self.net.cast("float16")
 
     def _progress(self, early_stopping, stopped_early=False):
-        return {"keeper": self.keeper.state() if self.keeper else None,
+        return {"seed": self.hp.seed, "keeper": self.keeper.state() if self.keeper else None,
                 "early_stopping": early_stopping.state() if early_stopping else None,
                 "stopped_early": stopped_early}
 
-    def _checkpoint(self, epochs_done, early_stopping, stopped_early=False):
+    def _checkpoint(self, epochs_done, early_stopping, stopped_early=False, batches_done=0):
         if self.checkpoints.enabled:
             trainer = None if self.distributed else self.trainer
-            self.checkpoints.save(epochs_done, self.net, trainer, self._progress(early_stopping, stopped_early),
-                                  self.model_dir)
+            state = {**self._progress(early_stopping, stopped_early), "batches_done": batches_done}
+            self.checkpoints.save(epochs_done, self.net, trainer, state, self.model_dir)
 
     def _resume(self, early_stopping):
-        """Epochs already done, restoring the newest checkpoint if there is one; None: training had finished."""
+        """(epochs done, batches of the next epoch done) from the newest checkpoint, (0, 0) without one;
+        epochs done is None when training had finished."""
         if not self.checkpoints.enabled:
-            return 0
+            return 0, 0
         state = self.checkpoints.resume(self.net, None if self.distributed else self.trainer, self.model_dir)
         if state is None:
-            return 0
+            return 0, 0
         if self.keeper and state["keeper"]:
             self.keeper.restore(state["keeper"])
         if early_stopping and state["early_stopping"]:
             early_stopping.restore(state["early_stopping"])
-        return None if state["stopped_early"] else state["epochs_done"]
+        if state.get("seed", self.hp.seed) != self.hp.seed:  # drawn at random when the job sets none
+            log.info("Going on with the stopped job's seed %d", state["seed"])
+            self.hp = dataclasses.replace(self.hp, seed=state["seed"])
+        return (None if state["stopped_early"] else state["epochs_done"]), state.get("batches_done", 0)
 
     def run(self, stop):
         hp = self.hp
         early_stopping = EarlyStopping(hp.early_stopping_min_epochs, hp.early_stopping_patience,
                                        hp.early_stopping_tolerance) if hp.early_stopping else None
-        start = self._resume(early_stopping)
+        start, skip = self._resume(early_stopping)
+        hp = self.hp  # a resumed job goes on with the stopped one's seed
         for epoch in range(hp.epochs if start is None else start, hp.epochs):
             mx.random.seed(hp.seed + epoch)
             if self.fine_tuning.start_epoch(epoch):
                 self._hybridize()
             try:
-                self.train_epoch(epoch, stop)
+                self.train_epoch(epoch, stop, skip if epoch == start else 0)
             except failure.Stopped:
-                self._checkpoint(epoch, early_stopping)  # this epoch starts again, from these weights
+                self._checkpoint(epoch, early_stopping, batches_done=self.batches_done)
                 raise
             accuracy = self.validate(epoch)
             stopping = early_stopping is not None and early_stopping.should_stop(epoch + 1, accuracy)
