@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import mxnet as mx
 import numpy as np
+from PIL import Image
 
-from image_classifier import demo_data
+from image_classifier import demo_data, image_ops
 from image_classifier.data import iterators, packing
 from image_classifier.data.items import Item
 from image_classifier.data.recordio import RecordSet
@@ -40,10 +40,10 @@ def write_jpegs(image_dir, count, size):
     rng = np.random.default_rng(0)
     entries, lines = [], []
     for index, (label, image) in enumerate(demo_data.samples(count, 32, seed=0)):
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+        image = image_ops.resize(image, size, size)
         image = np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
         path = Path(image_dir) / f"{index:06d}.jpg"
-        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        Image.fromarray(image).save(path, quality=90)
         entries.append(Item(f"line {index + 1}", path, label))
         lines.append(f"{index}\t{label}\t{path.name}\n")
     (Path(image_dir) / "images.lst").write_text("".join(lines))

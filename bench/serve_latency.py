@@ -14,6 +14,7 @@ client shares the machine with the server, so an idle host gives the truest numb
 """
 import argparse
 import http.client
+import io
 import os
 import socket
 import subprocess
@@ -23,11 +24,11 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import mxnet as mx
 import numpy as np
+from PIL import Image
 
-from image_classifier import demo_data
+from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts, networks
 from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.serving import workers
@@ -52,8 +53,13 @@ def export_resnet18(model_dir):
 def jpegs(count):
     rng = np.random.default_rng(0)
     images = (demo_data.render(index % NUM_CLASSES, IMAGE_SHAPE[1], rng) for index in range(count))
-    return [cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
-            for image in images]
+    return [_jpeg(image) for image in images]
+
+
+def _jpeg(image):
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, "JPEG", quality=90)
+    return out.getvalue()
 
 
 class InProcess:
@@ -62,9 +68,7 @@ class InProcess:
     def __init__(self, model_dir):
         self.net = artifacts.load(model_dir)
         preprocessing = artifacts.read_preprocessing(model_dir)
-        self.batch = np.stack([preprocessing.apply(cv2.cvtColor(
-            cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
-            for jpeg in jpegs(CONCURRENCY)])
+        self.batch = np.stack([preprocessing.apply(image_ops.decode_rgb(jpeg)) for jpeg in jpegs(CONCURRENCY)])
         for _ in range(5):
             self.forward(self.batch[:1])
             self.forward(self.batch)

@@ -11,15 +11,15 @@ import tempfile
 import threading
 from pathlib import Path
 
-import cv2
 from mxnet import recordio
 
-from image_classifier import demo_data, failure, hyperparameters
+from image_classifier import demo_data, failure, hyperparameters, image_ops
 from image_classifier.data import channels
 from image_classifier.environment import Environment
 
 IMAGE_TYPE = "application/x-image"
 RECORDIO_TYPE = "application/x-recordio"
+FORMATS = {".png": "PNG", ".jpg": "JPEG"}
 
 
 def write_images(image_dir, pairs, suffix=".png"):
@@ -29,7 +29,7 @@ def write_images(image_dir, pairs, suffix=".png"):
         relative = f"{demo_data.CLASS_NAMES[label]}/{index:06d}{suffix}"
         target = Path(image_dir) / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(cv2.imencode(suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes())
+        target.write_bytes(image_ops.encode(image, FORMATS[suffix]))
         paths.append(relative)
     return paths
 
@@ -99,7 +99,7 @@ def recordio_stream(pairs, tmp_dir):
     writer = recordio.MXRecordIO(str(path), "w")
     for index, (label, image) in enumerate(pairs):
         header = recordio.IRHeader(0, float(label), index, 0)
-        writer.write(recordio.pack_img(header, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), img_fmt=".png"))
+        writer.write(recordio.pack(header, image_ops.encode(image, "PNG")))
     writer.close()
     return path.read_bytes()
 
@@ -109,7 +109,7 @@ def manifest_stream(pairs, tmp_dir, with_metadata=False):
     path = Path(tmp_dir) / "manifest-stream.rec"
     writer = recordio.MXRecordIO(str(path), "w")
     for label, image in pairs:
-        writer.write(cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes())
+        writer.write(image_ops.encode(image, "PNG"))
         writer.write(str(label).encode())
         if with_metadata:
             writer.write(json.dumps({"class-name": demo_data.CLASS_NAMES[label]}).encode())

@@ -4,12 +4,11 @@ import json
 import tarfile
 from pathlib import Path
 
-import cv2
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from image_classifier import demo_data
+from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts, graph, networks
 from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.model.transfer import read_arrays
@@ -28,7 +27,7 @@ def _write_records(prefix, pairs, classes):
     lines = []
     for index, (label, image) in enumerate(pairs):
         header = mx.recordio.IRHeader(0, float(label), index, 0)
-        writer.write_idx(index, mx.recordio.pack_img(header, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), img_fmt=".png"))
+        writer.write_idx(index, mx.recordio.pack(header, image_ops.encode(image, "PNG")))
         lines.append(f"{index}\t{label:.6f}\t{demo_data.CLASS_NAMES[classes[label]]}/{index:06d}.png\n")
     writer.close()
     Path(f"{prefix}.lst").write_text("".join(lines))

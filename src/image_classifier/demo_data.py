@@ -9,8 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
+from PIL import Image, ImageDraw
 
 CLASS_NAMES = ("circle", "square", "triangle", "cross")
 
@@ -26,24 +26,24 @@ def _distinct_colours(rng):
 def render(label, size, rng):
     """One RGB uint8 image of class ``label``: a shape of random colour, place and size, with noise."""
     background, foreground = _distinct_colours(rng)
-    image = np.empty((size, size, 3), np.uint8)
-    image[:] = background
+    image = Image.new("RGB", (size, size), tuple(background))
+    draw = ImageDraw.Draw(image)
     radius = int(rng.uniform(0.2, 0.4) * size)
     cx, cy = (int(rng.uniform(radius, size - radius)) for _ in range(2))
+    colour = tuple(foreground)
     name = CLASS_NAMES[label]
     if name == "circle":
-        cv2.circle(image, (cx, cy), radius, foreground, -1)
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour)
     elif name == "square":
-        cv2.rectangle(image, (cx - radius, cy - radius), (cx + radius, cy + radius), foreground, -1)
+        draw.rectangle((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour)
     elif name == "triangle":
-        points = np.array([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], np.int32)
-        cv2.fillPoly(image, [points], foreground)
+        draw.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour)
     else:
         bar = max(1, radius // 3)
-        cv2.rectangle(image, (cx - radius, cy - bar), (cx + radius, cy + bar), foreground, -1)
-        cv2.rectangle(image, (cx - bar, cy - radius), (cx + bar, cy + radius), foreground, -1)
-    noise = rng.normal(0, 8, image.shape)
-    return np.clip(image + noise, 0, 255).astype(np.uint8)
+        draw.rectangle((cx - radius, cy - bar, cx + radius, cy + bar), fill=colour)
+        draw.rectangle((cx - bar, cy - radius, cx + bar, cy + radius), fill=colour)
+    noise = rng.normal(0, 8, (size, size, 3))
+    return np.clip(np.asarray(image) + noise, 0, 255).astype(np.uint8)
 
 
 def samples(count, size, seed, num_classes=len(CLASS_NAMES)):
@@ -52,9 +52,11 @@ def samples(count, size, seed, num_classes=len(CLASS_NAMES)):
     return [(index % num_classes, render(index % num_classes, size, rng)) for index in range(count)]
 
 
-def write_recordio(prefix, pairs, encoding=".png"):
-    """Write prefix.rec, prefix.idx and prefix.lst the way MXNet's im2rec does."""
+def write_recordio(prefix, pairs):
+    """Write prefix.rec, prefix.idx and prefix.lst (PNG images) the way MXNet's im2rec does."""
     from mxnet import recordio
+
+    from .image_ops import encode
 
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -62,9 +64,8 @@ def write_recordio(prefix, pairs, encoding=".png"):
     lines = []
     for index, (label, image) in enumerate(pairs):
         header = recordio.IRHeader(0, float(label), index, 0)
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        record.write_idx(index, recordio.pack_img(header, bgr, quality=95, img_fmt=encoding))
-        lines.append(f"{index}\t{float(label):.6f}\t{CLASS_NAMES[label]}/{index:06d}{encoding}\n")
+        record.write_idx(index, recordio.pack(header, encode(image, "PNG")))
+        lines.append(f"{index}\t{float(label):.6f}\t{CLASS_NAMES[label]}/{index:06d}.png\n")
     record.close()
     Path(str(prefix) + ".lst").write_text("".join(lines))
 

@@ -6,7 +6,6 @@ import re
 import struct
 import zlib
 
-import cv2
 import mxnet as mx
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ import requests
 from mxnet import recordio
 from PIL import Image
 
-from image_classifier import demo_data
+from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
 from serving_process import ServeProcess, trained_model_dir
 
@@ -23,11 +22,11 @@ IMAGES = [demo_data.render(label, 32 + 8 * label, np.random.default_rng(label)) 
 
 
 def png(rgb):
-    return cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
+    return image_ops.encode(rgb, "PNG")
 
 
 def jpeg(rgb):
-    return cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
+    return image_ops.encode(rgb, "JPEG")
 
 
 def npy(array):

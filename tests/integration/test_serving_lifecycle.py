@@ -6,18 +6,17 @@ import signal
 import subprocess
 import time
 
-import cv2
 import mxnet as mx
 import numpy as np
 import psutil
 import pytest
 
-from image_classifier import demo_data
+from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
 from serving_process import READY_DEADLINE, STOP_DEADLINE, ServeProcess, console_script, trained_model_dir
 
 IMAGE = demo_data.render(2, 40, np.random.default_rng(7))
-PNG = cv2.imencode(".png", cv2.cvtColor(IMAGE, cv2.COLOR_RGB2BGR))[1].tobytes()
+PNG = image_ops.encode(IMAGE, "PNG")
 LOADED = "Model of epoch"
 
 
@@ -53,7 +52,8 @@ def test_builtin_algorithm_artifacts_load_and_predict(base_dir):
         server.wait_until_ready()
         response = server.post(PNG, "image/png", **{"X-Amzn-SageMaker-Custom-Attributes": "top_k=2"})
         assert response.status_code == 200, response.text
-    squashed = cv2.resize(IMAGE, (32, 32), interpolation=cv2.INTER_LINEAR).astype(np.float32).transpose(2, 0, 1)
+    squashed = mx.image.imresize(mx.nd.array(IMAGE, dtype=np.uint8), 32, 32, interp=1).asnumpy()  # as training resizes
+    squashed = squashed.astype(np.float32).transpose(2, 0, 1)
     expected = artifacts.load(base_dir / "model")(mx.nd.array(squashed[None])).asnumpy()[0]
     result = response.json()
     assert np.abs(np.array(result["prediction"]) - expected).max() < 1e-5

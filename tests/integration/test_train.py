@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import failure_text, run_train, set_hyperparameters, train_command
-from image_classifier import demo_data
+from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
 
 
@@ -83,7 +83,7 @@ def test_multi_label_with_weighted_loss(tiny_job):
         for index, (label, image) in enumerate(demo_data.samples(count, 16, 0)):
             hot = np.zeros(4, np.float32)
             hot[[label, (label + 1) % 4]] = 1
-            writer.write(mx.recordio.pack_img(mx.recordio.IRHeader(4, hot, index, 0), image, img_fmt=".png"))
+            writer.write(mx.recordio.pack(mx.recordio.IRHeader(4, hot, index, 0), image_ops.encode(image, "PNG")))
         writer.close()
     set_hyperparameters(base_dir, multi_label=1, use_weighted_loss=1)
     result = run_train(base_dir)
@@ -98,7 +98,7 @@ def _break_first_record_label(base_dir):
     writer = mx.recordio.MXRecordIO(str(rec), "w")
     for index, (label, image) in enumerate(demo_data.samples(64, 16, 0)):
         label = 9 if index == 5 else label
-        writer.write(mx.recordio.pack_img(mx.recordio.IRHeader(0, label, index, 0), image, img_fmt=".png"))
+        writer.write(mx.recordio.pack(mx.recordio.IRHeader(0, label, index, 0), image_ops.encode(image, "PNG")))
     writer.close()
 
 

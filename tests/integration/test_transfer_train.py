@@ -23,10 +23,10 @@ from transfer_models import (initialised_builtin, params_in_graph_order, read_mo
 SOURCE_CLASSES = (0, 1)  # circle, square
 TARGET_CLASSES = (2, 3)  # triangle, cross
 SIZE = 24
-TARGET_JOB = dict(num_train=48, num_validation=100, size=SIZE, num_layers=20, epochs=4, mini_batch_size=16,
+TARGET_JOB = dict(num_train=96, num_validation=100, size=SIZE, num_layers=20, epochs=4, mini_batch_size=16,
                   optimizer="adam", learning_rate=0.01)
 SMALL_JOB = dict(num_train=16, num_validation=16, size=16, mini_batch_size=16, epochs=1)
-# Measured with these seeds: from scratch 0.51 (one class for nearly all), transferred 0.68.
+# Measured with these seeds: from scratch 0.54 (one class for nearly all), transferred 0.90.
 MARGIN = 0.15
 ZOO_FILE = "mxnet/models/resnet18_v1-a0666292.params"
 
@@ -56,8 +56,8 @@ def scratch_job(root, source):
 
 
 def transfer_job(root, source):
-    """A linear probe: the body stays frozen, so its batch norm keeps the statistics it learnt."""
-    base_dir = write_subset_job(root / "ml", TARGET_CLASSES, **TARGET_JOB, freeze_epochs=TARGET_JOB["epochs"])
+    """The new head trained alone for an epoch, then the whole network fine-tuned."""
+    base_dir = write_subset_job(root / "ml", TARGET_CLASSES, **TARGET_JOB, freeze_epochs=1)
     add_channel(base_dir, "pretrained", tar_model(source, root / "model.tar.gz"))
     return base_dir
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from mxnet import recordio as mxrecordio
 
+from image_classifier import image_ops
 from image_classifier.data import iterators, recordio
 from image_classifier.environment import Channel
 from image_classifier.model.preprocessing import Preprocessing
@@ -15,7 +16,7 @@ def test_apply_equals_image_record_iter(tmp_path, height, width, resize):
     (tmp_path / "val").mkdir()
     writer = mxrecordio.MXRecordIO(str(tmp_path / "val" / "val.rec"), "w")
     for index, image in enumerate(images):  # PNG: lossless, so both sides decode the same pixels
-        writer.write(mxrecordio.pack_img(mxrecordio.IRHeader(0, 0, index, 0), image[:, :, ::-1], img_fmt=".png"))
+        writer.write(mxrecordio.pack(mxrecordio.IRHeader(0, 0, index, 0), image_ops.encode(image, "PNG")))
     writer.close()
     preprocessing = Preprocessing.for_training((3, 32, 32), resize)
     record_set = recordio.scan(Channel("val", tmp_path / "val"), tmp_path, num_classes=2)

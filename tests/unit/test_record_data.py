@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from mxnet import recordio as mxrecordio
 
-from image_classifier import demo_data
+from image_classifier import demo_data, image_ops
 from image_classifier.data import iterators, recordio
 from image_classifier.environment import Channel
 from image_classifier.errors import UserError
@@ -71,7 +71,7 @@ def test_multi_label_records(tmp_path):
     writer = mxrecordio.MXRecordIO(str(prefix) + ".rec", "w")
     for index, (label, image) in enumerate(demo_data.samples(6, 16, 0)):
         hot = np.eye(4, dtype=np.float32)[label] + np.eye(4, dtype=np.float32)[(label + 1) % 4]
-        writer.write(mxrecordio.pack_img(mxrecordio.IRHeader(4, hot, index, 0), image, img_fmt=".png"))
+        writer.write(mxrecordio.pack(mxrecordio.IRHeader(4, hot, index, 0), image_ops.encode(image, "PNG")))
     writer.close()
     record_set = recordio.scan(channel(tmp_path / "train"), tmp_path, num_classes=4, multi_label=True)
     assert record_set.labels.shape == (6, 4)

@@ -5,8 +5,8 @@ size without decoding the pixels), and packed behind an ``IRHeader`` carrying it
 pass through untouched unless ``resize`` is set and the shorter side is larger than it: then the image is
 decoded, resized as ``ImageRecordIter`` resizes (shorter side to ``resize``, bilinear), and re-encoded in its
 own format (JPEG at quality 95, PNG lossless), which makes every later epoch decode a smaller image. Other
-formats PIL reads (BMP, GIF, TIFF, WebP) are re-encoded as PNG. Threads do the work (file and network reads,
-cv2's decode/resize/encode release the GIL); the writer takes results in input order from a bounded window,
+formats PIL reads (BMP, GIF, TIFF, WebP) are re-encoded as PNG. Threads do the work (file and network reads;
+decode, resize and encode release the GIL); the writer takes results in input order from a bounded window,
 so records and index keep the input's order and memory stays flat for any number of images.
 """
 import collections
@@ -16,11 +16,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
 from mxnet import recordio
 from PIL import Image, UnidentifiedImageError
 
+from .. import image_ops
 from ..errors import UserError
 from . import s3
 
@@ -29,7 +29,6 @@ THREADS = 16  # enough to overlap S3 latency; decoding shares the cores
 WINDOW_PER_THREAD = 4  # chunks queued per thread
 CHUNK = 16  # images a task: fewer hand-offs between threads
 PASS_THROUGH = ("JPEG", "PNG")
-JPEG_QUALITY = 95
 PROGRESS_EVERY = 10000
 
 
@@ -48,30 +47,26 @@ def _shown(item):
     return "the image" if isinstance(item.source, bytes) else f"image {item.source}"
 
 
-def _decode(data, item):
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise UserError(f"{item.where}: {_shown(item)} cannot be decoded (corrupt or truncated); replace or remove it")
-    return image
+def _undecodable(item):
+    return UserError(f"{item.where}: {_shown(item)} cannot be decoded (corrupt or truncated); replace or remove it")
 
 
 def _resized(data, image_format, item, resize):
     """The image with its shorter side brought down to ``resize``, as ImageRecordIter's resize computes it."""
-    image = _decode(data, item)
+    image = image_ops.decode_rgb(data)
+    if image is None:
+        raise _undecodable(item)
     rows, cols = image.shape[:2]
     size = (resize, resize * rows // cols) if rows > cols else (resize * cols // rows, resize)
-    image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
-    if image_format == "JPEG":
-        return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
-    return cv2.imencode(".png", image)[1].tobytes()
+    return image_ops.encode(image_ops.resize(image, *size), image_format)
 
 
 def _as_png(opened, item):
     try:
         rgb = np.asarray(opened.convert("RGB"))
     except OSError:
-        raise UserError(f"{item.where}: {_shown(item)} cannot be decoded (corrupt or truncated); replace or remove it")
-    return cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
+        raise _undecodable(item) from None
+    return image_ops.encode(rgb, "PNG")
 
 
 def _record(index, item, min_size, resize):

@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from mxnet import recordio
 from mxnet.base import MXNetError, _LIB, check_call
 from PIL import Image, UnidentifiedImageError
 
+from .. import image_ops
 from ..errors import UserError
 from . import class_names as names
 
@@ -166,14 +166,14 @@ def scan(channel, scratch_dir, num_classes, multi_label=False, min_size=None):
 
 
 def undecodable_image(record_set, error):
-    """The UserError for an image ``ImageRecordIter`` failed to decode: the first record cv2 cannot decode.
+    """The UserError for an image ``ImageRecordIter`` failed to decode: the first record that does not decode.
 
     Only called once decoding has failed: decoding every image in the scan would cost a whole epoch.
     A packed set names the image's own entry (``sources``) rather than the scratch file.
     """
     for rec_file in record_set.rec_files:
         for number, (_, _, image) in enumerate(_records(rec_file)):
-            if cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_UNCHANGED) is None:
+            if image_ops.decode_rgb(image) is None:
                 if record_set.sources:
                     return UserError(
                         f"{record_set.sources[number]}: the image cannot be decoded (corrupt or truncated); "

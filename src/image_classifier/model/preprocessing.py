@@ -10,8 +10,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-import cv2
 import numpy as np
+
+from .. import image_ops
 
 FILE_NAME = "preprocessing.json"
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -47,7 +48,7 @@ class Preprocessing:
         """An HxWxC uint8 image (RGB, or one channel) to the model's CxHxW float32 input."""
         channels, height, width = self.image_shape
         if self.crop == "squash":
-            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+            image = image_ops.resize(image, width, height)
         else:
             if self.resize:
                 rows, cols = image.shape[:2]
@@ -55,7 +56,7 @@ class Preprocessing:
                     size = (self.resize, self.resize * rows // cols)
                 else:
                     size = (self.resize * cols // rows, self.resize)
-                image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+                image = image_ops.resize(image, *size)
             top = (image.shape[0] - height) // 2
             left = (image.shape[1] - width) // 2
             image = image[top:top + height, left:left + width]
