@@ -1,13 +1,13 @@
-"""Decode, resize and encode images without the cv2 module: MXNet's own OpenCV, and Pillow.
+"""Decode, resize and encode images without the cv2 module: Pillow, and MXNet's own OpenCV for resizing.
 
-MXNet's OpenCV is the one ``ImageRecordIter`` decodes and resizes with in training, so serving and packing
-resize exactly as training does; and the image needs none of the desktop libraries (libGL) cv2 loads.
+MXNet's OpenCV is the one ``ImageRecordIter`` resizes with in training, so serving and packing resize
+exactly as training does; and the image needs none of the desktop libraries (libGL) cv2 loads. Decoding is
+Pillow's: MXNet's ``imdecode`` runs asynchronously and reports some invalid images late or not at all.
 """
 import io
 
 import mxnet as mx
 import numpy as np
-from mxnet.base import MXNetError
 from PIL import Image
 
 JPEG_QUALITY = 95
@@ -17,8 +17,9 @@ BILINEAR = 1  # OpenCV's INTER_LINEAR, ImageRecordIter's inter_method=1
 def decode_rgb(data):
     """Encoded bytes to an HxWx3 uint8 RGB array; None when they do not decode."""
     try:
-        return mx.image.imdecode(data, flag=1, to_rgb=1).asnumpy()
-    except MXNetError:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):  # OSError: unidentified, truncated
         return None
 
 
