@@ -93,28 +93,31 @@ def write_job(base_dir, layout, train_pairs, validation_pairs, size, **hyperpara
     return base_dir
 
 
+def recordio_bytes(path, records):
+    """``records`` (bytes each) framed as MXNet's RecordIO writer frames them, written to ``path`` and returned."""
+    writer = recordio.MXRecordIO(str(path), "w")
+    for record in records:
+        writer.write(record)
+    writer.close()
+    return Path(path).read_bytes()
+
+
 def recordio_stream(pairs, tmp_dir):
     """The bytes SageMaker streams for a RecordIO channel: its .rec file."""
-    path = Path(tmp_dir) / "stream.rec"
-    writer = recordio.MXRecordIO(str(path), "w")
-    for index, (label, image) in enumerate(pairs):
-        header = recordio.IRHeader(0, float(label), index, 0)
-        writer.write(recordio.pack(header, image_ops.encode(image, "PNG")))
-    writer.close()
-    return path.read_bytes()
+    return recordio_bytes(Path(tmp_dir) / "stream.rec", (
+        recordio.pack(recordio.IRHeader(0, float(label), index, 0), image_ops.encode(image, "PNG"))
+        for index, (label, image) in enumerate(pairs)))
 
 
 def manifest_stream(pairs, tmp_dir, with_metadata=False):
     """The bytes of an augmented manifest's Pipe stream: per image a record of its bytes, one of its label text."""
-    path = Path(tmp_dir) / "manifest-stream.rec"
-    writer = recordio.MXRecordIO(str(path), "w")
-    for label, image in pairs:
-        writer.write(image_ops.encode(image, "PNG"))
-        writer.write(str(label).encode())
-        if with_metadata:
-            writer.write(json.dumps({"class-name": demo_data.CLASS_NAMES[label]}).encode())
-    writer.close()
-    return path.read_bytes()
+    def records():
+        for label, image in pairs:
+            yield image_ops.encode(image, "PNG")
+            yield str(label).encode()
+            if with_metadata:
+                yield json.dumps({"class-name": demo_data.CLASS_NAMES[label]}).encode()
+    return recordio_bytes(Path(tmp_dir) / "manifest-stream.rec", records())
 
 
 def pipe_config(record_wrapper, attribute_names=None):

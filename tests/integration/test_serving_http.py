@@ -15,6 +15,7 @@ from PIL import Image
 
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
+from data_layouts import recordio_bytes
 from serving_process import ServeProcess, trained_model_dir
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
@@ -33,15 +34,6 @@ def npy(array):
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
-
-
-def recordio_body(tmp_path, datas):
-    path = tmp_path / "request.rec"
-    writer = recordio.MXRecordIO(str(path), "w")
-    for data in datas:
-        writer.write(data)
-    writer.close()
-    return path.read_bytes()
 
 
 def jsonlines_body(encoded_images):
@@ -111,8 +103,9 @@ def test_several_images_in_every_multi_image_type_come_back_in_order(server, ref
     packed = [recordio.pack(recordio.IRHeader(0, float(label), label, 0), png(image))
               for label, image in enumerate(IMAGES)]
     bodies = {
-        "recordio": (recordio_body(tmp_path, [png(image) for image in IMAGES]), "application/x-recordio"),
-        "im2rec recordio": (recordio_body(tmp_path, packed), "application/x-recordio"),
+        "recordio": (recordio_bytes(tmp_path / "plain.rec", [png(image) for image in IMAGES]),
+                     "application/x-recordio"),
+        "im2rec recordio": (recordio_bytes(tmp_path / "im2rec.rec", packed), "application/x-recordio"),
         "jsonlines": (jsonlines_body([png(image) for image in IMAGES]), "application/jsonlines"),
     }
     for name, (body, content_type) in bodies.items():

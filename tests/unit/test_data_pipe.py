@@ -71,24 +71,24 @@ def prepare(base_dir, name="train"):
     return channels.prepare(env, name, base_dir, hyperparameters.parse(env.hyperparameters))
 
 
-def test_recordio_channel_through_a_fifo(tmp_path):
-    base_dir = job(tmp_path, "None")
-    fifos = Fifos(base_dir / "input" / "data", {"train": recordio_stream(demo_data.samples(8, SIZE, 0), tmp_path)})
+def prepare_from_fifo(base_dir, stream):
+    fifos = Fifos(base_dir / "input" / "data", {"train": stream})
     try:
-        record_set = prepare(base_dir)
+        return prepare(base_dir)
     finally:
         fifos.close()
+
+
+def test_recordio_channel_through_a_fifo(tmp_path):
+    base_dir = job(tmp_path, "None")
+    record_set = prepare_from_fifo(base_dir, recordio_stream(demo_data.samples(8, SIZE, 0), tmp_path))
     np.testing.assert_array_equal(record_set.labels, np.arange(8) % 4)
     assert record_set.rec_files == (base_dir / "train.rec",)
 
 
 def test_manifest_channel_through_a_fifo(tmp_path):
     base_dir = job(tmp_path, "RecordIO", ["source-ref", "class"])
-    fifos = Fifos(base_dir / "input" / "data", {"train": manifest_stream(demo_data.samples(8, SIZE, 0), tmp_path)})
-    try:
-        record_set = prepare(base_dir)
-    finally:
-        fifos.close()
+    record_set = prepare_from_fifo(base_dir, manifest_stream(demo_data.samples(8, SIZE, 0), tmp_path))
     np.testing.assert_array_equal(record_set.labels, np.arange(8) % 4)
     assert record_set.sources[2] == f"image 2 (record 4) of the Pipe-mode stream {base_dir}/input/data/train_0"
 

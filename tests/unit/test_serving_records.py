@@ -7,17 +7,9 @@ import pytest
 from mxnet import recordio
 from PIL import Image
 
+from data_layouts import recordio_bytes
 from image_classifier.serving import records
 from image_classifier.serving.errors import BadRequest
-
-
-def written_by_mxnet(tmp_path, datas):
-    path = tmp_path / "body.rec"
-    writer = recordio.MXRecordIO(str(path), "w")
-    for data in datas:
-        writer.write(data)
-    writer.close()
-    return path.read_bytes()
 
 
 def png():
@@ -28,12 +20,12 @@ def png():
 
 def test_records_come_back_in_order(tmp_path):
     datas = [b"a", b"bcdef", b"", b"0123456789" * 100]
-    assert records.split(written_by_mxnet(tmp_path, datas)) == datas
+    assert records.split(recordio_bytes(tmp_path / "body.rec", datas)) == datas
 
 
 def test_records_holding_the_magic_number_are_joined(tmp_path):
     data = b"head" + records.MAGIC_BYTES + b"middle!!" + records.MAGIC_BYTES + b"tail"
-    body = written_by_mxnet(tmp_path, [data, b"next"])
+    body = recordio_bytes(tmp_path / "body.rec", [data, b"next"])
     first_flag = struct.unpack_from("<I", body, 4)[0] >> records.LENGTH_BITS
     assert first_flag == records.FIRST  # MXNet did split it
     assert records.split(body) == [data, b"next"]
@@ -54,7 +46,7 @@ def test_image_bytes_are_found_raw_or_behind_an_im2rec_header():
     (lambda body: body[:-8], "cut short"),
 ])
 def test_broken_framing_is_a_bad_request(tmp_path, mangle, message):
-    body = written_by_mxnet(tmp_path, [b"x" * 20, b"y" * 20])
+    body = recordio_bytes(tmp_path / "body.rec", [b"x" * 20, b"y" * 20])
     with pytest.raises(BadRequest, match=message):
         records.split(mangle(body))
 

@@ -47,26 +47,21 @@ def _shown(item):
     return "the image" if isinstance(item.source, bytes) else f"image {item.source}"
 
 
-def _undecodable(item):
-    return UserError(f"{item.where}: {_shown(item)} cannot be decoded (corrupt or truncated); replace or remove it")
-
-
-def _resized(data, image_format, item, resize):
-    """The image with its shorter side brought down to ``resize``, as ImageRecordIter's resize computes it."""
-    image = image_ops.decode_rgb(data)
-    if image is None:
-        raise _undecodable(item)
-    rows, cols = image.shape[:2]
-    size = (resize, resize * rows // cols) if rows > cols else (resize * cols // rows, resize)
-    return image_ops.encode(image_ops.resize(image, *size), image_format)
-
-
-def _as_png(opened, item):
+def _rgb(opened, item):
+    """The opened image's pixels, RGB; a corrupt or truncated image is the user's to replace."""
     try:
-        rgb = np.asarray(opened.convert("RGB"))
+        return np.asarray(opened.convert("RGB"))
     except OSError:
-        raise _undecodable(item) from None
-    return image_ops.encode(rgb, "PNG")
+        raise UserError(
+            f"{item.where}: {_shown(item)} cannot be decoded (corrupt or truncated); replace or remove it"
+        ) from None
+
+
+def _shrunk(rgb, resize):
+    """The image with its shorter side brought down to ``resize``, as ImageRecordIter's resize computes it."""
+    rows, cols = rgb.shape[:2]
+    size = (resize, resize * rows // cols) if rows > cols else (resize * cols // rows, resize)
+    return image_ops.resize(rgb, *size)
 
 
 def _record(index, item, min_size, resize):
@@ -75,17 +70,18 @@ def _record(index, item, min_size, resize):
     try:
         with Image.open(io.BytesIO(data)) as opened:
             image_format, (width, height) = opened.format, opened.size
-            if image_format not in PASS_THROUGH:
-                data, image_format = _as_png(opened, item), "PNG"
+            shrink = bool(resize) and min(height, width) > resize
+            if shrink or image_format not in PASS_THROUGH:  # decoded once, re-encoded in its format or as PNG
+                rgb = _rgb(opened, item)
+                data = image_ops.encode(_shrunk(rgb, resize) if shrink else rgb,
+                                        image_format if image_format in PASS_THROUGH else "PNG")
     except (UnidentifiedImageError, OSError):
         raise UserError(
             f"{item.where}: {_shown(item)} is not an image (JPEG or PNG); replace it or remove the entry"
         ) from None
     except Image.DecompressionBombError as error:
         raise UserError(f"{item.where}: {_shown(item)} is too large to train on ({error}); shrink it") from None
-    if resize and min(height, width) > resize:
-        data = _resized(data, image_format, item, resize)
-    elif min_size and (height < min_size[0] or width < min_size[1]):
+    if not shrink and min_size and (height < min_size[0] or width < min_size[1]):
         raise UserError(
             f"{item.where}: {_shown(item)} is {height}x{width} pixels, smaller than image_shape "
             f"{min_size[0]}x{min_size[1]}; set resize={max(min_size)} or lower image_shape"

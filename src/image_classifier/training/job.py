@@ -211,16 +211,17 @@ class Loop:
         if self.dtype == "float16":
             self.net.cast("float16")
 
-    def _progress(self, early_stopping, stopped_early=False):
-        return {"seed": self.hp.seed, "keeper": self.keeper.state() if self.keeper else None,
+    def _progress(self, early_stopping, stopped_early, batches_done):
+        return {"seed": self.hp.seed, "batches_done": batches_done,
+                "keeper": self.keeper.state() if self.keeper else None,
                 "early_stopping": early_stopping.state() if early_stopping else None,
                 "stopped_early": stopped_early}
 
     def _checkpoint(self, epochs_done, early_stopping, stopped_early=False, batches_done=0):
         if self.checkpoints.enabled:
             trainer = None if self.distributed else self.trainer
-            state = {**self._progress(early_stopping, stopped_early), "batches_done": batches_done}
-            self.checkpoints.save(epochs_done, self.net, trainer, state, self.model_dir)
+            self.checkpoints.save(epochs_done, self.net, trainer,
+                                  self._progress(early_stopping, stopped_early, batches_done), self.model_dir)
 
     def _resume(self, early_stopping):
         """(epochs done, batches of the next epoch done) from the newest checkpoint, (0, 0) without one;
