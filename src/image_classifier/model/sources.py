@@ -12,9 +12,7 @@ A model's files are the built-in's: image-classification-symbol.json, image-clas
 """
 import json
 import logging
-import tarfile
 import tempfile
-import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import mxnet as mx
 from mxnet.base import MXNetError
 
 from ..errors import UserError
-from . import artifacts, graph, networks, zoo
+from . import artifacts, graph, networks, tarballs, zoo
 from .transfer import TransferNet, error_line, from_gluoncv_file, read_arrays
 
 log = logging.getLogger(__name__)
@@ -53,13 +51,7 @@ def _unpacked(folder, channel):
     if len(archives) > 1:
         raise UserError(f"The '{channel}' channel holds {len(archives)} .tar.gz files; give one model.tar.gz")
     with tempfile.TemporaryDirectory(prefix="image-classifier-") as unpacked:
-        try:
-            with tarfile.open(archives[0]) as archive:
-                archive.extractall(unpacked, filter="data")
-        except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
-            raise UserError(
-                f"{archives[0]} cannot be unpacked ({error}); give the model.tar.gz as training wrote it"
-            ) from None
+        tarballs.unpack(archives[0], Path(unpacked))
         yield Path(unpacked)
 
 
