@@ -89,7 +89,6 @@ def test_a_damaged_archive_is_a_user_error(tmp_path):
 def test_incremental_training_from_a_model_tar_gz_on_python_3_11_2(tmp_path, python_3_11_2):
     """The SDK's Estimator(model_uri=..., model_channel_name="model"): a 'model' channel with model.tar.gz."""
     net = networks.build(20, 3)
-    net.initialize()
     net(mx.nd.zeros((1, 3, 16, 16)))
     model_dir = write_our_model(tmp_path / "trained", net, (3, 16, 16), {0: "a", 1: "b", 2: "c"})
     channel = tmp_path / "data" / "model"
