@@ -1,8 +1,8 @@
 """Transfer learning and incremental training through the real `train` command.
 
 The "pretrained" networks are made here, in process: a ResNet-20 trained on circles and squares of the
-demo data set, transferred to triangles and crosses, which a network trained from scratch cannot yet
-tell apart in the same short budget; a GluonCV resnet18_v1 put in MXNET_HOME as the model zoo names it;
+demo data set, whose body a new head reads to tell the same shapes under swapped labels, which a network
+trained from scratch cannot yet do in the same short budget; a GluonCV resnet18_v1 put in MXNET_HOME as the model zoo names it;
 and a built-in style model (MXNet's symbolic ResNet, initialised by Module). All jobs are prepared first and
 then trained at once, since a `train` process spends most of its few seconds starting.
 """
@@ -21,13 +21,17 @@ from transfer_models import (initialised_builtin, params_in_graph_order, read_mo
                              trained_gluoncv, write_builtin_model, write_our_model, write_subset_job)
 
 SOURCE_CLASSES = (0, 1)  # circle, square
+PROBE_CLASSES = (1, 0)  # the source's shapes under new labels: the head must be learnt anew
 TARGET_CLASSES = (2, 3)  # triangle, cross
 SIZE = 24
-TARGET_JOB = dict(num_train=96, num_validation=100, size=SIZE, num_layers=20, epochs=4, mini_batch_size=16,
+TARGET_JOB = dict(num_train=64, num_validation=100, size=SIZE, num_layers=20, epochs=3, mini_batch_size=16,
                   optimizer="adam", learning_rate=0.01)
 SMALL_JOB = dict(num_train=16, num_validation=16, size=16, mini_batch_size=16, epochs=1)
-# Measured with these seeds: from scratch 0.54 (one class for nearly all), transferred 0.90.
-MARGIN = 0.15
+# Transfer is a linear probe (the body frozen throughout): training a head on fixed features does not hinge
+# on a fine-tuning trajectory that float rounding tips one way or the other (fine-tuning triangles and crosses
+# from this source scored 0.90 on one CPU and 0.52, chance, on another). Measured with seeds 1-3 and 1 or 2
+# OpenMP threads: from scratch 0.48-0.50, transferred 0.88-0.95.
+MARGIN = 0.25
 ZOO_FILE = "mxnet/models/resnet18_v1-a0666292.params"
 
 
@@ -52,12 +56,12 @@ def copy_model(source, folder, breaks=lambda folder: None):
 
 
 def scratch_job(root, source):
-    return write_subset_job(root / "ml", TARGET_CLASSES, **TARGET_JOB)
+    return write_subset_job(root / "ml", PROBE_CLASSES, **TARGET_JOB)
 
 
 def transfer_job(root, source):
-    """The new head trained alone for an epoch, then the whole network fine-tuned."""
-    base_dir = write_subset_job(root / "ml", TARGET_CLASSES, **TARGET_JOB, freeze_epochs=1)
+    """A new head on the source's body, which stays frozen (a linear probe)."""
+    base_dir = write_subset_job(root / "ml", PROBE_CLASSES, **TARGET_JOB, freeze_epochs=TARGET_JOB["epochs"])
     add_channel(base_dir, "pretrained", tar_model(source, root / "model.tar.gz"))
     return base_dir
 
