@@ -1,17 +1,24 @@
-"""The commands: ``train`` and ``serve`` (the container's two entrypoints) and ``image-classifier``."""
+"""The commands: ``train`` and ``serve`` (the container's two entrypoints) and ``image-classifier``.
+
+Each command imports what it needs when it runs, so that ``image-classifier aws ...`` (boto3 only) and the
+help texts do not load MXNet.
+"""
 import argparse
 import importlib
+import sys
+from typing import Optional
 
 from .logs import configure_logging
-from .training import supervisor
 
 
-def train_main():
+def train_main() -> int:
+    from .training import supervisor
+
     configure_logging()
     return supervisor.main()
 
 
-def serve_main():
+def serve_main() -> int:
     from .serving.launcher import main as launch
 
     return launch()
@@ -26,13 +33,22 @@ SUBCOMMANDS = {
 }
 
 
-def main(argv=None):
+def _chosen(argv: list) -> Optional[str]:
+    """The subcommand named on the command line, if any (the first argument that is not an option)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(prog="image-classifier", description="SageMaker image classification, anywhere")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("train", help="train from /opt/ml (or $SAGEMAKER_BASE_DIR)")
     commands.add_parser("serve", help="serve /opt/ml/model over HTTP")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = _chosen(argv)
     for name, (module_name, summary) in SUBCOMMANDS.items():
-        importlib.import_module(module_name).add_arguments(commands.add_parser(name, help=summary))
+        subparser = commands.add_parser(name, help=summary)
+        if name == chosen:  # only the command that runs is imported
+            importlib.import_module(module_name).add_arguments(subparser)
     args = parser.parse_args(argv)
     if args.command == "train":
         return train_main()

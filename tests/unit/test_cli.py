@@ -1,0 +1,33 @@
+"""The image-classifier command imports only the subcommand that runs: the aws commands never load MXNet."""
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import sys
+from image_classifier import cli
+try:
+    cli.main({argv!r})
+except SystemExit as stop:
+    print("exit", stop.code)
+print("mxnet loaded:", "mxnet" in sys.modules)
+"""
+
+
+def run_cli(*argv):
+    result = subprocess.run([sys.executable, "-c", PROBE.format(argv=list(argv))], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("argv", [("aws", "--help"), ("aws", "train", "--help"), ("--help",)])
+def test_help_and_aws_commands_do_not_load_mxnet(argv):
+    output = run_cli(*argv)
+    assert "exit 0" in output and "mxnet loaded: False" in output, output
+
+
+def test_the_chosen_subcommand_still_gets_its_arguments():
+    output = run_cli("demo-data", "--help")
+    assert "--num-train" in output and "exit 0" in output
