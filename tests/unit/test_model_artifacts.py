@@ -1,5 +1,6 @@
 """The model directory: export, load back, same predictions; which epochs are kept."""
 import json
+import logging
 import warnings
 
 import mxnet as mx
@@ -52,19 +53,38 @@ def test_multi_label_model_outputs_independent_probabilities(tmp_path):
     np.testing.assert_allclose(served(data).asnumpy(), mx.nd.sigmoid(net(data)).asnumpy(), rtol=1e-5)
 
 
-def test_keeper_keeps_only_the_best_epoch(tmp_path):
+def test_keeper_keeps_only_the_chosen_epoch(tmp_path, caplog):
     _, served, _ = trained_tiny_net()
-    keeper = ModelKeeper(tmp_path, checkpoint_frequency=None)
-    for epoch_number, score in enumerate([0.5, 0.7, 0.6, 0.8, 0.8], start=1):
-        keeper.end_of_epoch(served, epoch_number, score, last=epoch_number == 5)
-    assert artifacts.saved_epochs(tmp_path) == [4]
-    assert keeper.best_epoch_number == 4
+    keeper = ModelKeeper(tmp_path, checkpoint_frequency=None, validation_count=10)
+    history = [(0.5, 1.0), (0.8, 0.6), (0.6, 0.7), (0.9, 0.5), (0.8, 0.4), (0.7, 0.3)]
+    on_disk = []
+    for epoch_number, (accuracy, loss) in enumerate(history, start=1):
+        keeper.end_of_epoch(served, epoch_number, accuracy, loss, last=epoch_number == len(history))
+        on_disk.append(artifacts.saved_epochs(tmp_path))
+    # epoch 5 (0.8, one image below 0.9, lower loss) may still win until the end; epoch 6 is two images below
+    assert on_disk == [[1], [2], [2], [4], [4, 5], [4, 5]]
+    with caplog.at_level(logging.INFO):
+        keeper.finish()
+    assert artifacts.saved_epochs(tmp_path) == [5]
+    assert ("Kept epoch 4 (image-classification-0005.params): Validation-accuracy=0.800000, validation loss 0.400000; "
+            "epochs 1, 3, 4 are within one validation image (0.100000) of the best accuracy 0.900000, and it has the "
+            "lowest validation loss") in caplog.text
+
+
+def test_keeper_state_round_trips(tmp_path):
+    _, served, _ = trained_tiny_net()
+    keeper = ModelKeeper(tmp_path, checkpoint_frequency=None, validation_count=10)
+    keeper.end_of_epoch(served, 1, 0.5, float("nan"), last=False)
+    restored = ModelKeeper(tmp_path, checkpoint_frequency=None, validation_count=10)
+    restored.restore(json.loads(json.dumps(keeper.state())))
+    assert restored.history == keeper.history and restored.saved == [1]
 
 
 def test_keeper_with_a_frequency_keeps_every_kth_and_the_last(tmp_path):
     _, served, _ = trained_tiny_net()
-    keeper = ModelKeeper(tmp_path, checkpoint_frequency=2)
+    keeper = ModelKeeper(tmp_path, checkpoint_frequency=2, validation_count=10)
     for epoch_number in range(1, 6):
-        keeper.end_of_epoch(served, epoch_number, 0.5, last=epoch_number == 5)
+        keeper.end_of_epoch(served, epoch_number, 0.5, 1.0, last=epoch_number == 5)
+    keeper.finish()
     assert artifacts.saved_epochs(tmp_path) == [2, 4, 5]
     assert not list(tmp_path.glob(".staging*"))
