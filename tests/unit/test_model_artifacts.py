@@ -80,11 +80,13 @@ def test_keeper_state_round_trips(tmp_path):
     assert restored.history == keeper.history and restored.saved == [1]
 
 
-def test_keeper_with_a_frequency_keeps_every_kth_and_the_last(tmp_path):
+def test_keeper_with_a_frequency_keeps_every_kth_and_the_last(tmp_path, caplog):
     _, served, _ = trained_tiny_net()
     keeper = ModelKeeper(tmp_path, checkpoint_frequency=2, validation_count=10)
     for epoch_number in range(1, 6):
         keeper.end_of_epoch(served, epoch_number, 0.5, 1.0, last=epoch_number == 5)
-    keeper.finish()
+    with caplog.at_level(logging.INFO):
+        keeper.finish()
+    assert "Kept epochs 1, 3, 4: every 2 epochs (checkpoint_frequency) and the last" in caplog.text
     assert artifacts.saved_epochs(tmp_path) == [2, 4, 5]
     assert not list(tmp_path.glob(".staging*"))

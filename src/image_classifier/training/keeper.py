@@ -71,8 +71,12 @@ class ModelKeeper:
         self._remove_all_but(keep)
 
     def finish(self):
-        """With checkpoint_frequency unset: leave only the chosen epoch's parameters, and log why it was chosen."""
-        if self.frequency or not self.history:
+        """Log which epochs are kept and why; with checkpoint_frequency unset, leave only the chosen one's parameters."""
+        if not self.history:
+            return
+        if self.frequency:
+            log.info("Kept epochs %s: every %d epochs (checkpoint_frequency) and the last",
+                     ", ".join(str(number - 1) for number in self.saved), self.frequency)
             return
         chosen = choose(self.history, self.tolerance)
         self._remove_all_but({chosen.epoch_number})
