@@ -21,12 +21,55 @@ def base_dir():
 
 
 def _read_json(path, default):
+    """The JSON in ``path`` (UTF-8, as SageMaker writes it), or ``default`` when there is no such file."""
     if not path.exists():
         return default
+    data = path.read_bytes()
     try:
-        return json.loads(path.read_text())
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"{path} is not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}{_encoding_hint(data)}); "
+            f"save it as UTF-8 JSON, as SageMaker writes it"
+        ) from None
     except json.JSONDecodeError as error:
         raise UserError(f"{path} is not valid JSON ({error}); fix the file or let SageMaker write it") from None
+
+
+def _encoding_hint(data):
+    return ", a UTF-16 byte-order mark" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+
+
+def _object(value, path, example):
+    """``value`` when it is a JSON object; else the error naming the file and the shape it needs."""
+    if not isinstance(value, dict):
+        raise UserError(
+            f"{path} holds a JSON {type(value).__name__}, not an object; it must be {example}, as SageMaker writes it"
+        )
+    return value
+
+
+def _channel_configs(data_config, path):
+    _object(data_config, path, 'one object per channel, such as {"train": {"ContentType": "application/x-recordio"}}')
+    for name, config in data_config.items():
+        _object(config, f"{path}, channel '{name}'", 'an object such as {"ContentType": "application/x-recordio"}')
+    return data_config
+
+
+def _hosts(resource_config, path):
+    """(current_host, hosts) from resourceconfig.json; one host, algo-1, without the file."""
+    _object(resource_config, path, 'an object such as {"current_host": "algo-1", "hosts": ["algo-1"]}')
+    hosts = resource_config.get("hosts", ["algo-1"])
+    if not isinstance(hosts, list) or not hosts or not all(isinstance(host, str) and host for host in hosts):
+        raise UserError(
+            f"{path}: \"hosts\" is {json.dumps(hosts)}; it must list the training hosts by name, such as "
+            f"[\"algo-1\", \"algo-2\"] (or remove the file for a one-host run)"
+        )
+    current_host = resource_config.get("current_host", hosts[0])
+    if current_host not in hosts:
+        raise UserError(f"{path}: \"current_host\" {json.dumps(current_host)} is not one of \"hosts\" "
+                        f"{json.dumps(hosts)}; name this host among them")
+    return current_host, tuple(hosts)
 
 
 @dataclass(frozen=True)
@@ -50,11 +93,14 @@ class Environment:
     def load(cls, root=None):
         root = Path(root) if root else base_dir()
         config_dir = root / "input" / "config"
-        hyperparameters = _read_json(config_dir / "hyperparameters.json", {})
-        if not isinstance(hyperparameters, dict):
-            raise UserError("hyperparameters.json must hold a JSON object of names to string values")
-        resource_config = _read_json(config_dir / "resourceconfig.json", {})
-        data_config = _read_json(config_dir / "inputdataconfig.json", None)
+        hyperparameters_path = config_dir / "hyperparameters.json"
+        hyperparameters = _object(_read_json(hyperparameters_path, {}), hyperparameters_path,
+                                  'an object of hyperparameter names to string values, such as {"epochs": "10"}')
+        resource_path = config_dir / "resourceconfig.json"
+        resource_config = _read_json(resource_path, {})
+        current_host, hosts = _hosts(resource_config, resource_path)
+        data_config_path = config_dir / "inputdataconfig.json"
+        data_config = _read_json(data_config_path, None)
         data_dir = root / "input" / "data"
         if data_config is None:  # a local run without inputdataconfig.json: every folder is a channel
             data_config = {p.name: {} for p in sorted(data_dir.iterdir())} if data_dir.is_dir() else {}
@@ -65,14 +111,13 @@ class Environment:
                 content_type=config.get("ContentType", ""),
                 input_mode=config.get("TrainingInputMode", "File"),
             )
-            for name, config in data_config.items()
+            for name, config in _channel_configs(data_config, data_config_path).items()
         }
-        hosts = tuple(resource_config.get("hosts", ["algo-1"]))
         return cls(
             root=root,
             hyperparameters={str(k): v for k, v in hyperparameters.items()},
             channels=channels,
-            current_host=resource_config.get("current_host", hosts[0]),
+            current_host=current_host,
             hosts=hosts,
             network_interface_name=resource_config.get("network_interface_name", "eth0"),
         )

@@ -33,30 +33,35 @@ def write_failure(output_dir, message):
         path.write_text(message if message.endswith("\n") else message + "\n")
 
 
-def run(output_dir, job):
-    """Run ``job()``; return the process exit code after recording success or failure."""
-    try:
-        job()
-    except UserError as error:
+def record(output_dir, error):
+    """Record ``error`` (raised and being handled) in the failure file and log; return the exit code."""
+    if isinstance(error, UserError):
         log.error("%s", error)
         write_failure(output_dir, str(error))
         return USER_ERROR_EXIT
-    except Stopped as stopped:
-        log.info("%s", stopped)
-        write_failure(output_dir, str(stopped))
+    if isinstance(error, Stopped):
+        log.info("%s", error)
+        write_failure(output_dir, str(error))
         return Stopped.exit_code
-    except MemoryError:
+    if isinstance(error, MemoryError):
         message = ("Training ran out of memory: lower mini_batch_size or image_shape, or use an instance "
                    "with more memory")
         log.error("%s", message)
         write_failure(output_dir, message)
         return USER_ERROR_EXIT
-    except Exception as error:  # the funnel: everything else is our own fault
-        details = traceback.format_exc()
-        log.error("%s", details)
-        write_failure(output_dir, f"Internal error ({type(error).__name__}: {error}); please report it with "
-                                  f"the traceback below\n{details}")
-        return INTERNAL_ERROR_EXIT
+    details = "".join(traceback.format_exception(error))  # everything else is our own fault
+    log.error("%s", details)
+    write_failure(output_dir, f"Internal error ({type(error).__name__}: {error}); please report it with "
+                              f"the traceback below\n{details}")
+    return INTERNAL_ERROR_EXIT
+
+
+def run(output_dir, job):
+    """Run ``job()``; return the process exit code after recording success or failure."""
+    try:
+        job()
+    except Exception as error:  # the funnel
+        return record(output_dir, error)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "success").touch()
     return 0

@@ -1,6 +1,8 @@
 """The real `train` leaves its reports, TensorBoard files and (export_onnx=1) model.onnx behind."""
+import itertools
 import json
 import re
+from pathlib import Path
 
 import mxnet as mx
 import numpy as np
@@ -13,6 +15,22 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from conftest import TINY, run_train
 from image_classifier import demo_data
 from image_classifier.model import artifacts
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_table(heading):
+    """{file name: its row} of the first table after ``heading`` in the README."""
+    lines = README.read_text().split(f"\n{heading}\n", 1)[1].splitlines()
+    start = next(number for number, line in enumerate(lines) if line.startswith("|"))
+    rows = itertools.takewhile(lambda line: line.startswith("|"), lines[start:])
+    return {match.group(1): row for row in rows if (match := re.match(r"\| `([^`]+)` \|", row))}
+
+
+def as_pattern(example):
+    """A README example line as a regex: its numbers stand for any number."""
+    return re.sub(r"\\?\d+(?:\\\.\d+)?", r"[0-9.]+", re.escape(example))
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +59,10 @@ def test_evaluation_of_the_kept_model(trained):
     assert report["count"] == 40
     assert report["confusion_matrix"]["classes"] == list(demo_data.CLASS_NAMES)
     assert [row["support"] for row in report["per_class"]] == [10, 10, 10, 10]
-    best = float(re.search(r"^Best epoch \d+, Validation-accuracy=([0-9.]+)$", stdout, re.M).group(1))
-    assert report["accuracy"] == pytest.approx(best, abs=1e-6)  # the kept model, evaluated again
+    logged = re.search(r"^Kept epoch (\d+) \((.+)\): Validation-accuracy=([0-9.]+), validation loss", stdout, re.M)
+    assert (int(logged.group(1)) + 1, logged.group(2)) == (kept, report["model"])
+    assert report["accuracy"] == pytest.approx(float(logged.group(3)), abs=1e-6)  # the kept model, evaluated again
+    assert sorted(p.name for p in (base_dir / "model").glob("*.params")) == [report["model"]]
 
 
 def test_plots_are_pngs(trained):
@@ -68,3 +88,18 @@ def test_export_onnx_writes_model_onnx_beside_the_mxnet_files(trained):
     (probabilities,) = ReferenceEvaluator(model).run(None, {"data": images})
     expected = artifacts.load(base_dir / "model")(mx.nd.array(images)).asnumpy()
     np.testing.assert_allclose(probabilities, expected, atol=1e-4)
+
+
+def test_the_readme_output_section_lists_exactly_what_train_writes(trained):
+    base_dir, stdout = trained
+    model_files = {re.sub(r"-\d{4}\.params$", "-NNNN.params", path.name) for path in (base_dir / "model").iterdir()}
+    assert set(readme_table("### Output")) == model_files
+    reports = readme_table("## Reports and TensorBoard")
+    assert set(reports) == {path.name for path in (base_dir / "output" / "data").iterdir()}
+    metrics = json.loads((base_dir / "output" / "data" / "metrics.json").read_text())
+    assert list(metrics) == ["epochs"] and '`{"epochs": [...]}`' in reports["metrics.json"]
+    assert all(f'"{key}"' in reports["metrics.json"] for key in metrics["epochs"][0])
+    output = README.read_text().split("\n### Output\n", 1)[1]
+    log_block = output.split("```\n", 2)[1]
+    for line in log_block.splitlines()[1:]:  # progress lines: test_train.py's test_progress_lines
+        assert re.search(f"^{as_pattern(line)}$", stdout, re.M), line

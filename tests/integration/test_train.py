@@ -36,8 +36,9 @@ def test_learns_the_demo_data_set(tmp_path):
 
 def test_log_lines_and_artifacts(tiny_job):
     base_dir = tiny_job(epochs=2, top_k=2)
-    result = run_train(base_dir)
+    result = run_train(base_dir, env={"PYTHONWARNINGS": "always"})
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "Cannot decide type" not in result.stdout + result.stderr  # MXNet's warning at a model load
     for pattern in (r"Epoch\[1\] Train-accuracy=[0-9.]+", r"Epoch\[1\] Train-top_k_accuracy_2=[0-9.]+",
                     r"Epoch\[1\] Time cost=[0-9.]+", r"Epoch\[1\] Validation-accuracy=[0-9.]+",
                     r"Epoch\[0\] Validation-top_k_accuracy_2=[0-9.]+"):
@@ -127,7 +128,17 @@ def _corrupt_image(base_dir):
     _corrupt(base_dir, (start + end) // 2)
 
 
+def _config(name, content):
+    """Replace config file ``name`` with ``content`` (bytes)."""
+    return lambda base_dir: (base_dir / "input" / "config" / name).write_bytes(content)
+
+
 FAILURES = {
+    "hyperparameters in UTF-16": (_config("hyperparameters.json", '{"epochs": "1"}'.encode("utf-16")),
+                                  "hyperparameters.json is not UTF-8 text"),
+    "inputdataconfig a list": (_config("inputdataconfig.json", b"[]"), "inputdataconfig.json holds a JSON list"),
+    "resourceconfig a list": (_config("resourceconfig.json", b"[]"), "resourceconfig.json holds a JSON list"),
+    "no hosts": (_config("resourceconfig.json", b'{"hosts": []}'), '"hosts" is []; it must list the training hosts'),
     "missing channel": (lambda d: shutil.rmtree(d / "input" / "data" / "validation"),
                         "The 'validation' channel is missing"),
     "empty channel": (_empty_channel, "The 'validation' channel is empty"),

@@ -1,6 +1,9 @@
 """Checkpoint folders: atomic, newest that loads wins, partial and corrupt ones skipped."""
+import logging
+
 import mxnet as mx
 import numpy as np
+import pytest
 from mxnet import gluon
 
 from image_classifier.model import networks
@@ -52,3 +55,33 @@ def test_partial_and_corrupt_checkpoints_fall_back(tmp_path):
 
 def test_disabled_without_the_folder(tmp_path):
     assert not Checkpoints(tmp_path / "checkpoints").enabled
+
+
+@pytest.mark.parametrize("part, content", [
+    ("rng.pickle", b""),
+    ("rng.pickle", b"not a pickle"),
+    ("state.json", b""),
+    ("state.json", b"[]"),
+    ("trainer.states", b""),
+])
+def test_a_checkpoint_with_any_part_that_does_not_load_is_skipped(tmp_path, caplog, part, content):
+    checkpoints = Checkpoints(tmp_path)
+    net, trainer = tiny(1)
+    checkpoints.save(1, net, trainer, {}, tmp_path / "absent")
+    checkpoints.save(2, *tiny(2), {}, tmp_path / "absent")
+    (tmp_path / "epoch-0002" / part).write_bytes(content)
+    restored, trainer = tiny(5)
+    with caplog.at_level(logging.INFO):
+        assert checkpoints.resume(restored, trainer, tmp_path / "model")["epochs_done"] == 1
+    assert f"epoch-0002 does not load ({part}:" in caplog.text and "skipping it for an older one" in caplog.text
+    assert "Resuming from checkpoint" in caplog.text
+    assert all(np.array_equal(weights(net)[k], v) for k, v in weights(restored).items())
+
+
+def test_no_checkpoint_that_loads_starts_from_the_beginning(tmp_path, caplog):
+    checkpoints = Checkpoints(tmp_path)
+    checkpoints.save(1, *tiny(1), {}, tmp_path / "absent")
+    (tmp_path / "epoch-0001" / "rng.pickle").write_bytes(b"")
+    with caplog.at_level(logging.INFO):
+        assert checkpoints.resume(*tiny(5), tmp_path / "model") is None
+    assert "training starts from the beginning" in caplog.text

@@ -46,6 +46,14 @@ def test_class_folders_with_a_validation_split_through_the_cli(tmp_path, images,
     assert "train: 15 images" in capsys.readouterr().out
 
 
+def test_validation_fraction_1_converts_an_already_split_folder_into_validation_only(tmp_path, images, capsys):
+    image_dir, _, _ = images
+    assert run_convert(image_dir, tmp_path / "out", "--validation-fraction", 1) == 0
+    assert scanned(tmp_path / "out", "validation").count == 20
+    assert not (tmp_path / "out" / "train").exists()
+    assert "validation: 20 images" in capsys.readouterr().out
+
+
 def test_lst_annotations_and_manifest_sources_give_the_same_records(tmp_path, images):
     image_dir, pairs, paths = images
     (tmp_path / "train.lst").write_text(lst_text(pairs, paths))
@@ -77,7 +85,7 @@ def test_resize_option_shrinks_big_images(tmp_path):
 
 @pytest.mark.parametrize("arguments, message", [
     (["--lst", "missing.lst"], "--num-classes (at least 2) is needed"),
-    (["--validation-fraction", "1.5"], "--validation-fraction 1.5 is not in [0, 1)"),
+    (["--validation-fraction", "1.5"], "--validation-fraction 1.5 is not in [0, 1]"),
 ])
 def test_errors_are_one_line_on_stderr(tmp_path, images, capsys, arguments, message):
     image_dir, _, _ = images

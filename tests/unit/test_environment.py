@@ -1,9 +1,12 @@
 import json
+import re
 
 import pytest
 
+from image_classifier import failure
 from image_classifier.environment import Environment
 from image_classifier.errors import UserError
+from image_classifier.training import supervisor
 
 
 def write_config(root, name, content):
@@ -45,3 +48,44 @@ def test_broken_json_is_a_user_error(tmp_path):
     (tmp_path / "input" / "config" / "hyperparameters.json").write_text("{not json")
     with pytest.raises(UserError, match="hyperparameters.json is not valid JSON"):
         Environment.load(tmp_path)
+
+
+BROKEN_CONFIGS = [
+    ("hyperparameters.json", '{"epochs": "3"}'.encode("utf-16"), "is not UTF-8 text.*UTF-16.*save it as UTF-8"),
+    ("hyperparameters.json", b'\xff{"epochs": "3"}', "is not UTF-8 text \\(byte 0xff at offset 0\\).*save it as UTF-8"),
+    ("hyperparameters.json", b"[]", "holds a JSON list, not an object.*hyperparameter names"),
+    ("inputdataconfig.json", b"[]", "holds a JSON list, not an object.*one object per channel"),
+    ("inputdataconfig.json", b'{"train": "x"}', "channel 'train' holds a JSON str, not an object"),
+    ("resourceconfig.json", b"[]", "holds a JSON list, not an object.*current_host"),
+    ("resourceconfig.json", b'{"hosts": []}', '"hosts" is \\[\\]; it must list the training hosts'),
+    ("resourceconfig.json", b'{"hosts": ["algo-1"], "current_host": "algo-9"}', '"current_host" "algo-9" is not one'),
+]
+
+
+@pytest.mark.parametrize("name, content, message", BROKEN_CONFIGS)
+def test_config_files_not_as_sagemaker_writes_them_are_user_errors(tmp_path, name, content, message):
+    (tmp_path / "input" / "config").mkdir(parents=True)
+    (tmp_path / "input" / "config" / name).write_bytes(content)
+    with pytest.raises(UserError, match=f"{name}.*{message}"):
+        Environment.load(tmp_path)
+
+
+@pytest.mark.parametrize("name, content, message", BROKEN_CONFIGS[:4])
+def test_train_writes_the_failure_of_a_broken_config(tmp_path, monkeypatch, name, content, message):
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    (tmp_path / "input" / "config").mkdir(parents=True)
+    (tmp_path / "input" / "config" / name).write_bytes(content)
+    assert supervisor.main() == failure.USER_ERROR_EXIT
+    assert re.match(f".*{name}.*{message}", (tmp_path / "output" / "failure").read_text().splitlines()[0])
+
+
+def test_an_internal_error_reading_the_environment_goes_through_the_funnel(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Environment, "load", broken)
+    assert supervisor.main() == failure.INTERNAL_ERROR_EXIT
+    text = (tmp_path / "output" / "failure").read_text()
+    assert text.startswith("Internal error (RuntimeError: boom)") and "Traceback" in text

@@ -14,7 +14,7 @@ import json
 import logging
 
 from ..errors import UserError
-from . import class_names, items
+from . import channel_files, class_names, items
 from .items import IMAGE_SUFFIXES, Item
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def _categories(document, json_path, collector):
 
 def read(annotation_dir, image_root, num_classes, multi_label=False):
     """The annotated images as Items (in the order of the JSON files' paths), and the categories' names."""
-    json_paths = sorted(annotation_dir.rglob("*.json"))
+    json_paths = channel_files.listed(annotation_dir, (".json",))
     if not json_paths:
         raise UserError(
             f"The annotation channel {annotation_dir} holds no .json files; add one NAME.json per image NAME.jpg"

@@ -18,20 +18,15 @@ through the same ``ImageRecordIter`` path. Pipe mode: see pipe.py.
 from pathlib import Path
 
 from ..errors import UserError
-from . import annotations, channel_config, lst, manifest, packing, pipe, recordio
+from . import annotations, channel_config, channel_files, lst, manifest, packing, pipe, recordio
 from .items import IMAGE_SUFFIXES
-
-
-def _files(directory, suffixes):
-    return sorted(path for path in directory.rglob("*") if path.suffix.lower() in suffixes and path.is_file())
 
 
 def _files_by_suffix(directory):
     """The files under ``directory`` (one walk), grouped by lower-case suffix, each group sorted."""
     groups = {}
-    for path in sorted(directory.rglob("*")):
-        if path.is_file():
-            groups.setdefault(path.suffix.lower(), []).append(path)
+    for path in channel_files.listed(directory):
+        groups.setdefault(path.suffix.lower(), []).append(path)
     return groups
 
 
@@ -54,7 +49,7 @@ def _image_layout(env, name, channel, config, hp):
     """(layout, [(entries, class names) per file]) when the channel holds an image layout; None for RecordIO."""
     multi_label = bool(hp.multi_label)
     if f"{name}_lst" in env.channels:
-        lists = _files(env.channel(f"{name}_lst").path, (".lst",))
+        lists = channel_files.listed(env.channel(f"{name}_lst").path, (".lst",))
         if not lists:
             raise UserError(f"The '{name}_lst' channel holds no .lst file; put the list of the '{name}' images there")
         return "images + .lst", [lst.read(path, channel.path, hp.num_classes, multi_label) for path in lists]

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from . import channel_files
 
 FILE_NAME = "classes.json"
 
@@ -18,7 +19,7 @@ def read_file(directory):
     if not path.is_file():
         return {}
     try:
-        names = json.loads(path.read_text(encoding="utf-8"))
+        names = json.loads(channel_files.inside(directory, path).read_text(encoding="utf-8"))
         return {int(label): str(name) for label, name in names.items()}
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, ValueError) as error:
         raise UserError(

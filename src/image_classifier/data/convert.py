@@ -6,7 +6,8 @@
 Labels come from one sub-folder of IMAGES per class (the default; classes numbered in sorted order of the
 folder names, as im2rec does), a ``.lst``, a folder of JSON annotations, or an augmented manifest (paths
 relative to IMAGES; ``s3://`` images are fetched). It writes ``OUT_DIR/train/train.{rec,idx,lst}`` and, with
-a validation fraction, ``OUT_DIR/validation/validation.{rec,idx,lst}`` (a seeded random split), each with
+a validation fraction, ``OUT_DIR/validation/validation.{rec,idx,lst}`` (a seeded random split; 1 converts every
+image into validation/ alone, for a folder that already is a validation set), each with
 ``classes.json`` when the class names are known. Upload OUT_DIR/train and OUT_DIR/validation as the
 ``train`` and ``validation`` channels (content type application/x-recordio).
 """
@@ -33,7 +34,7 @@ def add_arguments(parser):
                         help="the manifest's image and label attributes, such as source-ref,class")
     parser.add_argument("--label-format", default="", choices=(manifest.CLASS_IDS,),
                         help="class-id: multi-label manifest labels are lists of class ids (default: multi-hot)")
-    parser.add_argument("--validation-fraction", type=float, default=0.0, help="share of images for validation/")
+    parser.add_argument("--validation-fraction", type=float, default=0.0, help="share of images for validation/ (1: all, no train/)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random train/validation split")
     parser.add_argument("--resize", type=int, help="bring every image's shorter side down to this many pixels")
 
@@ -69,13 +70,15 @@ def _read(args):
 
 
 def _split(entries, fraction, seed):
-    if not 0.0 <= fraction < 1.0:
-        raise UserError(f"--validation-fraction {fraction} is not in [0, 1); give the share of images for validation")
+    """A seeded random split; fraction 1 puts every image in validation (a folder that is a validation set)."""
+    if not 0.0 <= fraction <= 1.0:
+        raise UserError(f"--validation-fraction {fraction} is not in [0, 1]; give the share of images for validation "
+                        f"(1: all of them, for a folder that is already the validation set)")
     order = np.random.default_rng(seed).permutation(len(entries))
     count = round(len(entries) * fraction)
     validation = sorted(order[:count])
     train = sorted(order[count:])
-    if fraction and not (validation and train):
+    if 0.0 < fraction < 1.0 and not (validation and train):
         raise UserError(f"{len(entries)} images cannot be split {1 - fraction:g}/{fraction:g}; add images or change "
                         f"--validation-fraction")
     return {"train": [entries[i] for i in train], "validation": [entries[i] for i in validation]}

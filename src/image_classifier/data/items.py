@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..errors import UserError
+from . import channel_files
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -79,4 +80,4 @@ def image_in(root, relative, where):
     path = Path(root) / pure
     if not path.is_file():
         raise UserError(f"{where}: image file {path} does not exist; add it or remove the entry")
-    return path
+    return channel_files.inside(root, path, where)

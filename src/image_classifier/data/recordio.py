@@ -19,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .. import image_ops
 from ..errors import UserError
+from . import channel_files
 from . import class_names as names
 
 log = logging.getLogger(__name__)
@@ -108,13 +109,13 @@ def _check_image(image, where, min_size):
         )
 
 
-def _class_names_from_lst(rec_file):
+def _class_names_from_lst(channel_dir, rec_file):
     """im2rec writes PREFIX.lst beside PREFIX.rec; a path's first folder names its label's class."""
     lst = rec_file.with_suffix(".lst")
     if not lst.exists():
         return {}
     pairs = []
-    for line in lst.read_text(errors="replace").splitlines():
+    for line in channel_files.inside(channel_dir, lst).read_text(errors="replace").splitlines():
         fields = line.split("\t")
         if len(fields) != 3:
             return {}
@@ -150,7 +151,7 @@ def scan_files(channel_name, rec_files, scratch_dir, num_classes, multi_label=Fa
 
 def scan(channel, scratch_dir, num_classes, multi_label=False, min_size=None):
     """The RecordIO channel ``channel`` scanned (see scan_files), with the class names beside its files."""
-    rec_files = tuple(sorted(channel.path.rglob("*.rec")))
+    rec_files = tuple(channel_files.listed(channel.path, (".rec",)))
     if not rec_files:
         present = "is empty" if not any(channel.path.iterdir()) else "has no .rec file"
         raise UserError(
@@ -161,7 +162,7 @@ def scan(channel, scratch_dir, num_classes, multi_label=False, min_size=None):
     class_names = names.read_file(channel.path)
     if not class_names:
         for rec_file in rec_files:
-            class_names.update(_class_names_from_lst(rec_file))
+            class_names.update(_class_names_from_lst(channel.path, rec_file))
     return dataclasses.replace(record_set, class_names=class_names)
 
 

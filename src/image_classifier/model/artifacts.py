@@ -74,9 +74,14 @@ def read_preprocessing(model_dir):
 
 
 def load(model_dir, ctx=mx.cpu(), epoch_number=None):
-    """The served network (a SymbolBlock) from the newest params file, or from ``epoch_number``."""
+    """The served network (a SymbolBlock) from the newest params file, or from ``epoch_number``.
+
+    Its input is declared float32, what serving and evaluation feed (a float16-trained model is saved in
+    float32), so MXNet infers every type from it; ``SymbolBlock.imports`` leaves the input's type open and
+    warns "Cannot decide type for the following arguments" at every load.
+    """
     model_dir = Path(model_dir)
     epoch_number = epoch_number or saved_epochs(model_dir)[-1]
-    return mx.gluon.SymbolBlock.imports(
-        str(model_dir / SYMBOL_FILE), ["data"], str(params_path(model_dir, epoch_number)), ctx=ctx
-    )
+    net = mx.gluon.SymbolBlock(mx.sym.load(str(model_dir / SYMBOL_FILE)), mx.sym.var("data", dtype="float32"))
+    net.collect_params().load(str(params_path(model_dir, epoch_number)), ctx, cast_dtype=True)
+    return net

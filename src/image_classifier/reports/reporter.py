@@ -3,7 +3,8 @@
     reporter = Reporter(env, hp, class_names)                            at the start
     reporter.train_batch(labels, scores, valid, metric, learning_rate)   after each training step
     reporter.validation_batch(labels, scores, valid)                     for each validation batch
-    reporter.end_of_epoch(epoch, metric)                                 after validation, its metric
+    reporter.end_of_epoch(epoch, metric)                                 after validation, its metric; returns
+                                                                         the mean validation loss
     reporter.finish(batches, ctx)                                        after training
 
 ``labels``, ``scores`` and ``valid`` are what ``metrics.update`` gets (scores: logits, or probabilities
@@ -93,7 +94,7 @@ class Reporter:
 
     def end_of_epoch(self, epoch, metric):
         if not self.active:
-            return
+            return None
         record = {
             "epoch": epoch,
             "learning_rate": self.learning_rate,
@@ -103,6 +104,7 @@ class Reporter:
         self.history.add(record)
         self.board.epoch(record)
         self._new_epoch()
+        return record["validation"]["loss"]
 
     def finish(self, batches, ctx):
         if not self.active:

@@ -5,7 +5,7 @@ the optimizer's state, ``state.json`` (progress, batches of the next epoch train
 score, early stopping), the NumPy and Python RNG states, and a copy of the model directory's files. It is
 written as ``.partial-epoch-NNNN`` and renamed when complete, so a crash or ``kill -9`` mid-write leaves no
 folder that looks finished; a start ignores (and removes) partial folders and falls back to an older
-checkpoint when the newest does not load.
+checkpoint when any part of the newest does not load (the log names the part).
 """
 import json
 import logging
@@ -16,7 +16,6 @@ import re
 import shutil
 from pathlib import Path
 
-import mxnet as mx
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -61,24 +60,63 @@ class Checkpoints:
         """Load the newest checkpoint that loads into ``net`` and ``trainer``; its state, or None."""
         for partial in self.directory.glob(".partial-*"):
             shutil.rmtree(partial, ignore_errors=True)
-        for path in reversed(self._complete()):
+        complete = self._complete()
+        for path in reversed(complete):
             try:
-                state = json.loads((path / "state.json").read_text())
-                net.load_parameters(str(path / "network.params"), ctx=list(net.collect_params().values())[0].list_ctx())
-                if trainer is not None and (path / "trainer.states").exists():
-                    trainer.load_states(str(path / "trainer.states"))
-                numpy_state, python_state = pickle.loads((path / "rng.pickle").read_bytes())
-            except (OSError, ValueError, KeyError, mx.base.MXNetError, pickle.UnpicklingError) as error:
-                log.warning("Checkpoint %s does not load (%s); trying an older one", path, error)
+                state = _load(path, net, trainer)
+            except CheckpointUnreadable as error:
+                log.warning("Checkpoint %s does not load (%s); skipping it for an older one", path, error)
                 continue
-            np.random.set_state(numpy_state)
-            random.setstate(python_state)
             if (path / "model").is_dir():
                 shutil.copytree(path / "model", model_dir, dirs_exist_ok=True)
             batches = f" and {state['batches_done']} batches of the next" if state.get("batches_done") else ""
             log.info("Resuming from checkpoint %s: %d epochs done%s", path, state["epochs_done"], batches)
             return state
+        if complete:
+            log.warning("No checkpoint in %s loads; training starts from the beginning", self.directory)
         return None
+
+
+class CheckpointUnreadable(Exception):
+    """A part of a checkpoint folder is missing, truncated or not what we write."""
+
+
+def _load(path, net, trainer):
+    """The progress saved in checkpoint ``path``, with its weights, optimizer and RNG states loaded.
+
+    Every part must load; any failure (a missing or empty file, truncated params, a broken pickle) is
+    reported as ``CheckpointUnreadable`` naming the part, so the caller can fall back to an older checkpoint.
+    """
+    loaded = {}
+    steps = [
+        ("state.json", lambda file: loaded.update(state=_state(json.loads(file.read_text())))),
+        ("network.params", lambda file: net.load_parameters(str(file), ctx=_contexts(net))),
+    ]
+    if trainer is not None and (path / "trainer.states").exists():
+        steps.append(("trainer.states", lambda file: trainer.load_states(str(file))))
+    steps.append(("rng.pickle", lambda file: _set_rng(*pickle.loads(file.read_bytes()))))
+    for part, load in steps:
+        try:
+            load(path / part)
+        except Exception as error:  # whatever a damaged file raises: the checkpoint cannot be resumed from
+            detail = (str(error).strip().splitlines() or [""])[-1][:160]
+            raise CheckpointUnreadable(f"{part}: {type(error).__name__} {detail}".strip()) from None
+    return loaded["state"]
+
+
+def _state(state):
+    if not isinstance(state, dict) or not isinstance(state.get("epochs_done"), int):
+        raise ValueError("no epochs_done")
+    return state
+
+
+def _set_rng(numpy_state, python_state):
+    np.random.set_state(numpy_state)
+    random.setstate(python_state)
+
+
+def _contexts(net):
+    return list(net.collect_params().values())[0].list_ctx()
 
 
 def _sync(folder):

@@ -109,7 +109,8 @@ class Loop:
         self.served = networks.with_probabilities(net, bool(hp.multi_label))
         self._hybridize()
         self.split_logged = False
-        self.keeper = ModelKeeper(env.model_dir, hp.checkpoint_frequency) if env.is_master else None
+        self.keeper = (ModelKeeper(env.model_dir, hp.checkpoint_frequency, sets.validation.count)
+                       if env.is_master else None)
         self.model_dir = env.model_dir
         self.checkpoints = Checkpoints(env.checkpoint_dir)
         self.class_names = _class_names(hp, sets.train)
@@ -195,10 +196,10 @@ class Loop:
             self.reporter.validation_batch(label, scores, valid)
         for line in metrics.epoch_lines(epoch, "Validation", self.metric):
             log.info(line)
-        self.reporter.end_of_epoch(epoch, self.metric)
-        return metrics.accuracy(self.metric)
+        loss = self.reporter.end_of_epoch(epoch, self.metric)
+        return metrics.accuracy(self.metric), loss
 
-    def save(self, epoch, accuracy, last):
+    def save(self, epoch, accuracy, loss, last):
         if self.keeper is None:
             return
         if not self.served_ready:  # export needs one forward pass of the hybridized block
@@ -207,7 +208,7 @@ class Loop:
             self.served_ready = True
         if self.dtype == "float16":  # the saved model takes float32 input, as serving sends
             self.net.cast("float32")
-        self.keeper.end_of_epoch(self.served, epoch + 1, accuracy, last)
+        self.keeper.end_of_epoch(self.served, epoch + 1, accuracy, loss, last)
         if self.dtype == "float16":
             self.net.cast("float16")
 
@@ -254,16 +255,18 @@ class Loop:
                 self.train_epoch(epoch, stop, skip if epoch == start else 0)
             except failure.Stopped:
                 self._checkpoint(epoch, early_stopping, batches_done=self.batches_done)
+                if self.keeper is not None:  # the checkpoint holds every epoch that may still be chosen
+                    self.keeper.finish()
                 raise
-            accuracy = self.validate(epoch)
+            accuracy, loss = self.validate(epoch)
             stopping = early_stopping is not None and early_stopping.should_stop(epoch + 1, accuracy)
-            self.save(epoch, accuracy, last=stopping or epoch + 1 == hp.epochs)
+            self.save(epoch, accuracy, loss, last=stopping or epoch + 1 == hp.epochs)
             self._checkpoint(epoch + 1, early_stopping, stopped_early=stopping)
             if stopping:
                 log.info("Early stopping after epoch %d: no improvement in %d epochs", epoch, hp.early_stopping_patience)
                 break
-        if self.keeper is not None and self.keeper.best_epoch_number is not None:
-            log.info("Best epoch %d, Validation-accuracy=%f", self.keeper.best_epoch_number - 1, self.keeper.best_score)
+        if self.keeper is not None:
+            self.keeper.finish()
         self.reporter.finish(iterators.batches(self.validation_iter, self.sets.validation), self.contexts[0])
         if hp.export_onnx and self.keeper is not None:
             log.info("Wrote %s", onnx_export.export(self.model_dir))

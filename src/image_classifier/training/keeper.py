@@ -1,42 +1,112 @@
 """Which epochs' parameters stay in the model directory.
 
-``checkpoint_frequency`` unset: only the best epoch by validation accuracy (the new best is written
-before the old one is removed). Set to k: every k-th epoch, and the last one trained.
+``checkpoint_frequency`` set to k: every k-th epoch, and the last one trained.
+
+Unset: one epoch, chosen so that validation noise cannot pick a worse model. Among the epochs whose
+validation accuracy is within one validation image of the best, the one with the lowest validation loss,
+then the latest. Accuracies that close differ by chance (a 200-image set moves in steps of 0.005), while the
+loss weighs every image's confidence. While training runs, every epoch that may still be chosen whatever
+the later epochs bring stays saved (a new epoch is written before any is removed); ``finish`` then leaves
+the chosen one alone and logs why it was chosen.
 """
+import logging
+import math
+from dataclasses import asdict, dataclass
+
 from ..model import artifacts
+
+log = logging.getLogger(__name__)
+ROUNDING = 1e-9  # accuracies are ratios of counts: equal ones may differ in the last bits
+
+
+@dataclass(frozen=True)
+class EpochScore:
+    epoch_number: int  # 1-based, as the params files are numbered
+    accuracy: float  # validation accuracy
+    loss: float  # mean validation loss; inf when it was not finite
+
+    def rank(self):
+        """Lower is preferred among epochs of near-equal accuracy: lower loss, then the later epoch."""
+        return self.loss, -self.epoch_number
+
+
+def near_best(history, tolerance):
+    """The epochs of ``history`` whose accuracy is within ``tolerance`` of the best."""
+    best = max(score.accuracy for score in history)
+    return [score for score in history if score.accuracy >= best - tolerance - ROUNDING]
+
+
+def choose(history, tolerance):
+    """The epoch to keep: among those within ``tolerance`` of the best accuracy, the lowest loss, then the latest."""
+    return min(near_best(history, tolerance), key=EpochScore.rank)
+
+
+def still_possible(history, tolerance):
+    """The epochs ``choose`` may still pick after any later epochs: near the best so far (the best only rises)
+    and not beaten by an epoch of at least their accuracy and a better rank (which stays near the best as long
+    as they do)."""
+    near = near_best(history, tolerance)
+    return [score for score in near
+            if not any(other.accuracy >= score.accuracy and other.rank() < score.rank() for other in near)]
 
 
 class ModelKeeper:
-    def __init__(self, model_dir, checkpoint_frequency):
+    def __init__(self, model_dir, checkpoint_frequency, validation_count):
         self.model_dir = model_dir
         self.frequency = checkpoint_frequency
-        self.best_score = None
-        self.best_epoch_number = None
+        self.tolerance = 1.0 / validation_count  # one validation image's share of the accuracy
+        self.history = []
         self.saved = []
 
-    def end_of_epoch(self, served_net, epoch_number, score, last):
-        """Keep epoch ``epoch_number`` (1-based) if the policy says so; returns whether it is the best."""
-        improved = self.best_score is None or score > self.best_score
-        if improved:
-            self.best_score, self.best_epoch_number = score, epoch_number
+    def end_of_epoch(self, served_net, epoch_number, accuracy, loss, last):
+        """Record epoch ``epoch_number`` (1-based); save it if the policy may keep it."""
+        self.history.append(EpochScore(epoch_number, accuracy, loss if math.isfinite(loss) else math.inf))
         if self.frequency:
             if epoch_number % self.frequency == 0 or last:
                 self._save(served_net, epoch_number)
-        elif improved:
-            previous = list(self.saved)
+            return
+        keep = {score.epoch_number for score in still_possible(self.history, self.tolerance)}
+        if epoch_number in keep:
             self._save(served_net, epoch_number)
-            for old in previous:
-                artifacts.params_path(self.model_dir, old).unlink(missing_ok=True)
-                self.saved.remove(old)
-        return improved
+        self._remove_all_but(keep)
+
+    def finish(self):
+        """Log which epochs are kept and why; with checkpoint_frequency unset, leave only the chosen one's parameters."""
+        if not self.history:
+            return
+        if self.frequency:
+            log.info("Kept epochs %s: every %d epochs (checkpoint_frequency) and the last",
+                     ", ".join(str(number - 1) for number in self.saved), self.frequency)
+            return
+        chosen = choose(self.history, self.tolerance)
+        self._remove_all_but({chosen.epoch_number})
+        log.info("Kept epoch %d (%s): %s", chosen.epoch_number - 1,
+                 artifacts.params_path(self.model_dir, chosen.epoch_number).name, self._reason(chosen))
+
+    def _reason(self, chosen):
+        near = near_best(self.history, self.tolerance)
+        best = max(score.accuracy for score in self.history)
+        said = f"Validation-accuracy={chosen.accuracy:f}, validation loss {chosen.loss:f}"
+        if len(near) == 1:
+            return f"{said}; the best accuracy, more than one validation image ({self.tolerance:f}) above any other epoch"
+        epochs = ", ".join(str(score.epoch_number - 1) for score in near)
+        lowest = [score for score in near if score.loss == chosen.loss]
+        why = "the lowest validation loss" + (" and the latest of those" if len(lowest) > 1 else "")
+        return (f"{said}; epochs {epochs} are within one validation image ({self.tolerance:f}) of the best accuracy "
+                f"{best:f}, and it has {why}")
 
     def state(self):
-        return {"best_score": self.best_score, "best_epoch_number": self.best_epoch_number, "saved": self.saved}
+        return {"history": [asdict(score) for score in self.history], "saved": self.saved}
 
     def restore(self, state):
-        self.best_score, self.best_epoch_number = state["best_score"], state["best_epoch_number"]
+        self.history = [EpochScore(**score) for score in state["history"]]
         self.saved = list(state["saved"])
 
     def _save(self, served_net, epoch_number):
         artifacts.save_epoch(served_net, self.model_dir, epoch_number)
         self.saved.append(epoch_number)
+
+    def _remove_all_but(self, keep):
+        for old in [number for number in self.saved if number not in keep]:
+            artifacts.params_path(self.model_dir, old).unlink(missing_ok=True)
+            self.saved.remove(old)

@@ -13,7 +13,6 @@ import time
 
 from .. import environment, failure
 from ..environment import Environment
-from ..errors import UserError
 from . import distributed
 
 log = logging.getLogger(__name__)
@@ -95,9 +94,7 @@ def main():
     output_dir = base_dir / "output"
     failure.reset(output_dir)
     try:
-        cluster = distributed.plan(Environment.load(base_dir))
-    except UserError as error:
-        log.error("%s", error)
-        failure.write_failure(output_dir, str(error))
-        return failure.USER_ERROR_EXIT
-    return Supervisor(cluster).wait(output_dir)
+        supervisor = Supervisor(distributed.plan(Environment.load(base_dir)))
+    except Exception as error:  # reading the configuration fails through the same funnel as the job
+        return failure.record(output_dir, error)
+    return supervisor.wait(output_dir)
