@@ -9,7 +9,7 @@ from mxnet import autograd, gluon
 
 from image_classifier.model import artifacts, networks
 from image_classifier.model.preprocessing import Preprocessing
-from image_classifier.training.keeper import ModelKeeper
+from image_classifier.training.keeper import EpochScore, ModelKeeper
 
 
 def trained_tiny_net(multi_label=False):
@@ -78,6 +78,16 @@ def test_keeper_state_round_trips(tmp_path):
     restored = ModelKeeper(tmp_path, checkpoint_frequency=None, validation_count=10)
     restored.restore(json.loads(json.dumps(keeper.state())))
     assert restored.history == keeper.history and restored.saved == [1]
+
+
+def test_keeper_resumes_from_a_checkpoint_of_the_earlier_best_only_policy(tmp_path):
+    _, served, _ = trained_tiny_net()
+    keeper = ModelKeeper(tmp_path, checkpoint_frequency=None, validation_count=10)
+    keeper.restore({"best_score": 0.8, "best_epoch_number": 2, "saved": [2]})
+    assert keeper.history == [EpochScore(2, 0.8, float("inf"))] and keeper.saved == [2]
+    keeper.end_of_epoch(served, 3, 0.75, 0.3, last=True)  # within one image of 0.8, with a known loss
+    keeper.finish()
+    assert artifacts.saved_epochs(tmp_path) == [3]
 
 
 def test_keeper_with_a_frequency_keeps_every_kth_and_the_last(tmp_path, caplog):

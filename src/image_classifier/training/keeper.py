@@ -99,7 +99,11 @@ class ModelKeeper:
         return {"history": [asdict(score) for score in self.history], "saved": self.saved}
 
     def restore(self, state):
-        self.history = [EpochScore(**score) for score in state["history"]]
+        if "history" in state:
+            self.history = [EpochScore(**score) for score in state["history"]]
+        else:  # a checkpoint written before losses were kept knows only its best epoch, at an unknown loss
+            best = state.get("best_epoch_number")
+            self.history = [EpochScore(best, state["best_score"], math.inf)] if best else []
         self.saved = list(state["saved"])
 
     def _save(self, served_net, epoch_number):
