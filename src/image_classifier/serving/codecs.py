@@ -2,7 +2,8 @@
 
 Requests (Content-Type):
     image/jpeg, image/png, application/x-image   one encoded image (any format images.py reads)
-    application/x-recordio                       several encoded images in MXNet RecordIO framing
+    application/x-recordio                       several encoded images in MXNet RecordIO framing, or one
+                                                 record's data unframed (batch transform's SingleRecord)
     application/jsonlines                        several images, one {"b64": "<base64 image>"} per line
     application/x-npy                            a NumPy array: uint8 is pixels, HxW, HxWxC (one image)
                                                  or NxHxWxC (several); float is already preprocessed,
@@ -52,7 +53,7 @@ def _one_image(body):
 
 
 def _recordio(body):
-    return _payload([records.image_bytes(record) for record in records.split(body)], several=True)
+    return _payload([records.image_bytes(record) for record in records.payloads(body)], several=True)
 
 
 def _line_image(number, line):
