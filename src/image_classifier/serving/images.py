@@ -3,7 +3,7 @@
 Encoded images are opened with Pillow, which reads only the header first: the pixel count, and the bytes the
 image takes decoded (pixels x channels x bytes per sample, at least the model's channels), are checked
 against the limits before any pixel is decoded, so a 100000x100000 PNG costs a few bytes, not 30 GB, and
-a 97 KB 16-bit 7071x7071 PNG is weighed as the 100 MB it decodes to.
+a 97 KB 16-bit 7071x7071 PNG is weighed as the 143 MB it takes as RGB.
 Then the EXIF orientation is applied (as a phone's camera meant it), and every mode becomes RGB (or L for
 one-channel models): grayscale, palette, CMYK, YCbCr, with alpha dropped as OpenCV's decoder drops it in
 training. 16-bit samples keep their high byte, as OpenCV's 8-bit decode does (and as Pillow already does
