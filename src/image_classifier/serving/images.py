@@ -50,10 +50,11 @@ def _check_decoded_bytes(image, channels, max_decoded_bytes):
 
 def _eight_bit(image):
     if image.mode in SIXTEEN_BIT_MODES:
-        samples = np.asarray(image)
+        samples = np.array(image)  # one writable copy, shifted in place
         if samples.dtype.itemsize > 2:  # mode I: 32-bit signed samples
-            samples = np.clip(samples, 0, 65535)
-        return Image.fromarray((samples >> 8).astype(np.uint8))
+            np.clip(samples, 0, 65535, out=samples)
+        np.right_shift(samples, 8, out=samples)
+        return Image.fromarray(samples.astype(np.uint8))
     if image.mode == "F":
         return Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8))
     return image
@@ -62,6 +63,8 @@ def _eight_bit(image):
 def _with_channels(image, channels):
     image = _eight_bit(image)
     target = "L" if channels == 1 else "RGB"
+    if image.mode == "L" and target == "RGB":  # as Pillow's conversion, without its 4-byte RGB copy
+        return np.repeat(np.asarray(image)[:, :, None], 3, axis=2)
     if image.mode != target:
         image = image.convert(target)
     return np.asarray(image)
