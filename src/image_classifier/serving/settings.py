@@ -40,7 +40,7 @@ CGROUP_MEMORY_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/
 
 
 @functools.lru_cache(maxsize=None)
-def memory_bytes(limit_files=CGROUP_MEMORY_LIMITS):
+def memory_bytes(limit_files: tuple = CGROUP_MEMORY_LIMITS) -> int:
     """The memory the container may use: its cgroup's limit (v2 or v1), else the machine's."""
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     for limit_file in limit_files:
