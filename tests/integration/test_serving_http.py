@@ -15,6 +15,7 @@ from PIL import Image
 
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
+from image_classifier.serving import records
 from data_layouts import recordio_bytes
 from serving_process import ServeProcess, trained_model_dir
 
@@ -150,10 +151,13 @@ ERRORS = [
     ("truncated JPEG", jpeg(IMAGES[3])[:300], "image/jpeg", {}, 400, "could not be decoded|header is damaged"),
     ("too small", png(IMAGES[0][:16, :16]), "image/png", {}, 400, "smaller than the model's 32x32 input"),
     ("bad JSON Lines", b'{"b64": 3}\n', "application/jsonlines", {}, 400, 'Line 1 must be a JSON object'),
-    ("bad npy", b"\x93NUMPY garbage", "application/x-npy", {}, 400, "not a .npy array"),
+    ("bad npy", b"\x93NUMPY garbage", "application/x-npy", {}, 400, "format version 32.103 is not supported"),
+    ("not npy", b"garbage", "application/x-npy", {}, 400, "not a .npy array"),
     ("wrong float shape", npy(np.zeros((3, 8, 8), np.float32)), "application/x-npy", {}, 400,
      r"input shape \(3, 32, 32\)"),
-    ("bad RecordIO", b"\0" * 16, "application/x-recordio", {}, 400, "no record magic number"),
+    ("bad RecordIO", b"\0" * 16, "application/x-recordio", {}, 400, "neither an image nor an im2rec IRHeader"),
+    ("bad RecordIO framing", records.MAGIC_BYTES + b"\0" * 12, "application/x-recordio", {}, 400,
+     "no record magic number at byte 8"),
     ("bad top_k", png(IMAGES[0]), "image/png", {CUSTOM_ATTRIBUTES: "top_k=5"}, 400, "from 1 to 4, not '5'"),
     ("Accept", png(IMAGES[0]), "image/png", {"Accept": "text/csv"}, 406, "matches nothing this endpoint writes"),
     ("bytes", b"\0" * (6 * 1024 * 1024 + 1), "image/png", {}, 413, "larger than SAGEMAKER_MAX_PAYLOAD_IN_MB"),

@@ -43,6 +43,8 @@ def test_jsonlines_carries_several_images_in_order():
     (jsonlines({"b64": "not base64!"}), 'Line 1: "b64" is not valid base64'),
     (b"\xff\xfe\n", "Line 1 is not JSON"),
     (b"\n\n", "The request holds no image"),
+    (b"[" * 100_000, "Line 1 nests JSON arrays or objects too deeply"),
+    (jsonlines({"b64": "aGk="}) + b'{"b64": ' * 50_000, "Line 2 nests JSON arrays or objects too deeply"),
 ])
 def test_bad_jsonlines_say_which_line(body, message):
     with pytest.raises(BadRequest, match=message):
@@ -63,8 +65,24 @@ def test_npy_arrays(array, several, count):
     assert np.array_equal(np.stack(payload.items) if several else payload.items[0], array)
 
 
+def npy_header(header, version=(1, 0)):
+    """A .npy body whose header dictionary is ``header``, as text, padded as np.save pads it."""
+    prefix = 8 + (2 if version == (1, 0) else 4)
+    header = header.encode("latin1") + b" " * (63 - (prefix + len(header)) % 64) + b"\n"
+    return b"\x93NUMPY" + bytes(version) + len(header).to_bytes(prefix - 8, "little") + header
+
+
 @pytest.mark.parametrize("body, message", [
-    (b"plain text", "not a .npy array"),
+    (b"plain text", "not a .npy array: it does not start with the .npy magic string"),
+    (b"\x93NUMPY garbage", "The .npy format version 32.103 is not supported; send 1.0 or 2.0"),
+    (npy_header("{'descr': foo(), 'fortran_order': False, 'shape': (2, 2)}"), "The .npy header is not the one np.save"),
+    (npy_header("{'descr': '<f4', 'fortran_order': False}"), "The .npy header is not the one np.save writes"),
+    (npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2, 2"), "The .npy header is not the one"),
+    (npy_header("{'descr': 'no such type', 'fortran_order': False, 'shape': (3, 2, 2)}"), "not the one np.save"),
+    (npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (-3, -2, 2)}"), r"negative size in shape \(-3"),
+    (npy_header("{'descr': '|u1', 'fortran_order': False, 'shape': (4, 0, 2, 3)}"), "images are empty: shape"),
+    (npy_header("{'descr': '|u1', 'fortran_order': False, 'shape': (1000000000000000000000000000000, 5)}") + b"\0",
+     r"declares \(1000000000000000000000000000000, 5\) uint8 \(5000000000000000000000000000000 bytes\), but 1"),
     (npy(np.zeros((2, 2), np.int32)), "must be uint8 pixels or floats, not int32"),
     (npy(np.zeros(3, np.complex64)), "must be uint8 pixels or floats, not complex64"),
     (npy(np.zeros((5,), np.uint8)), "must be HxW, HxWxC or NxHxWxC, not shape"),
@@ -75,6 +93,36 @@ def test_npy_arrays(array, several, count):
 def test_bad_npy_bodies(body, message):
     with pytest.raises(BadRequest, match=message):
         codecs.decoder_for("application/x-npy")(body)
+
+
+def test_npy_messages_never_show_numpys_internals():
+    with pytest.raises(BadRequest) as refused:
+        codecs.decoder_for("application/x-npy")(npy_header("{'descr': foo(), 'fortran_order': False, 'shape': ()}"))
+    assert "ast." not in str(refused.value) and " at 0x" not in str(refused.value)
+
+
+@pytest.mark.parametrize("shape", [(10_000_000, 0, 0, 3), (10_000_000, 3, 0, 8)])
+def test_npy_of_millions_of_empty_images_is_refused_from_its_header(shape):
+    """A 128-byte header once made the worker build 10 million views (2 GB) before answering."""
+    descr = "|u1" if shape[-1] == 3 else "<f4"
+    body = npy_header(f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}}}")
+    assert len(body) == 128
+    tracemalloc.start()
+    with pytest.raises(BadRequest, match="images are empty"):
+        codecs.decoder_for("application/x-npy")(body)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def test_npy_of_many_images_is_counted_without_building_them():
+    body = npy(np.zeros((2_000_000, 1, 1, 1), np.uint8))
+    tracemalloc.start()
+    payload = codecs.decoder_for("application/x-npy")(body)
+    count = len(payload.items)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == 2_000_000 and peak < 1_000_000
 
 
 def test_npy_header_claiming_a_huge_array_is_refused_before_allocating():
@@ -109,12 +157,21 @@ def test_other_content_types_are_unsupported(content_type):
     ("application/jsonlines", "application/json", "application/jsonlines"),
     ("text/html, application/jsonlines;q=0.9", "application/json", "application/jsonlines"),
     ("application/json;q=0.2, application/jsonlines", "application/json", "application/jsonlines"),
+    ("application/json; charset=utf-8", "application/jsonlines", "application/json"),
+    ("application/jsonlines; verbose=true", "application/json", "application/jsonlines"),
+    ("APPLICATION/JSONLINES;VERBOSE=TRUE", "application/json", "application/jsonlines"),
+    ("application/json; charset=utf-8; q=0.5, application/jsonlines; verbose=true", "application/json",
+     "application/jsonlines"),
+    ("application/jsonlines; verbose=true; q=0.1, application/json; charset=utf-8", "application/jsonlines",
+     "application/json"),
+    ("text/html; level=1, application/*; charset=utf-8", "application/jsonlines", "application/jsonlines"),
 ])
 def test_accept_negotiation(accept, default, expected):
     assert codecs.response_type(accept, default) == expected
 
 
-@pytest.mark.parametrize("accept", ["text/csv", "application/x-npy", "application/json;q=0"])
+@pytest.mark.parametrize("accept", ["text/csv", "application/x-npy", "application/json;q=0",
+                                    "application/json; charset=utf-8; q=0", "text/csv; charset=utf-8"])
 def test_unwritable_accept_is_not_acceptable(accept):
     message = "matches nothing this endpoint writes: application/json, application/jsonlines"
     with pytest.raises(NotAcceptable, match=message):
@@ -132,6 +189,25 @@ def test_jsonlines_is_one_prediction_per_line():
     lines = codecs.encode("application/jsonlines", PROBABILITIES, several=True).splitlines()
     assert [list(json.loads(line)) for line in lines] == [["prediction"], ["prediction"]]
     assert np.allclose([json.loads(line)["prediction"] for line in lines], PROBABILITIES)
+
+
+@pytest.mark.parametrize("top_k", [None, 2])
+def test_jsonlines_assembled_with_line_holds_one_line_per_image(top_k):
+    """Batch transform's AssembleWith=Line writes each answer and a newline after it."""
+    answers = [codecs.encode("application/jsonlines", PROBABILITIES[rows], True, top_k, NAMES)
+               for rows in (slice(0, 2), slice(1, 2), slice(0, 1))]
+    assembled = "".join(answer + "\n" for answer in answers)
+    assert assembled.count("\n") == 4 and all(json.loads(line) for line in assembled.split("\n")[:-1])
+
+
+@pytest.mark.parametrize("values", [[np.nan, 0.5, 0.5], [np.inf, 0.0, 0.0], [0.2, -np.inf, 0.8]])
+@pytest.mark.parametrize("media_type", ["application/json", "application/jsonlines"])
+def test_a_non_finite_answer_is_a_bad_request_never_invalid_json(values, media_type):
+    probabilities = np.array([PROBABILITIES[0], values], np.float32)
+    with pytest.raises(BadRequest, match="Image 2: The model's output for this input is not a number"):
+        codecs.encode(media_type, probabilities, several=True)
+    with pytest.raises(BadRequest, match="^The model's output for this input is not a number"):
+        codecs.encode(media_type, probabilities[1:], several=False, top_k=1)
 
 
 def test_top_k_names_the_best_classes_and_keeps_the_probabilities():
@@ -156,7 +232,8 @@ def test_custom_attributes(header, top_k):
     assert custom_attributes.parse(header, num_classes=3).top_k == top_k
 
 
-@pytest.mark.parametrize("header", ["top_k=0", "top_k=4", "top_k=two", "top_k=", "top_k=²", "top_k=-1"])
+@pytest.mark.parametrize("header", ["top_k=0", "top_k=4", "top_k=two", "top_k=", "top_k=²", "top_k=-1",
+                                    "top_k=" + "9" * 5000, "top_k=" + "0" * 4999 + "1"])
 def test_invalid_top_k_says_the_range(header):
     message = "top_k in X-Amzn-SageMaker-Custom-Attributes must be a whole number from 1 to 3, not"
     with pytest.raises(BadRequest, match=message):

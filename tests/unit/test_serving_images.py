@@ -1,5 +1,6 @@
 """Any image Pillow reads becomes the model's channels; the pixel limit is checked before decoding."""
 import io
+import re
 import struct
 import subprocess
 import sys
@@ -12,8 +13,9 @@ from PIL import Image, ImageFile
 
 from image_classifier.serving import images
 from image_classifier.serving.errors import BadRequest, PayloadTooLarge
+from image_classifier.serving.settings import MB, ImageLimits
 
-LIMIT = 10_000_000
+LIMIT = ImageLimits(max_pixels=10_000_000, max_decoded_bytes=64 * MB)
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 20, 3), dtype=np.uint8)
 
@@ -169,4 +171,40 @@ def test_arrays_of_other_shapes_are_refused(shape):
 
 def test_arrays_obey_the_pixel_limit():
     with pytest.raises(PayloadTooLarge, match="20x12 pixels"):
-        images.from_array(np.zeros((12, 20), np.uint8), 3, 100)
+        images.from_array(np.zeros((12, 20), np.uint8), 3, ImageLimits(100, 64 * MB))
+
+
+def peak_allocation(function):
+    """What ``function`` raises or returns, and the most memory it held at once."""
+    tracemalloc.start()
+    try:
+        outcome = function()
+    except Exception as error:
+        outcome = error
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return outcome, peak
+
+
+@pytest.mark.parametrize("samples, channels, message", [
+    (np.zeros((2048, 1024), np.uint16), 1, r"takes 4 MB decoded \(1024x2048 pixels of 2 bytes\)"),
+    (np.zeros((2048, 1024), np.uint16), 3, r"takes 6 MB decoded \(1024x2048 pixels of 3 bytes\)"),
+    (np.zeros((1024, 1024, 4), np.uint8), 3, r"takes 4 MB decoded \(1024x1024 pixels of 4 bytes\)"),
+    (np.zeros((2048, 1536), np.uint8), 3, r"takes 9 MB decoded \(1536x2048 pixels of 3 bytes\)"),
+])
+def test_decoded_bytes_are_bounded_from_the_header(samples, channels, message):
+    """Pixels x channels x bytes per sample (at least the model's channels, which a conversion makes)."""
+    body = png_sixteen_bit(samples) if samples.dtype == np.uint16 else encoded(Image.fromarray(samples), "PNG")
+    error, peak = peak_allocation(lambda: images.decode(body, channels, ImageLimits(10_000_000, 2 * MB)))
+    assert isinstance(error, PayloadTooLarge)
+    assert re.search(message + ", more than the 2 MB that IMAGE_CLASSIFIER_MAX_DECODED_MB allows", str(error))
+    assert peak < 1_000_000
+
+
+def test_sixteen_bit_decoding_takes_a_small_multiple_of_the_decoded_size():
+    """The 16-bit to 8-bit step once took 8 bytes per sample (int64): 763 MB for a 97 KB 7071x7071 PNG."""
+    samples = RNG.integers(0, 65536, (1000, 1000), dtype=np.uint16)
+    body = png_sixteen_bit(samples)
+    decoded, peak = peak_allocation(lambda: images.decode(body, 3, LIMIT))
+    assert np.array_equal(decoded[..., 0], samples >> 8)
+    assert peak < 6.5 * 1000 * 1000  # numpy: 2 (16-bit, shifted in place) + 1 (8-bit) + 3 (RGB) bytes per pixel

@@ -8,8 +8,9 @@ from PIL import Image
 from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.serving.errors import BadRequest, PayloadTooLarge
 from image_classifier.serving.inputs import model_input
+from image_classifier.serving.settings import MB, ImageLimits
 
-LIMIT = 10_000_000
+LIMIT = ImageLimits(max_pixels=10_000_000, max_decoded_bytes=64 * MB)
 CENTER = Preprocessing.for_training((3, 8, 8), resize=None)
 RESIZED = Preprocessing.for_training((3, 8, 8), resize=10)
 SQUASH = Preprocessing((3, 8, 8), crop="squash", mean=(0.0,) * 3, std=(1.0,) * 3)
@@ -39,6 +40,7 @@ def test_preprocessed_arrays_pass_through_as_float32():
     (np.zeros((3, 9, 8), np.float32), r"must have the model's input shape \(3, 8, 8\) per image, not \(3, 9, 8\)"),
     (np.full((3, 8, 8), np.nan, np.float32), "NaN or infinite"),
     (np.full((3, 8, 8), np.inf, np.float64), "NaN or infinite"),
+    (np.full((3, 8, 8), 1e300, np.float64), "beyond float32's range"),  # finite until cast to float32
 ])
 def test_bad_preprocessed_arrays(array, message):
     with pytest.raises(BadRequest, match=message):
@@ -59,4 +61,4 @@ def test_small_images_are_fine_when_resized_or_squashed():
 def test_elongated_image_that_resizing_would_blow_up_is_refused():
     strip = np.zeros((1, 2000, 3), np.uint8)
     with pytest.raises(PayloadTooLarge, match="resized to a shorter side of 10 it would have 200000 pixels"):
-        model_input(png(strip), RESIZED, 100_000)
+        model_input(png(strip), RESIZED, ImageLimits(100_000, 64 * MB))

@@ -68,3 +68,23 @@ def test_parts_out_of_sequence_are_a_bad_request(body, message):
 def test_a_record_too_short_for_a_header_is_a_bad_request():
     with pytest.raises(BadRequest, match="neither an image nor an im2rec IRHeader"):
         records.image_bytes(b"short")
+
+
+def test_a_body_without_framing_is_one_records_data(tmp_path):
+    """Batch transform's SplitType=RecordIO with BatchStrategy=SingleRecord strips the framing."""
+    image = png()
+    packed = recordio.pack(recordio.IRHeader(0, 3.0, 7, 0), image)
+    multi_label = recordio.pack(recordio.IRHeader(2, [1.0, 0.0], 8, 0), image)
+    for data in (image, packed, multi_label):
+        assert records.payloads(data) == [data]
+        assert records.image_bytes(records.payloads(data)[0]) == image
+    framed = recordio_bytes(tmp_path / "body.rec", [packed, image])
+    assert records.payloads(framed) == [packed, image]
+    assert records.payloads(b"") == []
+
+
+def test_unframed_data_that_is_no_record_says_how_it_was_read():
+    (data,) = records.payloads(b"\0" * 16)
+    with pytest.raises(BadRequest, match="neither an image nor an im2rec IRHeader and image .a body that does not "
+                                         "start with RecordIO's magic number is read as one record's data"):
+        records.image_bytes(data)

@@ -1,10 +1,13 @@
 """Serving settings from the environment, and the worker plan for a machine."""
+import os
+
 import pytest
 from PIL import Image
 
 from image_classifier.errors import UserError
 from image_classifier.serving import workers
-from image_classifier.serving.settings import PILLOW_MAX_PIXELS, Settings
+from image_classifier.serving import settings as settings_module
+from image_classifier.serving.settings import MB, PILLOW_MAX_PIXELS, ImageLimits, Settings, memory_bytes
 
 
 def test_defaults_follow_sagemaker():
@@ -42,10 +45,32 @@ def test_max_concurrent_transforms_is_honoured():
     ("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text/csv", "must be one of application/json, application/jsonlines"),
     ("SAGEMAKER_BATCH_STRATEGY", "ALL", "must be MULTI_RECORD or SINGLE_RECORD, not 'ALL'"),
     ("IMAGE_CLASSIFIER_MAX_PIXELS", "999999999999", f"from 1 to {PILLOW_MAX_PIXELS}"),
+    ("IMAGE_CLASSIFIER_MAX_DECODED_MB", "0", "IMAGE_CLASSIFIER_MAX_DECODED_MB must be a whole number of at least 1"),
 ])
 def test_invalid_values_say_what_is_accepted(name, value, message):
     with pytest.raises(UserError, match=message):
         Settings.from_environ({name: value})
+
+
+def test_decoded_image_limit_is_sized_to_the_workers_memory(monkeypatch):
+    monkeypatch.setattr(settings_module, "memory_bytes", lambda: 24 * 1024 * MB)
+    assert Settings.from_environ({}).max_decoded_bytes == 512 * MB  # 24 GB / (6 x 1 worker x 8 threads)
+    two_workers = {"SAGEMAKER_MODEL_SERVER_WORKERS": "2", "IMAGE_CLASSIFIER_REQUEST_THREADS": "4"}
+    assert Settings.from_environ(two_workers).max_decoded_bytes == 512 * MB
+    assert Settings.from_environ({**two_workers, "SAGEMAKER_MODEL_SERVER_WORKERS": "4"}).max_decoded_bytes == 256 * MB
+    assert Settings.from_environ({"IMAGE_CLASSIFIER_MAX_DECODED_MB": "100"}).image_limits == ImageLimits(
+        max_pixels=50_000_000, max_decoded_bytes=100 * MB)
+
+
+def test_memory_is_the_cgroups_limit_within_the_machines(tmp_path):
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    contents = {"v2": "1073741824\n", "v2-unlimited": "max\n", "v1-unlimited": str(2 ** 63 - 4096)}
+    for name, text in contents.items():
+        (tmp_path / name).write_text(text)
+    assert memory_bytes((tmp_path / "v2",)) == 1024 * MB
+    assert memory_bytes((tmp_path / "missing", tmp_path / "v2-unlimited")) == physical
+    assert memory_bytes((tmp_path / "missing", tmp_path / "v1-unlimited")) == physical
+    assert memory_bytes((tmp_path / "missing",)) == physical
 
 
 def test_pixel_limit_is_pillows_own():

@@ -34,21 +34,21 @@ def _read_body(settings):
         raise too_large from None
 
 
-def _model_input(payload, number, item, preprocessing, max_pixels):
+def _model_input(payload, number, item, preprocessing, limits):
     try:
-        return inputs.model_input(item, preprocessing, max_pixels)
+        return inputs.model_input(item, preprocessing, limits)
     except ServingError as error:
         if not payload.several:
             raise
         raise type(error)(f"Image {number}: {error}") from None
 
 
-def _probabilities(model, preprocessing, payload, max_pixels):
+def _probabilities(model, preprocessing, payload, limits):
     """Each image through the model, MAX_BATCH at a time, so memory does not grow with the request."""
     outputs = []
     for start in range(0, len(payload.items), MAX_BATCH):
         chunk = enumerate(payload.items[start:start + MAX_BATCH], start + 1)
-        batch = np.stack([_model_input(payload, number, item, preprocessing, max_pixels) for number, item in chunk])
+        batch = np.stack([_model_input(payload, number, item, preprocessing, limits) for number, item in chunk])
         outputs.append(model.predict(batch))
     return np.concatenate(outputs)
 
@@ -101,7 +101,7 @@ def create_app(settings=None, predictor=None):
         if len(payload.items) > settings.max_images:
             raise PayloadTooLarge(f"The request holds {len(payload.items)} images, more than the "
                                   f"{settings.max_images} that IMAGE_CLASSIFIER_MAX_IMAGES allows")
-        probabilities = _probabilities(model, predictor.preprocessing, payload, settings.max_pixels)
+        probabilities = _probabilities(model, predictor.preprocessing, payload, settings.image_limits)
         body = codecs.encode(media_type, probabilities, payload.several, options.top_k, predictor.class_names)
         return Response(body, mimetype=media_type)
 

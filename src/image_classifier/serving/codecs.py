@@ -2,29 +2,33 @@
 
 Requests (Content-Type):
     image/jpeg, image/png, application/x-image   one encoded image (any format images.py reads)
-    application/x-recordio                       several encoded images in MXNet RecordIO framing
+    application/x-recordio                       several encoded images in MXNet RecordIO framing, or one
+                                                 record's data unframed (batch transform's SingleRecord)
     application/jsonlines                        several images, one {"b64": "<base64 image>"} per line
     application/x-npy                            a NumPy array: uint8 is pixels, HxW, HxWxC (one image)
                                                  or NxHxWxC (several); float is already preprocessed,
                                                  CxHxW (one) or NxCxHxW (several), the model's shape
 Responses (Accept):
     application/json       one image: [p0, p1, ...]; several: [[p0, p1, ...], ...]
-    application/jsonlines  {"prediction": [p0, p1, ...]} per image, one per line
+    application/jsonlines  {"prediction": [p0, p1, ...]} per image, one per line, no newline after the last
+                           (batch transform's AssembleWith=Line adds one after each answer)
 With the custom attribute top_k=K, each image's answer is instead {"prediction": [p0, ...], "top_k":
 [{"index": i, "label": name, "probability": p}, ...]}, best first (a bare object, a list of them, or one
 per line). Probabilities come out of the model as they are: softmax, or independent sigmoids for
-multi-label models.
+multi-label models; an input that makes them NaN or infinite is refused, so every answer is valid JSON.
+Types are matched on type/subtype: parameters (``; charset=utf-8``) are ignored, and in Accept ``q`` ranks.
 """
 import base64
 import binascii
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
+from werkzeug.http import parse_accept_header, parse_options_header
 
 from . import records
 from .errors import BadRequest, NotAcceptable, UnsupportedMediaType
@@ -35,7 +39,7 @@ B64_KEY = "b64"
 
 @dataclass(frozen=True)
 class Payload:
-    items: list  # encoded images (bytes), uint8 pixel arrays, or float model inputs: one per image
+    items: Sequence  # encoded images (bytes), uint8 pixel arrays, or float model inputs: one per image
     several: bool  # the request's type carries several images, so the answer is one result per image
 
 
@@ -52,7 +56,7 @@ def _one_image(body):
 
 
 def _recordio(body):
-    return _payload([records.image_bytes(record) for record in records.split(body)], several=True)
+    return _payload([records.image_bytes(record) for record in records.payloads(body)], several=True)
 
 
 def _line_image(number, line):
@@ -60,6 +64,8 @@ def _line_image(number, line):
         record = json.loads(line)
     except ValueError:
         raise BadRequest(f"Line {number} is not JSON") from None
+    except RecursionError:
+        raise BadRequest(f"Line {number} nests JSON arrays or objects too deeply") from None
     if not isinstance(record, dict) or not isinstance(record.get(B64_KEY), str):
         raise BadRequest(f'Line {number} must be a JSON object {{"{B64_KEY}": "<base64 of an encoded image>"}}')
     try:
@@ -73,35 +79,51 @@ def _jsonlines(body):
     return _payload([_line_image(number, line) for number, line in lines], several=True)
 
 
+NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
 def _npy_header(stream):
-    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    """The header's (shape, fortran_order, dtype), with messages in the sender's terms, never numpy's internals."""
     try:
         version = np.lib.format.read_magic(stream)
-        if version not in readers:
-            raise ValueError(f"format version {version[0]}.{version[1]} is not supported; use 1.0 (np.save)")
-        return readers[version](stream)
-    except ValueError as error:
-        raise BadRequest(f"The body is not a .npy array ({error})") from None
+    except ValueError:
+        raise BadRequest("The body is not a .npy array: it does not start with the .npy magic string "
+                         "(\\x93NUMPY) and version that np.save writes") from None
+    if version not in NPY_HEADER_READERS:
+        raise BadRequest(f"The .npy format version {version[0]}.{version[1]} is not supported; send 1.0 or 2.0, "
+                         f"as np.save writes")
+    try:
+        shape, fortran_order, dtype = NPY_HEADER_READERS[version](stream)
+    except Exception:  # numpy's parser raises ValueError, SyntaxError, tokenize.TokenError, ... for a bad header
+        raise BadRequest("The .npy header is not the one np.save writes: a complete dictionary {'descr': "
+                         "<dtype>, 'fortran_order': <True or False>, 'shape': <tuple of whole numbers>}") from None
+    if any(size < 0 for size in shape):
+        raise BadRequest(f"The .npy header declares a negative size in shape {shape}")
+    return shape, fortran_order, dtype
 
 
 def _npy(body):
-    """The array, checked against its header before use: never allocated from a size the header claims."""
+    """The array, checked against its header before anything is built: the sizes in the header are
+    checked against the bytes that follow, and a 4-d array's images stay one array (not a list of views)."""
     stream = io.BytesIO(body)
     shape, fortran_order, dtype = _npy_header(stream)
-    if dtype.hasobject or not (dtype == np.uint8 or dtype.kind == "f"):
+    pixels = dtype == np.uint8
+    if dtype.hasobject or not (pixels or dtype.kind == "f"):
         raise BadRequest(f"A .npy array must be uint8 pixels or floats, not {dtype}")
+    several = len(shape) == 4
+    if not (several or len(shape) == 3 or (pixels and len(shape) == 2)):
+        layouts = "HxW, HxWxC or NxHxWxC" if pixels else "CxHxW or NxCxHxW"
+        raise BadRequest(f"A {dtype} .npy array must be {layouts}, not shape {shape}")
+    if several and shape[0] == 0:
+        raise BadRequest("The request holds no image")
+    if 0 in shape:
+        raise BadRequest(f"The .npy array's images are empty: shape {shape} has a size of 0")
     data = memoryview(body)[stream.tell():]
     expected = math.prod(shape) * dtype.itemsize
     if len(data) != expected:
         raise BadRequest(f"The .npy header declares {shape} {dtype} ({expected} bytes), but {len(data)} bytes follow")
     array = np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C")
-    pixels = dtype == np.uint8
-    if array.ndim == 4:
-        return _payload(list(array), several=True)
-    if array.ndim == 3 or (pixels and array.ndim == 2):
-        return Payload([array], several=False)
-    layouts = "HxW, HxWxC or NxHxWxC" if pixels else "CxHxW or NxCxHxW"
-    raise BadRequest(f"A {dtype} .npy array must be {layouts}, not shape {shape}")
+    return Payload(array if several else [array], several)
 
 
 DECODERS = {
@@ -125,12 +147,12 @@ def decoder_for(content_type):
 
 
 def _json(results, several):
-    return json.dumps(results if several else results[0])
+    return json.dumps(results if several else results[0], allow_nan=False)
 
 
 def _jsonlines_response(results, _several):
-    return "".join(json.dumps(result if isinstance(result, dict) else {"prediction": result}) + "\n"
-                   for result in results)
+    return "\n".join(json.dumps(result if isinstance(result, dict) else {"prediction": result}, allow_nan=False)
+                     for result in results)
 
 
 ENCODERS = {JSON: _json, JSONLINES: _jsonlines_response}
@@ -141,6 +163,7 @@ def response_type(accept_header, default):
     accept = parse_accept_header(accept_header or "", MIMEAccept)
     if not accept:
         return default
+    accept = MIMEAccept([(parse_options_header(value)[0], quality) for value, quality in accept])
     best = accept.best_match([default, *(name for name in ENCODERS if name != default)])
     if best is None:
         raise NotAcceptable(f"Accept '{accept_header}' matches nothing this endpoint writes: {', '.join(ENCODERS)}")
@@ -160,7 +183,17 @@ def _results(probabilities, top_k, class_names):
         }
 
 
+def _check_finite(probabilities, several):
+    finite = np.isfinite(probabilities).all(axis=1)
+    if not finite.all():
+        image = f"Image {int(np.argmin(finite)) + 1}: " if several else ""
+        raise BadRequest(f"{image}The model's output for this input is not a number (NaN or infinite); a "
+                         f"preprocessed float array must hold values on the scale of the training's normalised "
+                         f"pixels (about -3 to 3)")
+
+
 def encode(media_type, probabilities, several, top_k=None, class_names=None):
     """The response body, of ``media_type``, for an (images x classes) array of probabilities."""
+    _check_finite(probabilities, several)
     results = list(_results(probabilities, top_k, class_names or {}))
     return ENCODERS[media_type](results, several)

@@ -25,11 +25,20 @@ def _pairs(header_value):
             yield key.strip().lower(), value.strip()
 
 
-def parse(header_value, num_classes):
+def _top_k(value, num_classes):
+    try:  # digits only; int() still refuses more digits than sys.get_int_max_str_digits() allows
+        top_k = int(value) if re.fullmatch("[0-9]+", value) else None
+    except ValueError:
+        top_k = None
+    if top_k is None or not 1 <= top_k <= num_classes:
+        shown = value if len(value) <= 20 else f"{value[:20]}... ({len(value)} characters)"
+        raise BadRequest(f"top_k in {HEADER} must be a whole number from 1 to {num_classes}, not '{shown}'")
+    return top_k
+
+
+def parse(header_value: str, num_classes: int) -> Options:
     options = {}
     for key, value in _pairs(header_value):
         if key == "top_k":
-            if not re.fullmatch("[0-9]+", value) or not 1 <= int(value) <= num_classes:
-                raise BadRequest(f"top_k in {HEADER} must be a whole number from 1 to {num_classes}, not '{value}'")
-            options["top_k"] = int(value)
+            options["top_k"] = _top_k(value, num_classes)
     return Options(**options)

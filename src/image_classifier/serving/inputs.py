@@ -9,6 +9,7 @@ import numpy as np
 
 from . import images
 from .errors import BadRequest, PayloadTooLarge
+from .settings import ImageLimits
 
 
 def _check_transformable(height, width, preprocessing, max_pixels):
@@ -30,21 +31,23 @@ def _check_transformable(height, width, preprocessing, max_pixels):
         )
 
 
-def model_input(item, preprocessing, max_pixels):
+def model_input(item, preprocessing, limits: ImageLimits) -> np.ndarray:
     """An encoded image (bytes), a uint8 pixel array, or an already preprocessed float array."""
     channels = preprocessing.image_shape[0]
     if isinstance(item, bytes):
-        pixels = images.decode(item, channels, max_pixels)
+        pixels = images.decode(item, channels, limits)
     elif item.dtype == np.uint8:
-        pixels = images.from_array(item, channels, max_pixels)
+        pixels = images.from_array(item, channels, limits)
     else:
         if item.shape != tuple(preprocessing.image_shape):
             raise BadRequest(
                 f"A preprocessed float array must have the model's input shape {tuple(preprocessing.image_shape)} "
                 f"per image, not {item.shape}"
             )
-        if not np.isfinite(item).all():
-            raise BadRequest("A preprocessed float array holds NaN or infinite values")
-        return item.astype(np.float32, copy=False)
-    _check_transformable(*pixels.shape[:2], preprocessing, max_pixels)
+        values = item.astype(np.float32, copy=False)  # checked after the cast: 1e300 is infinite in float32
+        if not np.isfinite(values).all():
+            raise BadRequest("A preprocessed float array holds NaN or infinite values, or values beyond "
+                             "float32's range (about 3.4e38)")
+        return values
+    _check_transformable(*pixels.shape[:2], preprocessing, limits.max_pixels)
     return preprocessing.apply(pixels)

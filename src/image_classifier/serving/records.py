@@ -1,10 +1,15 @@
-"""Several images in one body, framed as MXNet RecordIO (dmlc-core's recordio format, what im2rec writes).
+"""Images in an application/x-recordio body, framed as MXNet RecordIO (dmlc-core's recordio format, what im2rec
+writes), or one record's payload alone.
 
 Each record is a little-endian uint32 magic, a uint32 whose low 29 bits are the data length and top 3
 bits a continuation flag, then the data padded to 4 bytes. A writer splits a record wherever its data
 holds the magic number, as parts flagged 1 (first), 2 (middle) and 3 (last); a reader joins the parts
 with the magic between them. A record's data is either an encoded image, or an image packed by im2rec
 behind an IRHeader (flag, label, id, id2, then ``flag`` float labels), whose header is skipped.
+
+Batch transform with SplitType=RecordIO sends framed records with BatchStrategy=MultiRecord, but strips the
+framing with SingleRecord: the body is then one record's data. A body that does not start with the magic
+number is read as that (no encoded image or IRHeader starts with it).
 """
 import io
 import struct
@@ -46,6 +51,11 @@ def split(body):
     return records
 
 
+def payloads(body: bytes) -> list:
+    """The data of every record: framed records in order, or the whole body as one unframed record."""
+    return split(body) if not body or body.startswith(MAGIC_BYTES) else [body]
+
+
 def _is_image(data):
     try:
         Image.open(io.BytesIO(data), formats=FORMATS)
@@ -56,12 +66,13 @@ def _is_image(data):
     return True
 
 
-def image_bytes(record):
+def image_bytes(record: bytes) -> bytes:
     """The encoded image in a record: the record itself, or what follows its im2rec IRHeader."""
     if _is_image(record):
         return record
     try:
         _header, image = recordio.unpack(record)
     except (ValueError, struct.error):
-        raise BadRequest("A RecordIO record holds neither an image nor an im2rec IRHeader and image") from None
+        raise BadRequest("A RecordIO record holds neither an image nor an im2rec IRHeader and image (a body that "
+                         "does not start with RecordIO's magic number is read as one record's data)") from None
     return image

@@ -14,10 +14,18 @@ Ours:
     IMAGE_CLASSIFIER_MAX_PIXELS          50000000 pixels per image, checked from its header (at most
                                          178956970, Pillow's own limit)
     IMAGE_CLASSIFIER_MAX_IMAGES          1000 images per request
+    IMAGE_CLASSIFIER_MAX_DECODED_MB      sized to the worker's memory: the most one image may take decoded
+                                         (pixels x channels x bytes per sample, from its header); by
+                                         default the memory / (6 x workers x request threads), so that
+                                         every request thread can hold about three copies of its image
+                                         in half of the memory
     IMAGE_CLASSIFIER_DYNAMIC_BATCH       0 (off); N > 1 runs the images of concurrent requests
                                          together, up to N per forward pass
 """
+import functools
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from ..errors import UserError
@@ -26,6 +34,29 @@ from .media_types import RESPONSE_TYPES
 WORKER_SLOT_ENV = "IMAGE_CLASSIFIER_WORKER_SLOT"  # set by gunicorn_config in each worker, not by users
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
 PILLOW_MAX_PIXELS = 178_956_970  # 2 x PIL.Image.MAX_IMAGE_PIXELS: Pillow refuses to open larger images
+MB = 1024 * 1024
+DECODE_MEMORY_SHARE = 6  # 2 (half the memory) x 3 (decoded image, its conversion, its array)
+CGROUP_MEMORY_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+
+
+@functools.lru_cache(maxsize=None)
+def memory_bytes(limit_files: tuple = CGROUP_MEMORY_LIMITS) -> int:
+    """The memory the container may use: its cgroup's limit (v2 or v1), else the machine's."""
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit_file in limit_files:
+        try:
+            text = limit_file.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():  # v2 says "max" without a limit, v1 a number beyond the machine's memory
+            return min(int(text), physical)
+    return physical
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_pixels: int
+    max_decoded_bytes: int
 
 
 def _whole_number(environ, name, default, minimum, maximum=None):
@@ -75,6 +106,7 @@ class Settings:
     max_images: int = 1000
     dynamic_batch: int = 0
     worker_slot: int = 0
+    max_decoded_mb: Optional[int] = None  # None: sized to the worker's memory (max_decoded_bytes)
 
     @classmethod
     def from_environ(cls, environ):
@@ -95,11 +127,22 @@ class Settings:
             max_images=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_IMAGES", defaults.max_images, 1),
             dynamic_batch=_whole_number(environ, "IMAGE_CLASSIFIER_DYNAMIC_BATCH", defaults.dynamic_batch, 0),
             worker_slot=_whole_number(environ, WORKER_SLOT_ENV, defaults.worker_slot, 0),
+            max_decoded_mb=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_DECODED_MB", defaults.max_decoded_mb, 1),
         )
 
     @property
     def max_payload_bytes(self):
         return self.max_payload_mb * 1024 * 1024
+
+    @property
+    def max_decoded_bytes(self) -> int:
+        if self.max_decoded_mb is not None:
+            return self.max_decoded_mb * MB
+        return memory_bytes() // (DECODE_MEMORY_SHARE * (self.workers or 1) * self.request_threads)
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(self.max_pixels, self.max_decoded_bytes)
 
     def execution_parameters(self):
         """What /execution-parameters tells batch transform: by default two requests in flight per worker,
