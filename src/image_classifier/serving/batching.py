@@ -3,7 +3,9 @@
 Request threads queue their (already preprocessed) batches; one model thread takes whatever is waiting,
 up to ``max_images``, runs one forward pass and hands each request its rows. Nothing waits for a batch
 to fill: a lone request runs at once, so latency at low load is unchanged, and batches form only while
-the model is busy. Off unless IMAGE_CLASSIFIER_DYNAMIC_BATCH is set (see the README for the measurements).
+the model is busy. Jobs are taken in the order they came, so requests are answered about in arrival
+order (a lock would not promise that: with eight threads waiting on one, some waited seconds). With
+``max_images`` 1 it is turn-taking alone. How many images per pass is the plan's (workers.py).
 """
 import queue
 import threading
