@@ -1,0 +1,77 @@
+"""Requests take turns at the model in the order they arrive, alone or in dynamic batches."""
+import io
+import threading
+import time
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from image_classifier.serving import app as app_module
+from image_classifier.serving.app import create_app
+from image_classifier.serving.batching import Batcher
+from image_classifier.serving.predictor import Predictor
+from image_classifier.serving.settings import Settings
+from serving_models import export_model
+
+IMAGE_SHAPE = (3, 16, 16)
+WAIT = 60
+
+
+def npy(marker):
+    buffer = io.BytesIO()
+    np.save(buffer, np.full(IMAGE_SHAPE, marker, np.float32))
+    return buffer.getvalue()
+
+
+def wait_until(condition):
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory):
+    return Predictor.load(export_model(tmp_path_factory.mktemp("served") / "model", IMAGE_SHAPE), mx.cpu())
+
+
+@pytest.mark.parametrize("dynamic_batch, passes", [
+    (None, [[0], [1], [2], [3], [4], [5], [6], [7], [8]]),  # the default: one request per pass, in turn
+    (3, [[0], [1, 2, 3], [4, 5, 6], [7, 8]]),
+])
+def test_requests_reach_the_model_in_arrival_order(predictor, monkeypatch, dynamic_batch, passes):
+    batchers, seen, entered, release = [], [], threading.Event(), threading.Event()
+    forward = predictor.predict
+
+    class RecordingBatcher(Batcher):
+        def __init__(self, *args):
+            super().__init__(*args)
+            batchers.append(self)
+
+    def gated_predict(batch):
+        seen.append([int(row[0, 0, 0]) for row in batch])
+        entered.set()
+        release.wait(WAIT)
+        return forward(batch)
+
+    monkeypatch.setattr(app_module, "Batcher", RecordingBatcher)
+    monkeypatch.setattr(predictor, "predict", gated_predict)
+    client = create_app(Settings(dynamic_batch=dynamic_batch), predictor).test_client()
+    statuses = []
+
+    def post(marker):
+        response = client.post("/invocations", data=npy(marker), headers={"Content-Type": "application/x-npy"})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=post, args=(marker,)) for marker in range(9)]
+    threads[0].start()
+    entered.wait(WAIT)  # the model is busy with request 0; the others queue behind it, one after another
+    for marker, thread in enumerate(threads[1:], 1):
+        thread.start()
+        wait_until(lambda: batchers[0]._queue.qsize() == marker)
+    release.set()
+    for thread in threads:
+        thread.join(WAIT)
+    assert statuses == [200] * 9
+    assert seen == passes
