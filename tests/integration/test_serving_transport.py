@@ -121,17 +121,20 @@ def test_payload_limit_zero_serves_and_takes_bodies_over_the_default(model_dir, 
         assert "SAGEMAKER_MAX_PAYLOAD_IN_MB is 0: no payload limit of our own" in process.log
 
 
-def stalled_upload(port):
-    """A connection that sent its headers and 10 of 1000 body bytes, then nothing."""
+def stalled_upload(port, sent):
+    """A connection that sent ``sent`` bytes of its request, then nothing."""
     client = socket.create_connection(("127.0.0.1", port), timeout=60)
-    client.sendall(head(content_type="image/png", Content_Length=1000) + b"\x89PNG\r\n\x1a\n\0\0")
+    client.sendall(sent)
     return client
 
 
 def test_stalled_uploads_do_not_block_a_valid_request_and_are_cut_off_by_the_deadline(model_dir):
-    with ServeProcess(model_dir.parent, IMAGE_CLASSIFIER_BODY_TIMEOUT=8) as process:
+    """Eight uploads stalled after 10 body bytes and two after half a head, against two request threads."""
+    with ServeProcess(model_dir.parent, IMAGE_CLASSIFIER_BODY_TIMEOUT=8, IMAGE_CLASSIFIER_REQUEST_THREADS=2) as process:
         process.wait_until_ready()
-        stalled = [stalled_upload(process.port) for _ in range(8)]
+        stalled = [stalled_upload(process.port, head(content_type="image/png", Content_Length=1000)
+                                  + b"\x89PNG\r\n\x1a\n\0\0") for _ in range(8)]
+        stalled += [stalled_upload(process.port, head()[:30]) for _ in range(2)]
         response = process.post(image_ops.encode(IMAGE, "PNG"), "image/png")
         assert response.status_code == 200 and len(response.json()) == 4
         for client in stalled:  # none answered yet: the valid request did not wait for them
@@ -143,3 +146,4 @@ def test_stalled_uploads_do_not_block_a_valid_request_and_are_cut_off_by_the_dea
             status, content_type, body = answer(client)
             assert status == 408 and "IMAGE_CLASSIFIER_BODY_TIMEOUT" in json_error(content_type, body)
             client.close()
+        assert process.post(image_ops.encode(IMAGE, "PNG"), "image/png").status_code == 200

@@ -11,7 +11,7 @@ SageMaker's, as its inference containers read them:
     SAGEMAKER_BATCH_STRATEGY             MULTI_RECORD (reported by /execution-parameters)
 Ours:
     IMAGE_CLASSIFIER_BIND_HOST           0.0.0.0 (every interface); 127.0.0.1 keeps a local test private
-    IMAGE_CLASSIFIER_REQUEST_THREADS     32 requests handled at once by each worker (they take turns at
+    IMAGE_CLASSIFIER_REQUEST_THREADS     16 whole requests handled at once by each worker (they take turns at
                                          the model, in arrival order)
     IMAGE_CLASSIFIER_MAX_PIXELS          50000000 pixels per image, checked from its header (at most
                                          178956970, Pillow's own limit)
@@ -74,7 +74,7 @@ class Settings:
     max_payload_mb: int = 6
     max_concurrent_transforms: Optional[int] = None
     batch_strategy: str = "MULTI_RECORD"
-    request_threads: int = 32
+    request_threads: int = 16
     max_pixels: int = 50_000_000
     max_images: int = 1000
     dynamic_batch: Optional[int] = None
