@@ -2,6 +2,7 @@
 import io
 import threading
 import time
+from concurrent.futures import Future
 
 import mxnet as mx
 import numpy as np
@@ -75,3 +76,43 @@ def test_requests_reach_the_model_in_arrival_order(predictor, monkeypatch, dynam
         thread.join(WAIT)
     assert statuses == [200] * 9
     assert seen == passes
+
+
+def test_a_pass_waits_for_requests_being_decoded_but_a_lone_request_never_waits(predictor, monkeypatch):
+    monkeypatch.setattr("image_classifier.serving.batching.GATHER_WAIT", 1000)  # only the order can end a wait
+    seen, forward = [], predictor.predict
+    monkeypatch.setattr(predictor, "predict", lambda batch: seen.append([int(row[0, 0, 0]) for row in batch])
+                        or forward(batch))
+
+    class CountingBatcher(Batcher):
+        submitted = 0
+
+        def predict(self, batch):
+            future = Future()
+            self._queue.put((batch, future))
+            self.submitted += 1  # after the put: once the queue is empty again, the model thread has the job
+            return future.result()
+
+    batcher = CountingBatcher(predictor, max_images=8)
+    lone = threading.Thread(target=batcher.predict, args=(np.full((1, *IMAGE_SHAPE), 9, np.float32),))
+    lone.start()
+    lone.join(WAIT)
+    assert not lone.is_alive() and seen == [[9]]  # nothing was being decoded: it ran at once
+
+    decoded = threading.Event()
+
+    def second_request():
+        with batcher.preparing():
+            decoded.wait(WAIT)
+        batcher.predict(np.full((1, *IMAGE_SHAPE), 1, np.float32))
+
+    threads = [threading.Thread(target=second_request),
+               threading.Thread(target=batcher.predict, args=(np.full((1, *IMAGE_SHAPE), 0, np.float32),))]
+    threads[0].start()
+    wait_until(lambda: batcher._preparing == 1)
+    threads[1].start()
+    wait_until(lambda: batcher.submitted == 2 and batcher._queue.qsize() == 0)  # taken; its pass waits for 1
+    decoded.set()
+    for thread in threads:
+        thread.join(WAIT)
+    assert seen == [[9], [0, 1]]

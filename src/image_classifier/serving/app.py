@@ -37,7 +37,8 @@ def _probabilities(model, preprocessing, payload, max_pixels):
     outputs = []
     for start in range(0, len(payload.items), MAX_BATCH):
         chunk = enumerate(payload.items[start:start + MAX_BATCH], start + 1)
-        batch = np.stack([_model_input(payload, number, item, preprocessing, max_pixels) for number, item in chunk])
+        with model.preparing():
+            batch = np.stack([_model_input(payload, number, item, preprocessing, max_pixels) for number, item in chunk])
         outputs.append(model.predict(batch))
     return np.concatenate(outputs)
 
