@@ -5,8 +5,8 @@ thread then blocks until the whole request is in: eight clients that send a head
 threads, and /invocations went unanswered. This worker gathers each request in its poller (the main
 thread, non-blocking, request_buffer.py frames it) and hands it to a thread only once it is whole, so a
 stalled upload holds a socket and its bytes, never a thread. A request not whole within
-IMAGE_CLASSIFIER_BODY_TIMEOUT seconds of its first byte (or of the connection, for a new one) is answered
-408 and closed. Memory: the bytes gathered by one worker are bounded by request threads x payload limit
+IMAGE_CLASSIFIER_BODY_TIMEOUT seconds of its first byte is answered 408 and closed; a new connection that
+sends nothing is closed after the keep-alive time, as gthread closes it. Memory: the bytes gathered by one worker are bounded by request threads x payload limit
 (at most MAX_BUFFERED_BYTES); past that, a request goes to a thread as it is and the thread reads the rest
 under the app's own deadline (body.py). Connections per worker: gunicorn's worker_connections (1000).
 
@@ -16,14 +16,13 @@ Transfer-Encoding: chunked: 400). Its worker answers them in ``Worker.handle_err
 status, reason and message with ``gunicorn.util.write_error``: an HTML page. That function is the one
 place gunicorn writes such a page (its only caller is ``handle_error``), so each of our workers replaces it,
 once at start, with one that writes {"error": "<one line>"}, status and reason unchanged. What cannot be
-JSON: a client that disconnects or stops sending before the request line is complete gets no answer at all
-(the connection is closed), and the arbiter itself never answers requests.
+JSON: nothing gunicorn answers; a client that disconnects, or opens a connection and never sends a byte,
+is closed without an answer (there is no request to answer).
 """
 import json
 import os
 import selectors
 import time
-from collections import deque
 from functools import partial
 
 from gunicorn import util
@@ -69,18 +68,18 @@ class ServingWorker(ThreadWorker):
         self.max_body = settings.max_payload_bytes
         self.buffer_budget = min(settings.request_threads * settings.max_payload_bytes, MAX_BUFFERED_BYTES)
         self.buffered_bytes = 0
-        self.uploads = deque()  # connections being gathered, oldest deadline first
+        self.uploads = set()  # connections being gathered
         super().init_process()
 
     def enqueue_req(self, conn):
         """Called on the main thread for a new connection, or one with a next request: gather it first."""
         conn.request = RequestBuffer(self.max_body)
-        conn.deadline = time.monotonic() + self.body_timeout
+        conn.deadline = time.monotonic() + self.cfg.keepalive  # until its first byte
         read_ahead = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
         if read_ahead and self._gathered(conn, read_ahead):
             return
         conn.sock.setblocking(False)
-        self.uploads.append(conn)
+        self.uploads.add(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_upload_readable, conn))
 
     def on_upload_readable(self, conn, _sock):
@@ -100,6 +99,8 @@ class ServingWorker(ThreadWorker):
 
     def _gathered(self, conn, data):
         """Add ``data``; hand the connection to a request thread once the request is whole (True)."""
+        if not conn.request.data:
+            conn.deadline = time.monotonic() + self.body_timeout
         self.buffered_bytes += len(data)
         if not (conn.request.feed(data) or self.buffered_bytes > self.buffer_budget):
             return False
@@ -114,21 +115,21 @@ class ServingWorker(ThreadWorker):
     def _stop_gathering(self, conn):
         self.buffered_bytes -= len(conn.request.data)
         if conn in self.uploads:
-            self.uploads.remove(conn)
+            self.uploads.discard(conn)
             self.poller.unregister(conn.sock)
 
     def murder_pending(self):
         """gthread's sweep of idle connections, and ours of requests past their deadline: 408, closed."""
         super().murder_pending()
         now = time.monotonic()
-        while self.uploads and self.uploads[0].deadline <= now:
-            conn = self.uploads[0]
+        for conn in [conn for conn in self.uploads if conn.deadline <= now]:
             self._stop_gathering(conn)
-            try:
-                write_json_error(conn.sock, 408, "Request Timeout",
-                                 f"The request was not whole within {self.body_timeout} s "
-                                 f"(IMAGE_CLASSIFIER_BODY_TIMEOUT; {len(conn.request.data)} bytes came)")
-            except OSError:
-                pass
+            if conn.request.data:
+                try:
+                    write_json_error(conn.sock, 408, "Request Timeout",
+                                     f"The request was not whole within {self.body_timeout} s "
+                                     f"(IMAGE_CLASSIFIER_BODY_TIMEOUT; {len(conn.request.data)} bytes came)")
+                except OSError:
+                    pass
             self.nr_conns -= 1
             conn.close()
