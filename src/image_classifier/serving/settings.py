@@ -18,7 +18,7 @@ Ours:
     IMAGE_CLASSIFIER_MAX_IMAGES          1000 images per request
     IMAGE_CLASSIFIER_DYNAMIC_BATCH       planned per device (workers.py); N > 1 runs the images of
                                          concurrent requests together, up to N per forward pass; 0 or 1: off
-    IMAGE_CLASSIFIER_BODY_TIMEOUT        20 seconds to receive a whole request body, else 408
+    IMAGE_CLASSIFIER_BODY_TIMEOUT        20 seconds for a request to arrive whole from its first byte, else 408
     IMAGE_CLASSIFIER_MAX_BODY_IN_MB      100: our memory bound on one body when SAGEMAKER_MAX_PAYLOAD_IN_MB=0
 """
 from dataclasses import dataclass
