@@ -1,6 +1,9 @@
 """gunicorn's hooks: each worker gets the lowest free slot, so a replacement takes over its predecessor's GPU."""
+import importlib
 import os
 from types import SimpleNamespace
+
+from gunicorn.workers.gthread import ThreadWorker
 
 from image_classifier.serving import gunicorn_config
 from image_classifier.serving.settings import WORKER_SLOT_ENV, Settings
@@ -28,6 +31,7 @@ def test_the_slot_reaches_the_worker_settings(monkeypatch):
 
 
 def test_gunicorn_settings():
-    assert gunicorn_config.worker_class == "gthread"
+    module, _, name = gunicorn_config.worker_class.rpartition(".")
+    assert issubclass(getattr(importlib.import_module(module), name), ThreadWorker)
     assert gunicorn_config.graceful_timeout < 30
     assert gunicorn_config.control_socket_disable

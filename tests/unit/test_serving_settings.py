@@ -46,6 +46,8 @@ def test_max_concurrent_transforms_is_honoured():
     ("SAGEMAKER_BATCH_STRATEGY", "ALL", "must be MULTI_RECORD or SINGLE_RECORD, not 'ALL'"),
     ("IMAGE_CLASSIFIER_MAX_PIXELS", "999999999999", f"from 1 to {PILLOW_MAX_PIXELS}"),
     ("IMAGE_CLASSIFIER_MAX_DECODED_MB", "0", "IMAGE_CLASSIFIER_MAX_DECODED_MB must be a whole number of at least 1"),
+    ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "-1", "SAGEMAKER_MAX_PAYLOAD_IN_MB must be a whole number of at least 0"),
+    ("IMAGE_CLASSIFIER_BODY_TIMEOUT", "0", "IMAGE_CLASSIFIER_BODY_TIMEOUT must be a whole number of at least 1"),
 ])
 def test_invalid_values_say_what_is_accepted(name, value, message):
     with pytest.raises(UserError, match=message):
@@ -54,7 +56,7 @@ def test_invalid_values_say_what_is_accepted(name, value, message):
 
 def test_decoded_image_limit_is_sized_to_the_workers_memory(monkeypatch):
     monkeypatch.setattr(settings_module, "memory_bytes", lambda: 24 * 1024 * MB)
-    assert Settings.from_environ({}).max_decoded_bytes == 512 * MB  # 24 GB / (6 x 1 worker x 8 threads)
+    assert Settings.from_environ({}).max_decoded_bytes == 256 * MB  # 24 GB / (6 x 1 worker x 16 threads)
     two_workers = {"SAGEMAKER_MODEL_SERVER_WORKERS": "2", "IMAGE_CLASSIFIER_REQUEST_THREADS": "4"}
     assert Settings.from_environ(two_workers).max_decoded_bytes == 512 * MB
     assert Settings.from_environ({**two_workers, "SAGEMAKER_MODEL_SERVER_WORKERS": "4"}).max_decoded_bytes == 256 * MB
@@ -89,6 +91,21 @@ def test_pixel_limit_is_pillows_own():
 def test_worker_plan(num_gpus, cores, requested, expected):
     plan = workers.plan(num_gpus, cores, requested)
     assert (plan.workers, plan.model_threads) == expected
+
+
+@pytest.mark.parametrize("num_gpus, requested, expected", [(0, None, 8), (0, 3, 8), (1, None, 16), (4, 2, 16)])
+def test_dynamic_batching_is_planned_per_device(num_gpus, requested, expected):
+    """The one place that decides batching: GPU workers batch up to a full forward pass, CPU workers up to 8."""
+    assert workers.plan(num_gpus, 8, requested).dynamic_batch == expected
+
+
+def test_payload_limit_zero_is_no_limit_of_ours():
+    """SageMaker sets 0 for MaxPayloadInMB=0: serve starts, reports 0, and bounds a body by memory only."""
+    settings = Settings.from_environ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "0", "IMAGE_CLASSIFIER_MAX_BODY_IN_MB": "50"})
+    assert settings.execution_parameters()["MaxPayloadInMB"] == 0
+    assert settings.max_payload_bytes == 50 * 1024 * 1024
+    assert "IMAGE_CLASSIFIER_MAX_BODY_IN_MB (50 MB" in settings.payload_limit_text()
+    assert Settings.from_environ({}).payload_limit_text() == "SAGEMAKER_MAX_PAYLOAD_IN_MB (6 MB)"
 
 
 @pytest.mark.parametrize("files, expected", [

@@ -9,10 +9,11 @@ import os
 
 import numpy as np
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
 
 from .. import devices, environment
 from . import codecs, custom_attributes, inputs
+from .body import read_body
 from .batching import Batcher
 from .errors import PayloadTooLarge, ServingError
 from .predictor import MAX_BATCH, Predictor
@@ -20,18 +21,6 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARACTERS = 500
-
-
-def _read_body(settings):
-    too_large = PayloadTooLarge(
-        f"The request body is larger than SAGEMAKER_MAX_PAYLOAD_IN_MB ({settings.max_payload_mb} MB) allows"
-    )
-    if (request.content_length or 0) > settings.max_payload_bytes:
-        raise too_large
-    try:
-        return request.get_data(cache=False)
-    except RequestEntityTooLarge:  # a chunked body that turned out too long
-        raise too_large from None
 
 
 def _model_input(payload, number, item, preprocessing, limits):
@@ -48,7 +37,8 @@ def _probabilities(model, preprocessing, payload, limits):
     outputs = []
     for start in range(0, len(payload.items), MAX_BATCH):
         chunk = enumerate(payload.items[start:start + MAX_BATCH], start + 1)
-        batch = np.stack([_model_input(payload, number, item, preprocessing, limits) for number, item in chunk])
+        with model.preparing():
+            batch = np.stack([_model_input(payload, number, item, preprocessing, limits) for number, item in chunk])
         outputs.append(model.predict(batch))
     return np.concatenate(outputs)
 
@@ -79,9 +69,8 @@ def create_app(settings=None, predictor=None):
     settings = settings or Settings.from_environ(os.environ)
     predictor = predictor or Predictor.load(environment.base_dir() / "model",
                                             devices.serving_context(settings.worker_slot))
-    model = Batcher(predictor, settings.dynamic_batch) if settings.dynamic_batch > 1 else predictor
+    model = Batcher(predictor, max(1, settings.dynamic_batch or 1))  # requests take turns in arrival order
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
     _add_error_handlers(app)
 
     @app.get("/ping")
@@ -97,7 +86,8 @@ def create_app(settings=None, predictor=None):
         media_type = codecs.response_type(request.headers.get("Accept"), settings.default_accept)
         options = custom_attributes.parse(request.headers.get(custom_attributes.HEADER), predictor.num_classes)
         decoder = codecs.decoder_for(request.mimetype)
-        payload = decoder(_read_body(settings))
+        payload = decoder(read_body(request.environ, settings.max_payload_bytes, settings.payload_limit_text(),
+                                    settings.body_timeout))
         if len(payload.items) > settings.max_images:
             raise PayloadTooLarge(f"The request holds {len(payload.items)} images, more than the "
                                   f"{settings.max_images} that IMAGE_CLASSIFIER_MAX_IMAGES allows")

@@ -18,7 +18,7 @@ _settings = Settings.from_environ(os.environ)
 
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers
-worker_class = "gthread"
+worker_class = "image_classifier.serving.gunicorn_worker.ServingWorker"  # gthread that gathers requests first
 threads = _settings.request_threads
 timeout = _settings.timeout
 graceful_timeout = GRACEFUL_TIMEOUT

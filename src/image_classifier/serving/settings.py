@@ -5,12 +5,14 @@ SageMaker's, as its inference containers read them:
     SAGEMAKER_MODEL_SERVER_WORKERS       sized to the machine (see workers.py)
     SAGEMAKER_MODEL_SERVER_TIMEOUT       60 seconds
     SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT application/json (the answer to a missing or */* Accept)
-    SAGEMAKER_MAX_PAYLOAD_IN_MB          6
+    SAGEMAKER_MAX_PAYLOAD_IN_MB          6; 0 (MaxPayloadInMB=0) is no limit of ours: bodies up to
+                                         IMAGE_CLASSIFIER_MAX_BODY_IN_MB, chunked or not
     SAGEMAKER_MAX_CONCURRENT_TRANSFORMS  2 per worker (reported by /execution-parameters)
     SAGEMAKER_BATCH_STRATEGY             MULTI_RECORD (reported by /execution-parameters)
 Ours:
     IMAGE_CLASSIFIER_BIND_HOST           0.0.0.0 (every interface); 127.0.0.1 keeps a local test private
-    IMAGE_CLASSIFIER_REQUEST_THREADS     8 requests handled at once by each worker
+    IMAGE_CLASSIFIER_REQUEST_THREADS     16 whole requests handled at once by each worker (they take turns at
+                                         the model, in arrival order)
     IMAGE_CLASSIFIER_MAX_PIXELS          50000000 pixels per image, checked from its header (at most
                                          178956970, Pillow's own limit)
     IMAGE_CLASSIFIER_MAX_IMAGES          1000 images per request
@@ -19,8 +21,10 @@ Ours:
                                          default the memory / (6 x workers x request threads), so that
                                          every request thread can hold about three copies of its image
                                          in half of the memory
-    IMAGE_CLASSIFIER_DYNAMIC_BATCH       0 (off); N > 1 runs the images of concurrent requests
-                                         together, up to N per forward pass
+    IMAGE_CLASSIFIER_DYNAMIC_BATCH       planned per device (workers.py); N > 1 runs the images of
+                                         concurrent requests together, up to N per forward pass; 0 or 1: off
+    IMAGE_CLASSIFIER_BODY_TIMEOUT        20 seconds for a request to arrive whole from its first byte, else 408
+    IMAGE_CLASSIFIER_MAX_BODY_IN_MB      100: our memory bound on one body when SAGEMAKER_MAX_PAYLOAD_IN_MB=0
 """
 import functools
 import os
@@ -101,12 +105,14 @@ class Settings:
     max_payload_mb: int = 6
     max_concurrent_transforms: Optional[int] = None
     batch_strategy: str = "MULTI_RECORD"
-    request_threads: int = 8
+    request_threads: int = 16
     max_pixels: int = 50_000_000
     max_images: int = 1000
-    dynamic_batch: int = 0
+    dynamic_batch: Optional[int] = None
     worker_slot: int = 0
     max_decoded_mb: Optional[int] = None  # None: sized to the worker's memory (max_decoded_bytes)
+    body_timeout: int = 20
+    max_body_mb: int = 100
 
     @classmethod
     def from_environ(cls, environ):
@@ -117,7 +123,7 @@ class Settings:
             workers=_whole_number(environ, "SAGEMAKER_MODEL_SERVER_WORKERS", defaults.workers, 1),
             timeout=_whole_number(environ, "SAGEMAKER_MODEL_SERVER_TIMEOUT", defaults.timeout, 1),
             default_accept=_response_type(environ, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", defaults.default_accept),
-            max_payload_mb=_whole_number(environ, "SAGEMAKER_MAX_PAYLOAD_IN_MB", defaults.max_payload_mb, 1),
+            max_payload_mb=_whole_number(environ, "SAGEMAKER_MAX_PAYLOAD_IN_MB", defaults.max_payload_mb, 0),
             max_concurrent_transforms=_whole_number(
                 environ, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", defaults.max_concurrent_transforms, 1),
             batch_strategy=_batch_strategy(environ, "SAGEMAKER_BATCH_STRATEGY", defaults.batch_strategy),
@@ -128,11 +134,21 @@ class Settings:
             dynamic_batch=_whole_number(environ, "IMAGE_CLASSIFIER_DYNAMIC_BATCH", defaults.dynamic_batch, 0),
             worker_slot=_whole_number(environ, WORKER_SLOT_ENV, defaults.worker_slot, 0),
             max_decoded_mb=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_DECODED_MB", defaults.max_decoded_mb, 1),
+            body_timeout=_whole_number(environ, "IMAGE_CLASSIFIER_BODY_TIMEOUT", defaults.body_timeout, 1),
+            max_body_mb=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_BODY_IN_MB", defaults.max_body_mb, 1),
         )
 
     @property
-    def max_payload_bytes(self):
-        return self.max_payload_mb * 1024 * 1024
+    def max_payload_bytes(self) -> int:
+        """The most bytes one body may have: SAGEMAKER_MAX_PAYLOAD_IN_MB, or our memory bound when that is 0."""
+        return (self.max_payload_mb or self.max_body_mb) * 1024 * 1024
+
+    def payload_limit_text(self) -> str:
+        """The setting that bounds a body, as a 413 names it."""
+        if self.max_payload_mb:
+            return f"SAGEMAKER_MAX_PAYLOAD_IN_MB ({self.max_payload_mb} MB)"
+        return (f"IMAGE_CLASSIFIER_MAX_BODY_IN_MB ({self.max_body_mb} MB, the bound on one body when "
+                f"SAGEMAKER_MAX_PAYLOAD_IN_MB is 0)")
 
     @property
     def max_decoded_bytes(self) -> int:

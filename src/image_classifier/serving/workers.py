@@ -7,13 +7,20 @@ workers also decode in parallel. SAGEMAKER_MODEL_SERVER_WORKERS overrides the co
 shared out among the workers. Cores are physical cores (hyperthreads of one core count once: MKL-DNN's
 threads gain little from a sibling, and MXNet's own default makes the same assumption), among the CPUs
 this process may run on and within a cgroup CPU quota (``docker run --cpus``), not the host's.
+
+Dynamic batching (batching.py) is decided here too, per device: on a GPU a batch costs little more than
+one image, so up to GPU_DYNAMIC_BATCH; on CPU, up to CPU_DYNAMIC_BATCH (measured in the README: ResNet-18
+on 2 cores ran 54 images/s at batch 8 against 45 at batch 1, and a lone request is never held back).
 """
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 THREADS_PER_CPU_WORKER = 4
+GPU_DYNAMIC_BATCH = 16  # predictor.MAX_BATCH, the most one forward pass takes
+CPU_DYNAMIC_BATCH = 8
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CPU_ROOT = Path("/sys/devices/system/cpu")
 
@@ -22,16 +29,18 @@ CPU_ROOT = Path("/sys/devices/system/cpu")
 class WorkerPlan:
     workers: int
     model_threads: int  # OMP_NUM_THREADS of each worker
+    dynamic_batch: int  # IMAGE_CLASSIFIER_DYNAMIC_BATCH of each worker
 
 
-def plan(num_gpus, cores, requested_workers=None):
+def plan(num_gpus: int, cores: int, requested_workers: Optional[int] = None) -> WorkerPlan:
     if requested_workers:
         workers = requested_workers
     elif num_gpus:
         workers = num_gpus
     else:
         workers = max(1, cores // min(cores, THREADS_PER_CPU_WORKER))
-    return WorkerPlan(workers=workers, model_threads=max(1, cores // workers))
+    return WorkerPlan(workers=workers, model_threads=max(1, cores // workers),
+                      dynamic_batch=GPU_DYNAMIC_BATCH if num_gpus else CPU_DYNAMIC_BATCH)
 
 
 def _cgroup_quota(cgroup_root):

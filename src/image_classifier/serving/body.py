@@ -1,0 +1,58 @@
+"""Reading a request body: all of it, within the byte limit and a deadline, or an error; never a part.
+
+gunicorn hands the app its body as ``wsgi.input``: a Content-Length body, or a chunked one that it unframes
+while the app reads. So the limit is checked twice: a Content-Length over it is refused before a byte is
+read, and a chunked body is read up to one byte past it, which is then a 413 rather than a cut body.
+Malformed chunked framing (a chunk size that is not hex, a missing CRLF, a bad trailer) surfaces from
+gunicorn's reader as a ParseException while the app reads; it is the client's 400. The deadline bounds
+the whole body, not each receive, so a client that trickles a byte at a time is cut off as surely as one
+that stalls: before each read the socket's timeout is set to what is left of it.
+"""
+import time
+from typing import Optional
+
+from gunicorn.http.errors import NoMoreData, ParseException
+
+from .errors import BadRequest, PayloadTooLarge, RequestTimeout
+
+READ_SIZE = 1024 * 1024
+
+
+def _content_length(environ: dict) -> Optional[int]:
+    text = environ.get("CONTENT_LENGTH", "")
+    return int(text) if text.isdigit() else None
+
+
+def read_body(environ: dict, max_bytes: int, limit_text: str, timeout: float) -> bytes:
+    """The whole body of the request in ``environ``; 413 over ``max_bytes``, 408 after ``timeout`` seconds."""
+    too_large = PayloadTooLarge(f"The request body is larger than {limit_text} allows")
+    if (_content_length(environ) or 0) > max_bytes:
+        raise too_large
+    stream, sock = environ["wsgi.input"], environ.get("gunicorn.socket")
+    deadline = time.monotonic() + timeout
+    chunks, received = [], 0
+    try:
+        while received <= max_bytes:
+            if sock is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                sock.settimeout(remaining)
+            chunk = stream.read(min(READ_SIZE, max_bytes + 1 - received))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            received += len(chunk)
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {timeout:g} s (IMAGE_CLASSIFIER_BODY_TIMEOUT; "
+                             f"{received} bytes came); send the whole body without pausing") from None
+    except ParseException as error:
+        raise BadRequest(f"The chunked transfer encoding of the body is malformed ({error}); "
+                         f"send chunks as hex size CRLF, data CRLF, ending with 0 CRLF CRLF") from None
+    except NoMoreData:
+        raise BadRequest(f"The connection ended after {received} bytes, before the body did; send the whole "
+                         f"body") from None
+    finally:
+        if sock is not None:
+            sock.settimeout(None)
+    raise too_large
