@@ -24,6 +24,7 @@ class RequestBuffer:
         self._length = None  # the Content-Length, or None for a chunked body
         self._next_chunk = 0  # chunked: where the next chunk-size line starts
         self._body_bytes = 0
+        self._searched = 0  # where the search for the head's (or trailers') end goes on: each byte is scanned once
 
     def feed(self, data: bytes) -> bool:
         """Add received bytes; True once the request is whole, or is for gunicorn or the app to answer."""
@@ -32,9 +33,15 @@ class RequestBuffer:
             self.ready = self._ready()
         return self.ready
 
+    def _find_end_from(self, start: int) -> int:
+        """Where HEAD_END starts at or after ``start`` (-1: not yet), never scanning a byte twice."""
+        found = self.data.find(HEAD_END, max(start, self._searched))
+        self._searched = max(start, len(self.data) - len(HEAD_END) + 1) if found < 0 else found
+        return found
+
     def _ready(self) -> bool:
         if self._body_start is None:
-            head_end = self.data.find(HEAD_END)
+            head_end = self._find_end_from(0)
             if head_end < 0:
                 return len(self.data) > MAX_HEAD
             if self._read_head(bytes(self.data[:head_end])):
@@ -76,8 +83,10 @@ class RequestBuffer:
                 return True
             size = int(size_text, 16)
             if size == 0:
-                trailers = self.data[line_end + 2:]
-                return trailers.startswith(b"\r\n") or HEAD_END in trailers or len(trailers) > MAX_HEAD
+                trailers_start = line_end + 2
+                if self.data.startswith(b"\r\n", trailers_start):
+                    return True
+                return self._find_end_from(trailers_start) >= 0 or len(self.data) - trailers_start > MAX_HEAD
             if self._body_bytes + size > self._max_body:
                 return True
             chunk_end = line_end + 2 + size + 2
