@@ -80,6 +80,31 @@ def test_a_chunked_body_over_the_limit_is_413_not_a_shorter_batch(server, big_ba
     assert status == 200 and len(json.loads(body)) == 20
 
 
+def test_an_answer_given_before_the_body_leaves_the_connection_usable(server):
+    """A 400 for the custom attributes or a 415 comes after the body is read: the next request on the same
+    keep-alive connection is answered (gunicorn drains at most 64 KB of an unread body, then closes)."""
+    png = image_ops.encode(IMAGE, "PNG")
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        for headers, status in (({"X-Amzn-SageMaker-Custom-Attributes": "top_k=0x3"}, 400),
+                                ({"Content-Type": "text/csv"}, 415), ({}, 200)):
+            body = png if status == 200 else b"\0" * 100_000
+            connection.request("POST", "/invocations", body, {"Content-Type": "image/png", **headers})
+            response = connection.getresponse()
+            response.read()
+            assert (response.status, response.getheader("Connection")) == (status, "keep-alive")
+    finally:
+        connection.close()
+
+
+def test_a_body_refused_before_its_end_closes_the_connection(server, big_batch):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as client:
+        client.sendall(head(Content_Length=len(big_batch)) + big_batch[:1000])
+        response = http.client.HTTPResponse(client)
+        response.begin()
+        assert (response.status, response.getheader("Connection")) == (413, "close")
+
+
 MALFORMED_FRAMING = {
     "invalid chunk size": b"zz\r\nabc\r\n0\r\n\r\n",
     "negative chunk size": b"-5\r\nabcde\r\n0\r\n\r\n",

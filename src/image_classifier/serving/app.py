@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import devices, environment
 from . import codecs, custom_attributes, inputs
-from .body import read_body
+from .body import closing_when_unread, read_body
 from .batching import Batcher
 from .errors import PayloadTooLarge, ServingError
 from .predictor import MAX_BATCH, Predictor
@@ -83,16 +83,18 @@ def create_app(settings=None, predictor=None):
 
     @app.post("/invocations")
     def invocations():
+        # The body first: an answer given with the body unread leaves the connection unusable (body.py).
+        body = read_body(request.environ, settings.max_payload_bytes, settings.payload_limit_text(),
+                         settings.body_timeout)
         media_type = codecs.response_type(request.headers.get("Accept"), settings.default_accept)
         options = custom_attributes.parse(request.headers.get(custom_attributes.HEADER), predictor.num_classes)
-        decoder = codecs.decoder_for(request.mimetype)
-        payload = decoder(read_body(request.environ, settings.max_payload_bytes, settings.payload_limit_text(),
-                                    settings.body_timeout))
+        payload = codecs.decoder_for(request.mimetype)(body)
         if len(payload.items) > settings.max_images:
             raise PayloadTooLarge(f"The request holds {len(payload.items)} images, more than the "
                                   f"{settings.max_images} that IMAGE_CLASSIFIER_MAX_IMAGES allows")
         probabilities = _probabilities(model, predictor.preprocessing, payload, settings.image_limits)
-        body = codecs.encode(media_type, probabilities, payload.several, options.top_k, predictor.class_names)
-        return Response(body, mimetype=media_type)
+        answer = codecs.encode(media_type, probabilities, payload.several, options.top_k, predictor.class_names)
+        return Response(answer, mimetype=media_type)
 
+    app.wsgi_app = closing_when_unread(app.wsgi_app)
     return app

@@ -7,8 +7,13 @@ Malformed chunked framing (a chunk size that is not hex, a missing CRLF, a bad t
 gunicorn's reader as a ParseException while the app reads; it is the client's 400. The deadline bounds
 the whole body, not each receive, so a client that trickles a byte at a time is cut off as surely as one
 that stalls: before each read the socket's timeout is set to what is left of it.
+
+A body refused before it was read whole leaves the connection where the next request's start is unknown:
+gunicorn then closes it after its answer, which it would still call "keep-alive", and the client's next
+request on it fails. ``closing_when_unread`` makes that answer say "Connection: close".
 """
 import time
+from collections.abc import Callable, Iterable
 from typing import Optional
 
 from gunicorn.http.errors import NoMoreData, ParseException
@@ -16,6 +21,7 @@ from gunicorn.http.errors import NoMoreData, ParseException
 from .errors import BadRequest, PayloadTooLarge, RequestTimeout
 
 READ_SIZE = 1024 * 1024
+UNREAD = "image_classifier.body_unread"  # set in the WSGI environ when a body was refused before its end
 
 
 def _content_length(environ: dict) -> Optional[int]:
@@ -26,6 +32,7 @@ def _content_length(environ: dict) -> Optional[int]:
 def read_body(environ: dict, max_bytes: int, limit_text: str, timeout: float) -> bytes:
     """The whole body of the request in ``environ``; 413 over ``max_bytes``, 408 after ``timeout`` seconds."""
     too_large = PayloadTooLarge(f"The request body is larger than {limit_text} allows")
+    environ[UNREAD] = True  # until the body has been read to its end
     if (_content_length(environ) or 0) > max_bytes:
         raise too_large
     stream, sock = environ["wsgi.input"], environ.get("gunicorn.socket")
@@ -40,6 +47,7 @@ def read_body(environ: dict, max_bytes: int, limit_text: str, timeout: float) ->
                 sock.settimeout(remaining)
             chunk = stream.read(min(READ_SIZE, max_bytes + 1 - received))
             if not chunk:
+                environ[UNREAD] = False
                 return b"".join(chunks)
             chunks.append(chunk)
             received += len(chunk)
@@ -56,3 +64,15 @@ def read_body(environ: dict, max_bytes: int, limit_text: str, timeout: float) ->
         if sock is not None:
             sock.settimeout(None)
     raise too_large
+
+
+def closing_when_unread(wsgi_app: Callable) -> Callable:
+    """WSGI middleware: the answer to a request whose body was refused before its end closes the connection
+    (gunicorn's ``Response.force_close``, reached through the ``start_response`` it passes)."""
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        response = wsgi_app(environ, start_response)
+        server_response = getattr(start_response, "__self__", None)
+        if environ.get(UNREAD) and hasattr(server_response, "force_close"):
+            server_response.force_close()
+        return response
+    return app

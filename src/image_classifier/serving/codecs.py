@@ -137,7 +137,7 @@ DECODERS = {
 
 
 def decoder_for(content_type):
-    """The function from a body of ``content_type`` to its Payload; checked before the body is read."""
+    """The function from a body of ``content_type`` to its Payload."""
     decoder = DECODERS.get(content_type)
     if decoder is None:
         raise UnsupportedMediaType(
