@@ -10,6 +10,7 @@ Prints images/s for:
 and, for the same demo data set (32x32 PNG, ResNet-20, one epoch) as RecordIO and as images + .lst, the
 `train` command's epoch time (its `Time cost` line) and the whole job's wall time (start-up, packing, epoch).
 """
+
 import argparse
 import os
 import re
@@ -66,9 +67,18 @@ def record_iter_speed(record_set):
 
 
 def image_iter_speed(image_dir, count):
-    iterator = mx.image.ImageIter(BATCH, (3, 224, 224), path_imglist=str(image_dir / "images.lst"),
-                                  path_root=str(image_dir), shuffle=True, resize=256, rand_crop=True,
-                                  rand_mirror=True, brightness=0.2, saturation=0.2)
+    iterator = mx.image.ImageIter(
+        BATCH,
+        (3, 224, 224),
+        path_imglist=str(image_dir / "images.lst"),
+        path_root=str(image_dir),
+        shuffle=True,
+        resize=256,
+        rand_crop=True,
+        rand_mirror=True,
+        brightness=0.2,
+        saturation=0.2,
+    )
     started = time.time()
     seen = sum(batch.data[0].shape[0] - batch.pad for batch in iterator)
     return min(seen, count) / (time.time() - started)
@@ -77,12 +87,14 @@ def image_iter_speed(image_dir, count):
 def train_times(layout, train_images, tmp_dir):
     """(epoch seconds from `Time cost`, whole job seconds) of one epoch of `train` on the demo data in ``layout``."""
     pairs = demo_data.samples(train_images, 32, seed=0)
-    base_dir = write_job(Path(tmp_dir) / layout, layout, pairs, demo_data.samples(200, 32, seed=1), 32,
-                         epochs=1, mini_batch_size=32)
+    base_dir = write_job(
+        Path(tmp_dir) / layout, layout, pairs, demo_data.samples(200, 32, seed=1), 32, epochs=1, mini_batch_size=32
+    )
     train = Path(sys.executable).with_name("train")
     started = time.time()
-    result = subprocess.run([str(train)], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)),
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [str(train)], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)), capture_output=True, text=True, check=True
+    )
     wall = time.time() - started
     return float(re.search(r"Epoch\[0\] Time cost=([0-9.]+)", result.stdout).group(1)), wall
 
@@ -107,8 +119,10 @@ def main():
         _, record_set = packing_speed(entries, tmp, packing.THREADS)
         speed = record_iter_speed(record_set)
         print(f"{'ImageRecordIter decode + crop_color to 224 (C++ threads)':<58} {speed:>10.0f}")
-        print(f"{'mx.image.ImageIter from .lst + files (Python), same work':<58} "
-              f"{image_iter_speed(tmp / 'jpegs', args.images):>10.0f}")
+        print(
+            f"{'mx.image.ImageIter from .lst + files (Python), same work':<58} "
+            f"{image_iter_speed(tmp / 'jpegs', args.images):>10.0f}"
+        )
         print()
         print(f"one epoch of `train`, {args.train_images} demo images 32x32, ResNet-20")
         print(f"{'layout':<16} {'epoch s':>8} {'job wall s':>11}")

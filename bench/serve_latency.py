@@ -12,6 +12,7 @@ and the ratios against the targets: p50 <= 1.15x in-process, throughput >= 0.9x 
 The two are measured in alternating rounds, so that other load on the machine weighs on both alike; the
 client shares the machine with the server, so an idle host gives the truest numbers.
 """
+
 import argparse
 import http.client
 import io
@@ -100,8 +101,12 @@ def free_port():
 
 
 def start_serve(base_dir, port, dynamic_batch, workers):
-    environ = dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir), SAGEMAKER_BIND_TO_PORT=str(port),
-                   IMAGE_CLASSIFIER_BIND_HOST="127.0.0.1")
+    environ = dict(
+        os.environ,
+        SAGEMAKER_BASE_DIR=str(base_dir),
+        SAGEMAKER_BIND_TO_PORT=str(port),
+        IMAGE_CLASSIFIER_BIND_HOST="127.0.0.1",
+    )
     if dynamic_batch is not None:
         environ["IMAGE_CLASSIFIER_DYNAMIC_BATCH"] = str(dynamic_batch)
     if workers:
@@ -170,8 +175,13 @@ def measure(model_dir, port, requests, rounds):
         http_times += http_latencies(port, images)
         model_runs.append(model.throughput_run(len(images)))
         http_runs.append(http_throughput_run(port, images))
-    return (np.median(model_times), images_per_second(model_runs),
-            np.percentile(http_times, 50), np.percentile(http_times, 99), images_per_second(http_runs))
+    return (
+        np.median(model_times),
+        images_per_second(model_runs),
+        np.percentile(http_times, 50),
+        np.percentile(http_times, 99),
+        images_per_second(http_runs),
+    )
 
 
 def same_model_threads_as_serve():
@@ -200,14 +210,21 @@ def main():
         finally:
             serve.terminate()
             serve.wait(timeout=60)
-    print(f"ResNet-18, 3x224x224, {args.requests} requests, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
-          f"workers {args.workers or 'planned'}, dynamic batch {'planned' if args.dynamic_batch is None else args.dynamic_batch}, {os.cpu_count()} CPUs")
+    print(
+        f"ResNet-18, 3x224x224, {args.requests} requests, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
+        f"workers {args.workers or 'planned'}, "
+        f"dynamic batch {'planned' if args.dynamic_batch is None else args.dynamic_batch}, {os.cpu_count()} CPUs"
+    )
     print(f"{'':34}{'in-process':>12}{'HTTP':>12}{'ratio':>8}{'target':>9}")
-    print(f"{'latency p50, batch/concurrency 1':34}{latency * 1000:>10.1f}ms{p50 * 1000:>10.1f}ms"
-          f"{p50 / latency:>8.2f}{'<= ' + str(LATENCY_TARGET):>9}")
+    print(
+        f"{'latency p50, batch/concurrency 1':34}{latency * 1000:>10.1f}ms{p50 * 1000:>10.1f}ms"
+        f"{p50 / latency:>8.2f}{'<= ' + str(LATENCY_TARGET):>9}"
+    )
     print(f"{'latency p99, concurrency 1':34}{'':>12}{p99 * 1000:>10.1f}ms")
-    print(f"{'images/s, batch/concurrency 8':34}{throughput:>12.1f}{http_throughput:>12.1f}"
-          f"{http_throughput / throughput:>8.2f}{'>= ' + str(THROUGHPUT_TARGET):>9}")
+    print(
+        f"{'images/s, batch/concurrency 8':34}{throughput:>12.1f}{http_throughput:>12.1f}"
+        f"{http_throughput / throughput:>8.2f}{'>= ' + str(THROUGHPUT_TARGET):>9}"
+    )
 
 
 if __name__ == "__main__":

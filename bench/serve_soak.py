@@ -9,6 +9,7 @@ connection of its own, and must be answered 4xx. Prints requests/s, p50/p99/max 
 requests and p99/p50, errors (a valid request not answered 200, a malformed one not answered 4xx, or no
 answer), and the workers' resident memory after the warm-up and at the end (goal: under 5% growth).
 """
+
 import argparse
 import http.client
 import os
@@ -20,21 +21,29 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-
 from serve_latency import export_resnet18, free_port, jpegs, same_model_threads_as_serve, start_serve
 
-CHUNKED_HEAD = (b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
-                b"Transfer-Encoding: chunked\r\n\r\n")
+CHUNKED_HEAD = (
+    b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
 
 
 def malformed_requests(image):
     """Raw HTTP requests that must each get a 4xx."""
+
     def with_length(body, content_type="image/jpeg", extra=b""):
-        return (b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + content_type.encode()
-                + b"\r\nContent-Length: %d\r\n" % len(body) + extra + b"\r\n" + body)
+        return (
+            b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+            + content_type.encode()
+            + b"\r\nContent-Length: %d\r\n" % len(body)
+            + extra
+            + b"\r\n"
+            + body
+        )
+
     rng = np.random.default_rng(0)
     return [
-        with_length(image[:len(image) // 2]),
+        with_length(image[: len(image) // 2]),
         with_length(rng.bytes(3000), "application/x-image"),
         with_length(b'{"b64": 3}\n', "application/jsonlines"),
         CHUNKED_HEAD + b"zz\r\nabc\r\n0\r\n\r\n",
@@ -82,7 +91,7 @@ class Client(threading.Thread):
 
 
 def workers_rss(serve):
-    arbiter, = psutil.Process(serve.pid).children()
+    (arbiter,) = psutil.Process(serve.pid).children()
     return sum(worker.memory_info().rss for worker in arbiter.children())
 
 
@@ -104,8 +113,9 @@ def main():
         try:
             started = time.monotonic()
             stop_at = started + args.warm_up + args.seconds
-            clients = [Client(port, images, malformed, args.malformed_share, stop_at, seed)
-                       for seed in range(args.concurrency)]
+            clients = [
+                Client(port, images, malformed, args.malformed_share, stop_at, seed) for seed in range(args.concurrency)
+            ]
             for client in clients:
                 client.start()
             time.sleep(args.warm_up)
@@ -116,21 +126,26 @@ def main():
         finally:
             serve.terminate()
             serve.wait(timeout=60)
-    measured = np.array([latency for client in clients for finished, latency in client.latencies
-                         if finished >= started + args.warm_up])
+    measured = np.array(
+        [latency for client in clients for finished, latency in client.latencies if finished >= started + args.warm_up]
+    )
     p50, p99 = np.percentile(measured, [50, 99])
     errors = sum(client.errors for client in clients)
     sent_malformed = sum(client.malformed_sent for client in clients)
-    print(f"ResNet-18, 3x224x224, concurrency {args.concurrency}, {args.seconds:g} s after {args.warm_up:g} s warm-up, "
-          f"{args.malformed_share:.0%} malformed, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
-          f"workers {args.workers or 'planned'}, {os.cpu_count()} CPUs")
+    print(
+        f"ResNet-18, 3x224x224, concurrency {args.concurrency}, {args.seconds:g} s after {args.warm_up:g} s warm-up, "
+        f"{args.malformed_share:.0%} malformed, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
+        f"workers {args.workers or 'planned'}, {os.cpu_count()} CPUs"
+    )
     print(f"{'valid requests/s':28}{len(measured) / args.seconds:>10.1f}")
     print(f"{'latency p50 / p99 / max':28}{p50 * 1000:>8.0f}ms{p99 * 1000:>8.0f}ms{measured.max() * 1000:>8.0f}ms")
     print(f"{'p99 / p50':28}{p99 / p50:>10.2f}   target <= 3")
     print(f"{'malformed sent':28}{sent_malformed:>10d}")
     print(f"{'errors':28}{errors:>10d}   target 0")
-    print(f"{'worker RSS warm / end':28}{rss_after_warm_up / 2**20:>8.0f}MB{rss_at_end / 2**20:>8.0f}MB"
-          f"{rss_at_end / rss_after_warm_up - 1:>+8.1%}   target < +5%")
+    print(
+        f"{'worker RSS warm / end':28}{rss_after_warm_up / 2**20:>8.0f}MB{rss_at_end / 2**20:>8.0f}MB"
+        f"{rss_at_end / rss_after_warm_up - 1:>+8.1%}   target < +5%"
+    )
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ and prints both with their ratio (target >= 0.9). A second table scales the firs
 contexts in one process, and 2 hosts (127.0.0.1 and 127.0.0.2, MXNet's parameter server), with images/s
 per worker and the scaling efficiency (total images/s over n times one worker's).
 """
+
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
-import re
 import subprocess
 import sys
 import tempfile
@@ -35,8 +36,18 @@ TRAIN = str(Path(sys.executable).with_name("train"))
 
 
 def _job(directory, num_layers, size, batch, images, **extra):
-    return demo_data.write_job(directory, images, batch, size, num_layers=num_layers, epochs=1,
-                               mini_batch_size=batch, augmentation_type="crop", resize=size, **extra)
+    return demo_data.write_job(
+        directory,
+        images,
+        batch,
+        size,
+        num_layers=num_layers,
+        epochs=1,
+        mini_batch_size=batch,
+        augmentation_type="crop",
+        resize=size,
+        **extra,
+    )
 
 
 def _speed(output):
@@ -66,9 +77,17 @@ def two_host_speeds(num_layers, size, batch, images):
         for host in hosts:
             base_dir = Path(tmp) / f"host{hosts.index(host) + 1}"
             (base_dir / "input" / "config" / "resourceconfig.json").write_text(
-                json.dumps({"current_host": host, "hosts": hosts}))
-            processes.append(subprocess.Popen([TRAIN], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)),
-                                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+                json.dumps({"current_host": host, "hosts": hosts})
+            )
+            processes.append(
+                subprocess.Popen(
+                    [TRAIN],
+                    env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
         outputs = [process.communicate()[0] for process in processes]
         if any(process.returncode for process in processes):
             raise SystemExit("the 2-host run failed:\n" + "\n".join(output[-2000:] for output in outputs))
@@ -106,7 +125,9 @@ def main():
         num_layers, size, batch = int(name.removeprefix("resnet")), int(size), int(batch)
         pipeline = pipeline_speed(num_layers, size, batch, args.images)
         minimal = minimal_speed(num_layers, size, batch, args.images)
-        print(f"{name:<10} {size:>4}x{size:<2} {batch:>5} {pipeline:>15.1f} {minimal:>14.1f} {pipeline / minimal:>6.2f}")
+        print(
+            f"{name:<10} {size:>4}x{size:<2} {batch:>5} {pipeline:>15.1f} {minimal:>14.1f} {pipeline / minimal:>6.2f}"
+        )
     name, size, batch = args.rows.split(",")[0].split(":")
     num_layers, size, batch = int(name.removeprefix("resnet")), int(size), int(batch)
     one = pipeline_speed(num_layers, size, batch, args.images)
@@ -114,9 +135,16 @@ def main():
     hosts = two_host_speeds(num_layers, size, batch, args.images)
     print(f"\nscaling {name} {size}x{size}, batch {batch} per worker ({os.cpu_count()} cores in all)")
     print(f"{'setup':<22} {'workers':>7} {'img/s per worker':>17} {'img/s total':>12} {'efficiency':>10}")
-    for setup, speeds in (("1 context", [one]), ("2 CPU contexts", [two_contexts / 2] * 2), ("2 hosts, dist_sync", hosts)):
+    for setup, speeds in (
+        ("1 context", [one]),
+        ("2 CPU contexts", [two_contexts / 2] * 2),
+        ("2 hosts, dist_sync", hosts),
+    ):
         total = sum(speeds)
-        print(f"{setup:<22} {len(speeds):>7} {total / len(speeds):>17.1f} {total:>12.1f} {total / (len(speeds) * one):>10.2f}")
+        print(
+            f"{setup:<22} {len(speeds):>7} {total / len(speeds):>17.1f} {total:>12.1f} "
+            f"{total / (len(speeds) * one):>10.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Reads TEST_DIR/input/data/validation/*.rec with the standard library only (Recor
 MXNet's IRHeader), posts each image to /invocations, and names the classes of the answer (a JSON
 array of probabilities) with TEST_DIR/model/classes.json.
 """
+
 import argparse
 import json
 import struct
@@ -25,11 +26,11 @@ def records(rec_file):
         if magic != RECORD_MAGIC:
             raise ValueError(f"{rec_file}: no RecordIO record at byte {position}")
         length = length_and_flag & ((1 << 29) - 1)
-        payload = data[position + 8:position + 8 + length]
+        payload = data[position + 8 : position + 8 + length]
         position += 8 + (length + 3) // 4 * 4
         flag, label, _, _ = IR_HEADER.unpack_from(payload)
         if flag == 0:
-            yield int(label), payload[IR_HEADER.size:]
+            yield int(label), payload[IR_HEADER.size :]
 
 
 def content_type(image):
@@ -45,8 +46,9 @@ def main():
     class_names = json.loads((args.test_dir / "model" / "classes.json").read_text())
     rec_file = sorted((args.test_dir / "input" / "data" / "validation").glob("*.rec"))[0]
     for number, (label, image) in zip(range(args.count), records(rec_file)):
-        request = urllib.request.Request(f"http://localhost:{args.port}/invocations", data=image,
-                                         headers={"Content-Type": content_type(image)})
+        request = urllib.request.Request(
+            f"http://localhost:{args.port}/invocations", data=image, headers={"Content-Type": content_type(image)}
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             probabilities = json.load(response)
         ranked = sorted(enumerate(probabilities), key=lambda pair: pair[1], reverse=True)[:3]

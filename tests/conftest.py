@@ -1,4 +1,5 @@
 """Shared helpers: a fake /opt/ml with the demo data set, and the real `train` command run on it."""
+
 import json
 import os
 import shutil
@@ -42,6 +43,8 @@ def failure_text(base_dir):
 @pytest.fixture
 def tiny_job(tmp_path):
     """A small RecordIO job: 64 training and 40 validation images of 16x16, one epoch of ResNet-20."""
+
     def make(num_train=64, num_validation=40, size=16, **hyperparameters):
         return demo_data.write_job(tmp_path / "ml", num_train, num_validation, size, **{**TINY, **hyperparameters})
+
     return make

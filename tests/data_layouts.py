@@ -5,6 +5,7 @@ Layouts: RecordIO, images + .lst (in a <channel>_lst channel), images + JSON ann
 of a manifest (RecordIO-wrapped image and label records) written into FIFOs by a thread. Also: a channel
 prepared through `train`'s failure funnel, for the error tests.
 """
+
 import json
 import os
 import tempfile
@@ -104,25 +105,35 @@ def recordio_bytes(path, records):
 
 def recordio_stream(pairs, tmp_dir):
     """The bytes SageMaker streams for a RecordIO channel: its .rec file."""
-    return recordio_bytes(Path(tmp_dir) / "stream.rec", (
-        recordio.pack(recordio.IRHeader(0, float(label), index, 0), image_ops.encode(image, "PNG"))
-        for index, (label, image) in enumerate(pairs)))
+    return recordio_bytes(
+        Path(tmp_dir) / "stream.rec",
+        (
+            recordio.pack(recordio.IRHeader(0, float(label), index, 0), image_ops.encode(image, "PNG"))
+            for index, (label, image) in enumerate(pairs)
+        ),
+    )
 
 
 def manifest_stream(pairs, tmp_dir, with_metadata=False):
     """The bytes of an augmented manifest's Pipe stream: per image a record of its bytes, one of its label text."""
+
     def records():
         for label, image in pairs:
             yield image_ops.encode(image, "PNG")
             yield str(label).encode()
             if with_metadata:
                 yield json.dumps({"class-name": demo_data.CLASS_NAMES[label]}).encode()
+
     return recordio_bytes(Path(tmp_dir) / "manifest-stream.rec", records())
 
 
 def pipe_config(record_wrapper, attribute_names=None):
-    entry = {"ContentType": RECORDIO_TYPE, "TrainingInputMode": "Pipe", "S3DistributionType": "FullyReplicated",
-             "RecordWrapperType": record_wrapper}
+    entry = {
+        "ContentType": RECORDIO_TYPE,
+        "TrainingInputMode": "Pipe",
+        "S3DistributionType": "FullyReplicated",
+        "RecordWrapperType": record_wrapper,
+    }
     if attribute_names:
         entry["AttributeNames"] = attribute_names
     return {"train": entry, "validation": entry}

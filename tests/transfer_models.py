@@ -1,5 +1,6 @@
 """What the transfer tests build themselves: demo data of some classes only, small networks trained in
 process, and model files as GluonCV, this project and the built-in algorithm write them."""
+
 import json
 import tarfile
 from pathlib import Path
@@ -35,8 +36,9 @@ def _write_records(prefix, pairs, classes):
 
 def write_subset_job(base_dir, classes, num_train, num_validation, size, **hyperparameters):
     """demo_data.write_job's /opt/ml tree, with only ``classes`` in its train and validation channels."""
-    base_dir = demo_data.write_job(base_dir, 4, 4, size, num_classes=len(classes),
-                                   num_training_samples=num_train, **hyperparameters)
+    base_dir = demo_data.write_job(
+        base_dir, 4, 4, size, num_classes=len(classes), num_training_samples=num_train, **hyperparameters
+    )
     data_dir = base_dir / "input" / "data"
     for channel, count, seed in (("train", num_train, 0), ("validation", num_validation, 1)):
         for path in (data_dir / channel).iterdir():
@@ -48,8 +50,10 @@ def write_subset_job(base_dir, classes, num_train, num_validation, size, **hyper
 def batch(pairs, image_shape):
     """Images as the training reads them (ImageNet mean and std) and their labels, as NDArrays."""
     preprocessing = Preprocessing.for_training(image_shape, None)
-    return (mx.nd.array(np.stack([preprocessing.apply(image) for _, image in pairs])),
-            mx.nd.array([label for label, _ in pairs]))
+    return (
+        mx.nd.array(np.stack([preprocessing.apply(image) for _, image in pairs])),
+        mx.nd.array([label for label, _ in pairs]),
+    )
 
 
 def fit(net, data, labels, epochs):
@@ -59,7 +63,7 @@ def fit(net, data, labels, epochs):
     for epoch in range(epochs):
         order = np.random.RandomState(epoch).permutation(data.shape[0])
         for start in range(0, len(order), 32):
-            rows = mx.nd.array(order[start:start + 32])
+            rows = mx.nd.array(order[start : start + 32])
             with autograd.record():
                 losses = loss(net(data.take(rows)), labels.take(rows))
             losses.backward()
@@ -96,8 +100,9 @@ def tar_model(folder, archive_path):
 
 def _conv(data, filters, kernel, stride, name):
     pad = (kernel // 2, kernel // 2)
-    return mx.sym.Convolution(data, num_filter=filters, kernel=(kernel, kernel), stride=(stride, stride), pad=pad,
-                              no_bias=True, name=name)
+    return mx.sym.Convolution(
+        data, num_filter=filters, kernel=(kernel, kernel), stride=(stride, stride), pad=pad, no_bias=True, name=name
+    )
 
 
 def _bn(data, name):
@@ -152,5 +157,7 @@ def params_in_graph_order(symbol, arrays):
 
 def read_model_arrays(folder, epoch_number):
     """(symbol, arrays without arg:/aux: prefixes) of a saved model's epoch."""
-    return (mx.sym.load(str(Path(folder) / artifacts.SYMBOL_FILE)),
-            read_arrays(artifacts.params_path(folder, epoch_number)))
+    return (
+        mx.sym.load(str(Path(folder) / artifacts.SYMBOL_FILE)),
+        read_arrays(artifacts.params_path(folder, epoch_number)),
+    )

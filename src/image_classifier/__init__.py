@@ -1,4 +1,5 @@
 """SageMaker's built-in Image Classification (MXNet) algorithm, as a container that runs anywhere."""
+
 import sys
 
 

@@ -3,10 +3,10 @@
 Each command imports what it needs when it runs, so that ``image-classifier aws ...`` (boto3 only) and the
 help texts do not load MXNet.
 """
+
 import argparse
 import importlib
 import sys
-from typing import Optional
 
 from .logs import configure_logging
 
@@ -27,18 +27,21 @@ def serve_main() -> int:
 # image-classifier SUBCOMMAND: each module has add_arguments(parser) and run(args) -> exit code.
 SUBCOMMANDS = {
     "demo-data": ("image_classifier.demo_data", "write the procedural demo data set as a SageMaker job tree"),
-    "convert": ("image_classifier.data.convert", "turn labelled images (folders, .lst, annotations, manifest) into RecordIO"),
+    "convert": (
+        "image_classifier.data.convert",
+        "turn labelled images (folders, .lst, annotations, manifest) into RecordIO",
+    ),
     "export-onnx": ("image_classifier.model.onnx_export", "write model.onnx from a trained model directory"),
     "aws": ("image_classifier.aws.commands", "upload data, train, follow, deploy, predict and transform on SageMaker"),
 }
 
 
-def _chosen(argv: list) -> Optional[str]:
+def _chosen(argv: list) -> str | None:
     """The subcommand named on the command line, if any (the first argument that is not an option)."""
     return next((word for word in argv if not word.startswith("-")), None)
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: list | None = None) -> int:
     parser = argparse.ArgumentParser(prog="image-classifier", description="SageMaker image classification, anywhere")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("train", help="train from /opt/ml (or $SAGEMAKER_BASE_DIR)")

@@ -5,6 +5,7 @@
 writes OUT_DIR/input/data/{train,validation}/ as RecordIO (.rec, .idx and the im2rec-style .lst that
 names the classes) and OUT_DIR/input/config/*.json, ready for ``SAGEMAKER_BASE_DIR=OUT_DIR train``.
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 CLASS_NAMES = ("circle", "square", "triangle", "cross")
+NUM_CLASSES = len(CLASS_NAMES)
 
 
 def _distinct_colours(rng):
@@ -46,7 +48,7 @@ def render(label, size, rng):
     return np.clip(np.asarray(image) + noise, 0, 255).astype(np.uint8)
 
 
-def samples(count, size, seed, num_classes=len(CLASS_NAMES)):
+def samples(count, size, seed, num_classes=NUM_CLASSES):
     """``count`` (label, image) pairs, classes in turn, reproducible from ``seed``."""
     rng = np.random.default_rng(seed)
     return [(index % num_classes, render(index % num_classes, size, rng)) for index in range(count)]
@@ -77,19 +79,31 @@ def write_job(base_dir, num_train=800, num_validation=200, size=32, seed=0, **hy
     write_recordio(data_dir / "train" / "train", samples(num_train, size, seed))
     write_recordio(data_dir / "validation" / "validation", samples(num_validation, size, seed + 1))
     config = {
-        "num_classes": len(CLASS_NAMES), "num_training_samples": num_train, "num_layers": 20,
-        "image_shape": f"3,{size},{size}", "epochs": 5, "mini_batch_size": 32, "optimizer": "adam", "learning_rate": 0.002,
-        "lr_scheduler_step": "4", "seed": 1,
+        "num_classes": len(CLASS_NAMES),
+        "num_training_samples": num_train,
+        "num_layers": 20,
+        "image_shape": f"3,{size},{size}",
+        "epochs": 5,
+        "mini_batch_size": 32,
+        "optimizer": "adam",
+        "learning_rate": 0.002,
+        "lr_scheduler_step": "4",
+        "seed": 1,
     }
     config.update(hyperparameters)
-    channel = {"ContentType": "application/x-recordio", "TrainingInputMode": "File",
-               "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
+    channel = {
+        "ContentType": "application/x-recordio",
+        "TrainingInputMode": "File",
+        "S3DistributionType": "FullyReplicated",
+        "RecordWrapperType": "None",
+    }
     config_dir = base_dir / "input" / "config"
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in config.items()}, indent=1))
     (config_dir / "inputdataconfig.json").write_text(json.dumps({"train": channel, "validation": channel}, indent=1))
-    (config_dir / "resourceconfig.json").write_text(json.dumps(
-        {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}, indent=1))
+    (config_dir / "resourceconfig.json").write_text(
+        json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}, indent=1)
+    )
     return base_dir
 
 
@@ -99,8 +113,13 @@ def add_arguments(parser):
     parser.add_argument("--num-validation", type=int, default=200)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a hyperparameter in hyperparameters.json")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a hyperparameter in hyperparameters.json",
+    )
 
 
 def run(args):

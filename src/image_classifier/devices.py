@@ -3,6 +3,7 @@
 ``IMAGE_CLASSIFIER_CPU_CONTEXTS=N`` (ours) trains on N CPU contexts instead of one, which runs the
 multi-GPU code path (batch split, gradients reduced by the kvstore) on a host without GPUs.
 """
+
 import os
 
 import mxnet as mx

@@ -4,6 +4,7 @@ sagemaker_training's own ``environment`` module is not used here: it fixes every
 imported, creates directories under ``~/sagemaker_local`` as a side effect of that import, and
 ``json.loads`` every hyperparameter value. We read the same three files, with the same names, lazily.
 """
+
 import json
 import os
 from dataclasses import dataclass, field
@@ -62,13 +63,15 @@ def _hosts(resource_config, path):
     hosts = resource_config.get("hosts", ["algo-1"])
     if not isinstance(hosts, list) or not hosts or not all(isinstance(host, str) and host for host in hosts):
         raise UserError(
-            f"{path}: \"hosts\" is {json.dumps(hosts)}; it must list the training hosts by name, such as "
-            f"[\"algo-1\", \"algo-2\"] (or remove the file for a one-host run)"
+            f'{path}: "hosts" is {json.dumps(hosts)}; it must list the training hosts by name, such as '
+            f'["algo-1", "algo-2"] (or remove the file for a one-host run)'
         )
     current_host = resource_config.get("current_host", hosts[0])
     if current_host not in hosts:
-        raise UserError(f"{path}: \"current_host\" {json.dumps(current_host)} is not one of \"hosts\" "
-                        f"{json.dumps(hosts)}; name this host among them")
+        raise UserError(
+            f'{path}: "current_host" {json.dumps(current_host)} is not one of "hosts" '
+            f"{json.dumps(hosts)}; name this host among them"
+        )
     return current_host, tuple(hosts)
 
 
@@ -94,8 +97,11 @@ class Environment:
         root = Path(root) if root else base_dir()
         config_dir = root / "input" / "config"
         hyperparameters_path = config_dir / "hyperparameters.json"
-        hyperparameters = _object(_read_json(hyperparameters_path, {}), hyperparameters_path,
-                                  'an object of hyperparameter names to string values, such as {"epochs": "10"}')
+        hyperparameters = _object(
+            _read_json(hyperparameters_path, {}),
+            hyperparameters_path,
+            'an object of hyperparameter names to string values, such as {"epochs": "10"}',
+        )
         resource_path = config_dir / "resourceconfig.json"
         resource_config = _read_json(resource_path, {})
         current_host, hosts = _hosts(resource_config, resource_path)

@@ -3,6 +3,7 @@
 A user error writes only its message (first line: what is wrong and how to fix it); anything else is
 our fault and writes the traceback too. The first failure written wins.
 """
+
 import logging
 import traceback
 
@@ -44,15 +45,18 @@ def record(output_dir, error):
         write_failure(output_dir, str(error))
         return Stopped.exit_code
     if isinstance(error, MemoryError):
-        message = ("Training ran out of memory: lower mini_batch_size or image_shape, or use an instance "
-                   "with more memory")
+        message = (
+            "Training ran out of memory: lower mini_batch_size or image_shape, or use an instance with more memory"
+        )
         log.error("%s", message)
         write_failure(output_dir, message)
         return USER_ERROR_EXIT
     details = "".join(traceback.format_exception(error))  # everything else is our own fault
     log.error("%s", details)
-    write_failure(output_dir, f"Internal error ({type(error).__name__}: {error}); please report it with "
-                              f"the traceback below\n{details}")
+    write_failure(
+        output_dir,
+        f"Internal error ({type(error).__name__}: {error}); please report it with the traceback below\n{details}",
+    )
     return INTERNAL_ERROR_EXIT
 
 

@@ -3,9 +3,11 @@
 Every value arrives as a string (SageMaker writes hyperparameters.json as strings to strings) and is
 coerced explicitly by its entry's parser; nothing is guessed with ``json.loads``.
 """
+
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, make_dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 from .errors import UserError
 
@@ -61,8 +63,9 @@ class Spec:
 
 def _choice(name, options, default=None, parse=_word, builtin=True):
     listed = ", ".join(f"'{option}'" for option in options)
-    return Spec(name, parse, default, lambda value: value in options, f"one of the following: {listed}",
-                builtin=builtin)
+    return Spec(
+        name, parse, default, lambda value: value in options, f"one of the following: {listed}", builtin=builtin
+    )
 
 
 def _unit(name, default):
@@ -70,8 +73,15 @@ def _unit(name, default):
 
 
 def _positive(name, default, required=False, builtin=True):
-    return Spec(name, _integer, default, lambda value: value > 0, "an integer greater than 0",
-                required=required, builtin=builtin)
+    return Spec(
+        name,
+        _integer,
+        default,
+        lambda value: value > 0,
+        "an integer greater than 0",
+        required=required,
+        builtin=builtin,
+    )
 
 
 TABLE = (
@@ -79,15 +89,23 @@ TABLE = (
     _positive("num_training_samples", None, required=True),
     _choice("num_layers", RESNET_DEPTHS + CIFAR_DEPTHS, 152, parse=_integer),
     _choice("use_pretrained_model", (0, 1), 0, parse=_integer),
-    Spec("image_shape", _shape, (3, 224, 224),
-         lambda shape: shape[0] in (1, 3) and min(shape[1:]) >= 8,
-         "'channels,height,width' with 1 or 3 channels and sides of at least 8 pixels, such as '3,224,224'"),
+    Spec(
+        "image_shape",
+        _shape,
+        (3, 224, 224),
+        lambda shape: shape[0] in (1, 3) and min(shape[1:]) >= 8,
+        "'channels,height,width' with 1 or 3 channels and sides of at least 8 pixels, such as '3,224,224'",
+    ),
     _positive("epochs", 30),
     Spec("learning_rate", _number, 0.1, lambda value: 0.0 < value <= 1.0, "a float in the range (0, 1]"),
     _unit("lr_scheduler_factor", 0.1),
-    Spec("lr_scheduler_step", _epochs_list, None,
-         lambda steps: all(step > 0 for step in steps) and list(steps) == sorted(set(steps)),
-         "comma-separated epochs in ascending order, such as '10,20'"),
+    Spec(
+        "lr_scheduler_step",
+        _epochs_list,
+        None,
+        lambda steps: all(step > 0 for step in steps) and list(steps) == sorted(set(steps)),
+        "comma-separated epochs in ascending order, such as '10,20'",
+    ),
     _positive("mini_batch_size", 32),
     _choice("optimizer", ("sgd", "nag", "adam", "rmsprop"), "sgd"),
     _unit("momentum", 0.9),
@@ -112,14 +130,13 @@ TABLE = (
     Spec("seed", _integer, None, lambda value: value >= 0, "an integer of at least 0", builtin=False),
     Spec("freeze_epochs", _integer, 0, lambda value: value >= 0, "an integer of at least 0", builtin=False),
     Spec("trainable_layers", _integer, None, lambda value: value >= 0, "an integer of at least 0", builtin=False),
-    Spec("body_lr_mult", _number, 1.0, lambda value: 0.0 < value <= 1.0, "a float in the range (0, 1]",
-         builtin=False),
+    Spec("body_lr_mult", _number, 1.0, lambda value: 0.0 < value <= 1.0, "a float in the range (0, 1]", builtin=False),
     _choice("export_onnx", (0, 1), 0, parse=_integer, builtin=False),
 )
 SPECS = {spec.name: spec for spec in TABLE}
 
 Hyperparameters = make_dataclass(
-    "Hyperparameters", [(spec.name, Optional[Any]) for spec in TABLE] + [("reserved", dict)], frozen=True
+    "Hyperparameters", [(spec.name, Any | None) for spec in TABLE] + [("reserved", dict)], frozen=True
 )
 
 

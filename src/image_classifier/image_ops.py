@@ -4,6 +4,7 @@ MXNet's OpenCV is the one ``ImageRecordIter`` resizes with in training, so servi
 exactly as training does; and the image needs none of the desktop libraries (libGL) cv2 loads. Decoding is
 Pillow's: MXNet's ``imdecode`` runs asynchronously and reports some invalid images late or not at all.
 """
+
 import io
 
 import mxnet as mx

@@ -1,4 +1,5 @@
 """Logging, configured once by each entry point: plain lines on stdout, as SageMaker's metric regexes read them."""
+
 import logging
 import sys
 

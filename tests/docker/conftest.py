@@ -1,6 +1,6 @@
 """The image, built once a session; every test here is skipped, with the reason, when no Docker engine answers."""
-import pytest
 
+import pytest
 from containers import build_image
 
 

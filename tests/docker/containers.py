@@ -3,6 +3,7 @@
 Containers run with ``--network host`` (the machines here have no bridge network) and unique names,
 and are removed with ``docker rm -f`` whatever happens.
 """
+
 import json
 import os
 import re
@@ -18,8 +19,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BUILD_TIMEOUT = 3 * 3600  # the GPU image downloads about 2.5 GB of wheels
 SMALL_HYPERPARAMETERS = {
-    "num_classes": "4", "num_training_samples": "64", "num_layers": "18", "image_shape": "3,32,32",
-    "epochs": "2", "mini_batch_size": "16",
+    "num_classes": "4",
+    "num_training_samples": "64",
+    "num_layers": "18",
+    "image_shape": "3,32,32",
+    "epochs": "2",
+    "mini_batch_size": "16",
 }
 
 
@@ -32,8 +37,12 @@ def build_image(device):
     if engine.returncode:
         last_line = (engine.stderr.strip() or f"exit code {engine.returncode}").splitlines()[-1]
         pytest.skip(f"no Docker engine answers `docker info` ({last_line})")
-    subprocess.run([str(REPO / "local_test" / "build_image.sh"), device], check=True, timeout=BUILD_TIMEOUT,
-                   env={**os.environ, "PYTHON": sys.executable})
+    subprocess.run(
+        [str(REPO / "local_test" / "build_image.sh"), device],
+        check=True,
+        timeout=BUILD_TIMEOUT,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
     return f"image-classifier:{device}"
 
 
@@ -52,8 +61,20 @@ class Container:
         options = ["--user", user] if user else []
         for key, value in (env or {}).items():
             options += ["-e", f"{key}={value}"]
-        self.args = ["docker", "run", "--rm", "--name", self.name, "--network", "host",
-                     "-v", f"{job_dir}:/opt/ml", *options, image, *command]
+        self.args = [
+            "docker",
+            "run",
+            "--rm",
+            "--name",
+            self.name,
+            "--network",
+            "host",
+            "-v",
+            f"{job_dir}:/opt/ml",
+            *options,
+            image,
+            *command,
+        ]
         self.process = None
 
     def __enter__(self):
@@ -86,8 +107,7 @@ class Container:
     def stop(self, grace):
         """``docker stop --time GRACE``; returns (exit code, seconds until the container had ended)."""
         started = time.monotonic()
-        subprocess.run(["docker", "stop", "--time", str(grace), self.name], capture_output=True,
-                       timeout=grace + 60)
+        subprocess.run(["docker", "stop", "--time", str(grace), self.name], capture_output=True, timeout=grace + 60)
         code = self.wait(timeout=60)
         return code, time.monotonic() - started
 
@@ -103,9 +123,22 @@ def make_job(image, job_dir, num_train=64, num_validation=32, **hyperparameters)
     """JOB_DIR as SageMaker mounts /opt/ml: the demo data set, with SMALL_HYPERPARAMETERS and these."""
     job_dir = Path(job_dir)
     job_dir.mkdir(parents=True)
-    code, log = run(image, job_dir, "python", "-m", "image_classifier.demo_data", "/opt/ml",
-                    "--num-train", str(num_train), "--num-validation", str(num_validation), "--size", "32",
-                    user=f"{os.getuid()}:{os.getgid()}", timeout=300)
+    code, log = run(
+        image,
+        job_dir,
+        "python",
+        "-m",
+        "image_classifier.demo_data",
+        "/opt/ml",
+        "--num-train",
+        str(num_train),
+        "--num-validation",
+        str(num_validation),
+        "--size",
+        "32",
+        user=f"{os.getuid()}:{os.getgid()}",
+        timeout=300,
+    )
     assert code == 0, log
     values = {**SMALL_HYPERPARAMETERS, "num_training_samples": str(num_train), **hyperparameters}
     (job_dir / "input" / "config" / "hyperparameters.json").write_text(json.dumps(values))

@@ -1,4 +1,5 @@
 """The CPU image as SageMaker runs it: `docker run IMAGE train` and `docker run IMAGE serve`."""
+
 import io
 import json
 import re
@@ -7,9 +8,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from PIL import Image
-
 from containers import Container, free_port, make_job, run
+from PIL import Image
 
 pytestmark = pytest.mark.docker
 

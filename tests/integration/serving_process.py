@@ -2,6 +2,7 @@
 
 ``trained_model_dir`` trains the tiny model once per session (ResNet-20 on 32x32 demo images, one epoch).
 """
+
 import os
 import re
 import shutil
@@ -32,10 +33,16 @@ def trained_model_dir(tmp_path_factory):
     """The model directory of one real `train` run, shared by the whole session."""
     if "model_dir" not in _trained:
         base_dir = tmp_path_factory.mktemp("trained")
-        demo_data.write_job(base_dir, num_train=64, num_validation=32, size=32, num_layers=20, epochs=1,
-                            mini_batch_size=16)
-        result = subprocess.run([console_script("train")], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)),
-                                capture_output=True, text=True, timeout=600)
+        demo_data.write_job(
+            base_dir, num_train=64, num_validation=32, size=32, num_layers=20, epochs=1, mini_batch_size=16
+        )
+        result = subprocess.run(
+            [console_script("train")],
+            env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         _trained["model_dir"] = base_dir / "model"
     return _trained["model_dir"]
@@ -54,11 +61,17 @@ class ServeProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(base_dir) / f"serve-{self.port}.log"
-        environ = dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir), SAGEMAKER_BIND_TO_PORT=str(self.port),
-                       IMAGE_CLASSIFIER_BIND_HOST="127.0.0.1", **{key: str(value) for key, value in env.items()})
+        environ = dict(
+            os.environ,
+            SAGEMAKER_BASE_DIR=str(base_dir),
+            SAGEMAKER_BIND_TO_PORT=str(self.port),
+            IMAGE_CLASSIFIER_BIND_HOST="127.0.0.1",
+            **{key: str(value) for key, value in env.items()},
+        )
         with open(self.log_path, "w") as log:
-            self.process = subprocess.Popen([console_script("serve")], env=environ, stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [console_script("serve")], env=environ, stdout=log, stderr=subprocess.STDOUT
+            )
 
     def __enter__(self):
         return self
@@ -94,8 +107,9 @@ class ServeProcess:
         return requests.get(self.url + path, timeout=60)
 
     def post(self, body, content_type, **headers):
-        return requests.post(self.url + "/invocations", data=body, headers={"Content-Type": content_type, **headers},
-                             timeout=60)
+        return requests.post(
+            self.url + "/invocations", data=body, headers={"Content-Type": content_type, **headers}, timeout=60
+        )
 
     def gunicorn(self):
         (arbiter,) = psutil.Process(self.process.pid).children()

@@ -6,21 +6,28 @@ are about the inputs delivering the same images and labels, not about generalisa
 images + .lst, images + JSON annotations, an augmented manifest; Pipe mode, through real FIFOs fed by
 writer threads: a RecordIO stream and an augmented manifest stream.
 """
+
 import json
 import re
 
 import pytest
-
 from conftest import failure_text, run_train, set_hyperparameters
 from data_layouts import Fifos, manifest_stream, pipe_config, recordio_stream, replace_line, write_job
+
 from image_classifier import demo_data
 from image_classifier.model import artifacts
 
 SIZE = 16
 TRAIN = demo_data.samples(160, SIZE, seed=0)
 VALIDATION = TRAIN[:80]
-HYPERPARAMETERS = {"num_layers": 20, "epochs": 4, "mini_batch_size": 16, "optimizer": "adam",
-                   "learning_rate": 0.002, "seed": 1}
+HYPERPARAMETERS = {
+    "num_layers": 20,
+    "epochs": 4,
+    "mini_batch_size": 16,
+    "optimizer": "adam",
+    "learning_rate": 0.002,
+    "seed": 1,
+}
 NAMES = dict(enumerate(demo_data.CLASS_NAMES))
 
 
@@ -57,10 +64,13 @@ def test_file_mode_layouts_train_as_recordio_does(tmp_path, recordio_accuracy, l
     assert artifacts.read_classes(base_dir / "model") == NAMES
 
 
-@pytest.mark.parametrize("wrapper, streams, classes", [
-    ("None", recordio_stream, {label: str(label) for label in NAMES}),  # a .rec stream carries no names
-    ("RecordIO", lambda pairs, tmp: manifest_stream(pairs, tmp, with_metadata=True), NAMES),
-])
+@pytest.mark.parametrize(
+    "wrapper, streams, classes",
+    [
+        ("None", recordio_stream, {label: str(label) for label in NAMES}),  # a .rec stream carries no names
+        ("RecordIO", lambda pairs, tmp: manifest_stream(pairs, tmp, with_metadata=True), NAMES),
+    ],
+)
 def test_pipe_mode_trains_as_recordio_does(tmp_path, recordio_accuracy, wrapper, streams, classes):
     base_dir = make_job(tmp_path / "ml", "recordio")
     data_dir = base_dir / "input" / "data"
@@ -70,7 +80,8 @@ def test_pipe_mode_trains_as_recordio_does(tmp_path, recordio_accuracy, wrapper,
         (data_dir / channel).rmdir()
     attribute_names = ["source-ref", "class", "class-metadata"] if wrapper == "RecordIO" else None
     (base_dir / "input" / "config" / "inputdataconfig.json").write_text(
-        json.dumps(pipe_config(wrapper, attribute_names)))
+        json.dumps(pipe_config(wrapper, attribute_names))
+    )
     fifos = Fifos(data_dir, {"train": streams(TRAIN, tmp_path), "validation": streams(VALIDATION, tmp_path)})
     try:
         accuracy = trained_accuracy(base_dir)
@@ -87,4 +98,5 @@ def test_a_broken_list_line_fails_train_with_file_and_line(tmp_path):
     result = run_train(base_dir)
     assert result.returncode == 1
     assert failure_text(base_dir).splitlines()[0] == (
-        f"line 7 of {lst}: label 4 is not a class id from 0 to 3; fix the label or raise num_classes")
+        f"line 7 of {lst}: label 4 is not a class id from 0 to 3; fix the label or raise num_classes"
+    )

@@ -1,4 +1,5 @@
 """The real `train` leaves its reports, TensorBoard files and (export_onnx=1) model.onnx behind."""
+
 import itertools
 import json
 import re
@@ -8,14 +9,13 @@ import mxnet as mx
 import numpy as np
 import onnx
 import pytest
+from conftest import TINY, run_train
 from onnx.reference import ReferenceEvaluator
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY, run_train
 from image_classifier import demo_data
 from image_classifier.model import artifacts
-
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -35,8 +35,9 @@ def as_pattern(example):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    base_dir = demo_data.write_job(tmp_path_factory.mktemp("job") / "ml", 64, 40, 16,
-                                   **{**TINY, "epochs": 2, "top_k": 2, "export_onnx": 1})
+    base_dir = demo_data.write_job(
+        tmp_path_factory.mktemp("job") / "ml", 64, 40, 16, **{**TINY, "epochs": 2, "top_k": 2, "export_onnx": 1}
+    )
     result = run_train(base_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     return base_dir, result.stdout
@@ -76,8 +77,14 @@ def test_tensorboard_has_the_epoch_scalars(trained):
     base_dir, _ = trained
     events = EventAccumulator(str(base_dir / "output" / "tensorboard"))
     events.Reload()
-    assert {"accuracy/train", "accuracy/validation", "loss/train", "loss/validation", "learning_rate",
-            "top_k_accuracy_2/validation"} <= set(events.Tags()["scalars"])
+    assert {
+        "accuracy/train",
+        "accuracy/validation",
+        "loss/train",
+        "loss/validation",
+        "learning_rate",
+        "top_k_accuracy_2/validation",
+    } <= set(events.Tags()["scalars"])
     assert [event.step for event in events.Scalars("loss/validation")] == [0, 1]
 
 

@@ -1,4 +1,5 @@
 """Several devices and several hosts through the real `train`, on CPUs: contexts, and MXNet's parameter server."""
+
 import json
 import os
 import re
@@ -12,8 +13,8 @@ import mxnet as mx
 import numpy as np
 import psutil
 import pytest
-
 from conftest import run_train, train_command
+
 from image_classifier import demo_data
 from image_classifier.model import networks
 
@@ -44,20 +45,36 @@ def free_port():
 def two_hosts(tmp_path, epochs, kv_store="dist_sync"):
     """Two /opt/ml trees on one machine: hosts 127.0.0.1 and 127.0.0.2 (both loopback), same data."""
     hosts = ["127.0.0.1", "127.0.0.2"]
-    first = demo_data.write_job(tmp_path / "host1", 96, 40, 16, num_layers=20, epochs=epochs, mini_batch_size=16,
-                                kv_store=kv_store, checkpoint_frequency=1, _ps_port=free_port())
+    first = demo_data.write_job(
+        tmp_path / "host1",
+        96,
+        40,
+        16,
+        num_layers=20,
+        epochs=epochs,
+        mini_batch_size=16,
+        kv_store=kv_store,
+        checkpoint_frequency=1,
+        _ps_port=free_port(),
+    )
     second = tmp_path / "host2"
     shutil.copytree(first, second)
     for base_dir, host in zip((first, second), hosts):
         (base_dir / "input" / "config" / "resourceconfig.json").write_text(
-            json.dumps({"current_host": host, "hosts": hosts, "network_interface_name": "lo"}))
+            json.dumps({"current_host": host, "hosts": hosts, "network_interface_name": "lo"})
+        )
         (base_dir / "checkpoints").mkdir()
     return first, second
 
 
 def start(base_dir):
-    return subprocess.Popen(train_command(), env={**os.environ, "SAGEMAKER_BASE_DIR": str(base_dir)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        train_command(),
+        env={**os.environ, "SAGEMAKER_BASE_DIR": str(base_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def trainable_weights(params_file):
@@ -75,7 +92,9 @@ def test_two_hosts_train_together_and_only_the_first_writes_the_model(tmp_path, 
     assert (first / "model" / "image-classification-symbol.json").exists()
     assert not (second / "model").exists()
     if kv_store == "dist_sync":  # every worker pulls the same weights after each step
-        ours, theirs = (trainable_weights(base / "checkpoints" / "epoch-0002" / "network.params") for base in (first, second))
+        ours, theirs = (
+            trainable_weights(base / "checkpoints" / "epoch-0002" / "network.params") for base in (first, second)
+        )
         assert all(np.array_equal(ours[name], theirs[name]) for name in ours)
         model = mx.nd.load(str(first / "model" / "image-classification-0002.params"))
         exported = sorted(float(v.sum().asscalar()) for k, v in model.items() if k.startswith("arg:"))
@@ -90,8 +109,7 @@ def test_a_dead_parameter_server_fails_the_job_and_leaves_no_process(tmp_path):
     while not (first / "model").exists():
         assert time.time() < deadline
         time.sleep(0.2)
-    server = next(child for child in supervisors[1].children()
-                  if child.environ().get("DMLC_ROLE") == "server")
+    server = next(child for child in supervisors[1].children() if child.environ().get("DMLC_ROLE") == "server")
     everything = [p for supervisor in supervisors for p in [supervisor, *supervisor.children(recursive=True)]]
     server.kill()
     output, _ = processes[1].communicate(timeout=60)

@@ -7,6 +7,7 @@ what gunicorn itself handles (header sizes, framing, bodies under the 64 KB it d
 before the body was read), which is the transport's concern, not the content's.
 A failure names the case's number: ``cases(SEED)[number]`` rebuilds it.
 """
+
 import base64
 import io
 import json
@@ -18,33 +19,86 @@ import mxnet as mx
 import numpy as np
 import pytest
 import requests
+from data_layouts import recordio_bytes
 from mxnet import recordio
 from PIL import Image
+from serving_process import ServeProcess, trained_model_dir
 
-from data_layouts import recordio_bytes
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
 from image_classifier.serving import records
-from serving_process import ServeProcess, trained_model_dir
 
 SEED = 20261129
 COUNT = 1200
 RUN_DEADLINE = 300  # seconds: a stuck server ends the run, it does not hang the suite
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
-TYPES = ["image/jpeg", "image/png", "application/x-image", "application/x-recordio", "application/jsonlines",
-         "application/x-npy"]
-OTHER_TYPES = ["text/csv", "application/json", "image/gif", "application/octet-stream", "", "*/*", "image/",
-               "/", ";", "application/x-npy/x", "image/png, image/jpeg", "a" * 200]
-ACCEPTS = [None, "", "*/*", "application/*", "application/json", "application/jsonlines", "text/csv",
-           "application/x-npy", "application/json;q=0", "application/json;q=abc", "application/json;q=-1",
-           "application/json;q=2", "*/*;q=0.1, text/html", "application/jsonlines;;;", ";q=1", ",,,", "*",
-           "application/json; charset=utf-8", "application/jsonlines; verbose=true",
-           "application/json;q=0.3, application/jsonlines;verbose=true;q=0.9", "application/json; charset=\"",
-           "text/*", "application/json" + ";a=b" * 100, "application/jsonlines, " * 200]
-GOOD_ACCEPTS = [None, "*/*", "application/json", "application/jsonlines; verbose=true",
-                "application/json; charset=utf-8", "text/html, application/jsonlines;q=0.5"]
-PARAMETERS = ["", "; charset=utf-8", ";charset=binary", "; q=0.5", "; verbose=true", ";", "; a", '; a="b',
-              "; " + "x=y; " * 50]
+TYPES = [
+    "image/jpeg",
+    "image/png",
+    "application/x-image",
+    "application/x-recordio",
+    "application/jsonlines",
+    "application/x-npy",
+]
+OTHER_TYPES = [
+    "text/csv",
+    "application/json",
+    "image/gif",
+    "application/octet-stream",
+    "",
+    "*/*",
+    "image/",
+    "/",
+    ";",
+    "application/x-npy/x",
+    "image/png, image/jpeg",
+    "a" * 200,
+]
+ACCEPTS = [
+    None,
+    "",
+    "*/*",
+    "application/*",
+    "application/json",
+    "application/jsonlines",
+    "text/csv",
+    "application/x-npy",
+    "application/json;q=0",
+    "application/json;q=abc",
+    "application/json;q=-1",
+    "application/json;q=2",
+    "*/*;q=0.1, text/html",
+    "application/jsonlines;;;",
+    ";q=1",
+    ",,,",
+    "*",
+    "application/json; charset=utf-8",
+    "application/jsonlines; verbose=true",
+    "application/json;q=0.3, application/jsonlines;verbose=true;q=0.9",
+    'application/json; charset="',
+    "text/*",
+    "application/json" + ";a=b" * 100,
+    "application/jsonlines, " * 200,
+]
+GOOD_ACCEPTS = [
+    None,
+    "*/*",
+    "application/json",
+    "application/jsonlines; verbose=true",
+    "application/json; charset=utf-8",
+    "text/html, application/jsonlines;q=0.5",
+]
+PARAMETERS = [
+    "",
+    "; charset=utf-8",
+    ";charset=binary",
+    "; q=0.5",
+    "; verbose=true",
+    ";",
+    "; a",
+    '; a="b',
+    "; " + "x=y; " * 50,
+]
 RESULTS = {200, 400, 406, 413, 415}
 
 
@@ -59,6 +113,7 @@ def encoded(rgb, format_):
 def png(width, height, bit_depth=8, colour_type=2, data=b"\0" * 64):
     def chunk(kind, payload):
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b"")
 
@@ -81,8 +136,10 @@ class Maker:
         self.rng = rng
         self.tmp_dir = tmp_dir
         self.images = [demo_data.render(label, 32 + 4 * label, np.random.default_rng(label)) for label in range(4)]
-        self.encodings = {format_: [encoded(image, format_) for image in self.images]
-                          for format_ in ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")}
+        self.encodings = {
+            format_: [encoded(image, format_) for image in self.images]
+            for format_ in ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
+        }
         self.rec_count = 0
 
     def pick(self, options):
@@ -95,7 +152,7 @@ class Maker:
         data = bytearray(data)
         kind = int(self.rng.integers(5))
         if kind == 0 and len(data) > 1:
-            del data[int(self.rng.integers(1, len(data))):]
+            del data[int(self.rng.integers(1, len(data))) :]
         elif kind == 1:
             for _ in range(int(self.rng.integers(1, 20))):
                 data[int(self.rng.integers(len(data)))] = int(self.rng.integers(256))
@@ -112,50 +169,66 @@ class Maker:
         return self.mutate(data) if self.rng.random() < 0.6 else data
 
     def image_body(self):
-        return self.pick([
-            lambda: self.maybe_mutated(self.image()),
-            lambda: png(int(self.rng.integers(1, 200_000)), int(self.rng.integers(1, 200_000))),
-            lambda: png(7071, 7071, 16, 0, zlib.compress(b"\0" * 1000)),
-            lambda: png(int(self.rng.integers(1, 3000)), int(self.rng.integers(1, 3000)),
-                        self.pick([1, 2, 4, 8, 16]), self.pick([0, 2, 3, 4, 6])),
-            lambda: self.rng.bytes(int(self.rng.integers(0, 3000))),
-            lambda: b"",
-        ])()
+        return self.pick(
+            [
+                lambda: self.maybe_mutated(self.image()),
+                lambda: png(int(self.rng.integers(1, 200_000)), int(self.rng.integers(1, 200_000))),
+                lambda: png(7071, 7071, 16, 0, zlib.compress(b"\0" * 1000)),
+                lambda: png(
+                    int(self.rng.integers(1, 3000)),
+                    int(self.rng.integers(1, 3000)),
+                    self.pick([1, 2, 4, 8, 16]),
+                    self.pick([0, 2, 3, 4, 6]),
+                ),
+                lambda: self.rng.bytes(int(self.rng.integers(0, 3000))),
+                lambda: b"",
+            ]
+        )()
 
     def record_data(self):
         image = self.image()
-        return self.pick([
-            lambda: image,
-            lambda: recordio.pack(recordio.IRHeader(0, float(self.rng.integers(4)), 1, 0), image),
-            lambda: recordio.pack(recordio.IRHeader(2, [1.0, 0.0], 1, 0), image),
-            lambda: struct.pack("<IfQQ", int(self.rng.integers(0, 2 ** 32)), 0.0, 0, 0) + image,
-            lambda: self.rng.bytes(int(self.rng.integers(0, 40))),
-        ])()
+        return self.pick(
+            [
+                lambda: image,
+                lambda: recordio.pack(recordio.IRHeader(0, float(self.rng.integers(4)), 1, 0), image),
+                lambda: recordio.pack(recordio.IRHeader(2, [1.0, 0.0], 1, 0), image),
+                lambda: struct.pack("<IfQQ", int(self.rng.integers(0, 2**32)), 0.0, 0, 0) + image,
+                lambda: self.rng.bytes(int(self.rng.integers(0, 40))),
+            ]
+        )()
 
     def recordio_body(self):
         self.rec_count += 1
-        framed = recordio_bytes(self.tmp_dir / f"{self.rec_count}.rec",
-                                [self.record_data() for _ in range(int(self.rng.integers(1, 4)))])
-        return self.pick([
-            lambda: framed,
-            lambda: self.mutate(framed),
-            lambda: self.record_data(),  # one record's data, as SingleRecord sends it
-            lambda: records.MAGIC_BYTES + self.rng.bytes(int(self.rng.integers(0, 64))),
-            lambda: records.MAGIC_BYTES + struct.pack("<I", int(self.rng.integers(0, 2 ** 32))) + b"abcd",
-        ])()
+        framed = recordio_bytes(
+            self.tmp_dir / f"{self.rec_count}.rec", [self.record_data() for _ in range(int(self.rng.integers(1, 4)))]
+        )
+        return self.pick(
+            [
+                lambda: framed,
+                lambda: self.mutate(framed),
+                lambda: self.record_data(),  # one record's data, as SingleRecord sends it
+                lambda: records.MAGIC_BYTES + self.rng.bytes(int(self.rng.integers(0, 64))),
+                lambda: records.MAGIC_BYTES + struct.pack("<I", int(self.rng.integers(0, 2**32))) + b"abcd",
+            ]
+        )()
 
     def json_line(self):
         depth = int(self.pick([1, 10, 1000, 5000]))
-        return self.pick([
-            lambda: json.dumps({"b64": base64.b64encode(self.image()).decode()}).encode(),
-            lambda: json.dumps({"b64": base64.b64encode(self.rng.bytes(50)).decode()}).encode(),
-            lambda: b"[" * depth * 4,
-            lambda: b'{"b64": ' * depth + b'"aGk="' + b"}" * depth,
-            lambda: json.dumps({"b64": "not base64!"}).encode(),
-            lambda: json.dumps({"b64": 1e400 if self.rng.random() < 0.5 else None}).encode(),
-            lambda: b'{"b64": NaN}', lambda: b"1" * 5000, lambda: b'"\\ud800"', lambda: b"\xff\xfe\x00",
-            lambda: self.rng.bytes(int(self.rng.integers(1, 100))),
-        ])()
+        return self.pick(
+            [
+                lambda: json.dumps({"b64": base64.b64encode(self.image()).decode()}).encode(),
+                lambda: json.dumps({"b64": base64.b64encode(self.rng.bytes(50)).decode()}).encode(),
+                lambda: b"[" * depth * 4,
+                lambda: b'{"b64": ' * depth + b'"aGk="' + b"}" * depth,
+                lambda: json.dumps({"b64": "not base64!"}).encode(),
+                lambda: json.dumps({"b64": 1e400 if self.rng.random() < 0.5 else None}).encode(),
+                lambda: b'{"b64": NaN}',
+                lambda: b"1" * 5000,
+                lambda: b'"\\ud800"',
+                lambda: b"\xff\xfe\x00",
+                lambda: self.rng.bytes(int(self.rng.integers(1, 100))),
+            ]
+        )()
 
     def jsonlines_body(self):
         lines = [self.json_line() for _ in range(int(self.rng.integers(1, 4)))]
@@ -163,26 +236,75 @@ class Maker:
 
     def npy_body(self):
         dtype = self.pick([np.uint8, np.float16, np.float32, np.float64, np.int32, np.bool_, np.complex64])
-        shape = self.pick([(32, 32, 3), (32, 32), (2, 32, 32, 3), (3, 32, 32), (2, 3, 32, 32), (5,), (1, 1, 1, 1, 1),
-                           (0, 3, 32, 32), (3, 0, 4), (7, 9, 2)])
-        header_shape = self.pick(["(10000000, 0, 0, 3)", "(-1, 3, 32, 32)", "(2**64,)", "(1e9, 3)", "()",
-                                  "(99999999999999999999, 0)", "(3, 32, 32)", "[3, 32, 32]", "(True, 1, 1, 3)"])
-        descr = self.pick(["'|u1'", "'<f4'", "'>f8'", "'<f2'", "'O'", "'|V0'", "'<U3'", "foo()", "'<f16'",
-                           "[('a', '<f4')]", "'S0'", "''"])
-        return self.pick([
-            lambda: self.maybe_mutated(npy(self.rng.integers(0, 256, shape).astype(dtype))),
-            lambda: npy(np.full((3, 32, 32), self.pick([np.nan, np.inf, 3e38, 1e300, -1e300, 1e-300]), dtype)),
-            lambda: npy_header(f"{{'descr': {descr}, 'fortran_order': {self.pick(['False', 'True', '1'])}, "
-                               f"'shape': {header_shape}}}") + self.rng.bytes(int(self.rng.integers(0, 64))),
-            lambda: npy_header("{'descr': '<f4', 'shape': " + "(" * 500 + ")" * 500 + "}"),
-            lambda: b"\x93NUMPY" + self.rng.bytes(int(self.rng.integers(0, 30))),
-            lambda: npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 32, 32)}",
-                               version=self.pick([b"\x02\x00", b"\x03\x00", b"\x00\x00"])),
-        ])()
+        shape = self.pick(
+            [
+                (32, 32, 3),
+                (32, 32),
+                (2, 32, 32, 3),
+                (3, 32, 32),
+                (2, 3, 32, 32),
+                (5,),
+                (1, 1, 1, 1, 1),
+                (0, 3, 32, 32),
+                (3, 0, 4),
+                (7, 9, 2),
+            ]
+        )
+        header_shape = self.pick(
+            [
+                "(10000000, 0, 0, 3)",
+                "(-1, 3, 32, 32)",
+                "(2**64,)",
+                "(1e9, 3)",
+                "()",
+                "(99999999999999999999, 0)",
+                "(3, 32, 32)",
+                "[3, 32, 32]",
+                "(True, 1, 1, 3)",
+            ]
+        )
+        descr = self.pick(
+            [
+                "'|u1'",
+                "'<f4'",
+                "'>f8'",
+                "'<f2'",
+                "'O'",
+                "'|V0'",
+                "'<U3'",
+                "foo()",
+                "'<f16'",
+                "[('a', '<f4')]",
+                "'S0'",
+                "''",
+            ]
+        )
+        return self.pick(
+            [
+                lambda: self.maybe_mutated(npy(self.rng.integers(0, 256, shape).astype(dtype))),
+                lambda: npy(np.full((3, 32, 32), self.pick([np.nan, np.inf, 3e38, 1e300, -1e300, 1e-300]), dtype)),
+                lambda: (
+                    npy_header(
+                        f"{{'descr': {descr}, 'fortran_order': {self.pick(['False', 'True', '1'])}, "
+                        f"'shape': {header_shape}}}"
+                    )
+                    + self.rng.bytes(int(self.rng.integers(0, 64)))
+                ),
+                lambda: npy_header("{'descr': '<f4', 'shape': " + "(" * 500 + ")" * 500 + "}"),
+                lambda: b"\x93NUMPY" + self.rng.bytes(int(self.rng.integers(0, 30))),
+                lambda: npy_header(
+                    "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 32, 32)}",
+                    version=self.pick([b"\x02\x00", b"\x03\x00", b"\x00\x00"]),
+                ),
+            ]
+        )()
 
     def body(self, content_type):
-        makers = {"application/x-recordio": self.recordio_body, "application/jsonlines": self.jsonlines_body,
-                  "application/x-npy": self.npy_body}
+        makers = {
+            "application/x-recordio": self.recordio_body,
+            "application/jsonlines": self.jsonlines_body,
+            "application/x-npy": self.npy_body,
+        }
         return makers.get(content_type, self.image_body)()
 
     def content_type(self):
@@ -192,11 +314,29 @@ class Maker:
         return self.pick(OTHER_TYPES)
 
     def custom_attributes(self):
-        return self.pick([
-            None, "top_k=1", "top_k=4", "top_k=0", "top_k=5", "top_k=-1", "top_k=" + "9" * 5000,
-            "top_k=" + "0" * 4999 + "2", "top_k=²", "top_k=1.5", "top_k=", "=", ",;,;", "trace=abc;top_k=2",
-            "top_k=1,top_k=2", "TOP_K = 3", "top_k=0x3", "a=" + "b" * 3000, ";".join(f"k{i}=v" for i in range(300)),
-        ])
+        return self.pick(
+            [
+                None,
+                "top_k=1",
+                "top_k=4",
+                "top_k=0",
+                "top_k=5",
+                "top_k=-1",
+                "top_k=" + "9" * 5000,
+                "top_k=" + "0" * 4999 + "2",
+                "top_k=²",
+                "top_k=1.5",
+                "top_k=",
+                "=",
+                ",;,;",
+                "trace=abc;top_k=2",
+                "top_k=1,top_k=2",
+                "TOP_K = 3",
+                "top_k=0x3",
+                "a=" + "b" * 3000,
+                ";".join(f"k{i}=v" for i in range(300)),
+            ]
+        )
 
     def case(self):
         content_type = self.content_type()
@@ -210,8 +350,17 @@ class Maker:
         if attributes is not None:
             headers[CUSTOM_ATTRIBUTES] = attributes
         if self.rng.random() < 0.1:
-            headers[self.pick(["X-Amzn-SageMaker-Target-Model", "X-Amzn-Trace-Id", "Content-Encoding", "Accept-Charset",
-                               "X-Forwarded-For"])] = self.pick(["gzip", "a" * 1000, "", "model.tar.gz"])
+            headers[
+                self.pick(
+                    [
+                        "X-Amzn-SageMaker-Target-Model",
+                        "X-Amzn-Trace-Id",
+                        "Content-Encoding",
+                        "Accept-Charset",
+                        "X-Forwarded-For",
+                    ]
+                )
+            ] = self.pick(["gzip", "a" * 1000, "", "model.tar.gz"])
         if content_type == "" and self.rng.random() < 0.5:
             del headers["Content-Type"]
         return self.body(base_type), headers
@@ -225,6 +374,7 @@ def cases(seed, tmp_dir):
 def strict_json(text):
     def refuse(constant):
         raise ValueError(f"{constant} is not JSON")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -247,7 +397,7 @@ def check(response):
     except ValueError as problem:
         return f"invalid JSON ({problem})"
     if media_type != "application/json" or not isinstance(error, dict) or list(error) != ["error"]:
-        return "error body is not {\"error\": ...}"
+        return 'error body is not {"error": ...}'
     if not isinstance(error["error"], str) or "\n" in response.text.strip():
         return "error is not one line of text"
     return None

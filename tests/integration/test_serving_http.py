@@ -1,4 +1,5 @@
 """`serve` over real HTTP with a model `train` just wrote: formats, shapes, equality with the model, errors."""
+
 import base64
 import io
 import json
@@ -10,14 +11,14 @@ import mxnet as mx
 import numpy as np
 import pytest
 import requests
+from data_layouts import recordio_bytes
 from mxnet import recordio
 from PIL import Image
+from serving_process import ServeProcess, trained_model_dir
 
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
 from image_classifier.serving import records
-from data_layouts import recordio_bytes
-from serving_process import ServeProcess, trained_model_dir
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 IMAGES = [demo_data.render(label, 32 + 8 * label, np.random.default_rng(label)) for label in range(4)]
@@ -44,8 +45,13 @@ def jsonlines_body(encoded_images):
 def huge_png_header():
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +74,7 @@ def reference(model_dir):
 
     def probabilities(arrays):
         return net(mx.nd.array(np.stack([preprocessing.apply(array) for array in arrays]))).asnumpy()
+
     return probabilities
 
 
@@ -79,7 +86,10 @@ def test_ping_and_execution_parameters(server):
     ping = server.get("/ping")
     assert (ping.status_code, ping.content) == (200, b"")
     assert server.get("/execution-parameters").json() == {
-        "MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
+        "MaxConcurrentTransforms": 2,
+        "BatchStrategy": "MULTI_RECORD",
+        "MaxPayloadInMB": 6,
+    }
 
 
 @pytest.mark.parametrize("content_type", ["image/png", "image/jpeg", "application/x-image"])
@@ -101,11 +111,14 @@ def test_one_image_in_every_type_and_accept(server, reference, content_type, acc
 
 def test_several_images_in_every_multi_image_type_come_back_in_order(server, reference, tmp_path):
     expected = reference(IMAGES)
-    packed = [recordio.pack(recordio.IRHeader(0, float(label), label, 0), png(image))
-              for label, image in enumerate(IMAGES)]
+    packed = [
+        recordio.pack(recordio.IRHeader(0, float(label), label, 0), png(image)) for label, image in enumerate(IMAGES)
+    ]
     bodies = {
-        "recordio": (recordio_bytes(tmp_path / "plain.rec", [png(image) for image in IMAGES]),
-                     "application/x-recordio"),
+        "recordio": (
+            recordio_bytes(tmp_path / "plain.rec", [png(image) for image in IMAGES]),
+            "application/x-recordio",
+        ),
         "im2rec recordio": (recordio_bytes(tmp_path / "im2rec.rec", packed), "application/x-recordio"),
         "jsonlines": (jsonlines_body([png(image) for image in IMAGES]), "application/jsonlines"),
     }
@@ -150,26 +163,45 @@ ERRORS = [
     ("random bytes", np.random.default_rng(0).bytes(2000), "application/x-image", {}, 400, "not an image"),
     ("truncated JPEG", jpeg(IMAGES[3])[:300], "image/jpeg", {}, 400, "could not be decoded|header is damaged"),
     ("too small", png(IMAGES[0][:16, :16]), "image/png", {}, 400, "smaller than the model's 32x32 input"),
-    ("bad JSON Lines", b'{"b64": 3}\n', "application/jsonlines", {}, 400, 'Line 1 must be a JSON object'),
+    ("bad JSON Lines", b'{"b64": 3}\n', "application/jsonlines", {}, 400, "Line 1 must be a JSON object"),
     ("bad npy", b"\x93NUMPY garbage", "application/x-npy", {}, 400, "format version 32.103 is not supported"),
     ("not npy", b"garbage", "application/x-npy", {}, 400, "not a .npy array"),
-    ("wrong float shape", npy(np.zeros((3, 8, 8), np.float32)), "application/x-npy", {}, 400,
-     r"input shape \(3, 32, 32\)"),
+    (
+        "wrong float shape",
+        npy(np.zeros((3, 8, 8), np.float32)),
+        "application/x-npy",
+        {},
+        400,
+        r"input shape \(3, 32, 32\)",
+    ),
     ("bad RecordIO", b"\0" * 16, "application/x-recordio", {}, 400, "neither an image nor an im2rec IRHeader"),
-    ("bad RecordIO framing", records.MAGIC_BYTES + b"\0" * 12, "application/x-recordio", {}, 400,
-     "no record magic number at byte 8"),
+    (
+        "bad RecordIO framing",
+        records.MAGIC_BYTES + b"\0" * 12,
+        "application/x-recordio",
+        {},
+        400,
+        "no record magic number at byte 8",
+    ),
     ("bad top_k", png(IMAGES[0]), "image/png", {CUSTOM_ATTRIBUTES: "top_k=5"}, 400, "from 1 to 4, not '5'"),
     ("Accept", png(IMAGES[0]), "image/png", {"Accept": "text/csv"}, 406, "matches nothing this endpoint writes"),
     ("bytes", b"\0" * (6 * 1024 * 1024 + 1), "image/png", {}, 413, "larger than SAGEMAKER_MAX_PAYLOAD_IN_MB"),
     ("pixels", huge_png_header(), "image/png", {}, 413, "more than the 50000000 that IMAGE_CLASSIFIER_MAX_PIXELS"),
-    ("images", npy(np.zeros((1001, 1, 1, 3), np.uint8)), "application/x-npy", {}, 413,
-     "1001 images, more than the 1000"),
+    (
+        "images",
+        npy(np.zeros((1001, 1, 1, 3), np.uint8)),
+        "application/x-npy",
+        {},
+        413,
+        "1001 images, more than the 1000",
+    ),
     ("Content-Type", b"a,b\n", "text/csv", {}, 415, "Content-Type 'text/csv' is not supported"),
 ]
 
 
-@pytest.mark.parametrize("body, content_type, headers, status, message",
-                         [error[1:] for error in ERRORS], ids=[error[0] for error in ERRORS])
+@pytest.mark.parametrize(
+    "body, content_type, headers, status, message", [error[1:] for error in ERRORS], ids=[error[0] for error in ERRORS]
+)
 def test_error_statuses_and_messages(server, body, content_type, headers, status, message):
     response = server.post(body, content_type, **headers)
     assert response.status_code == status
@@ -191,7 +223,7 @@ def malformed_bodies(count):
     rng = np.random.default_rng(1)
     good_jpeg = jpeg(IMAGES[2])
     makers = [
-        lambda: (good_jpeg[:int(rng.integers(1, len(good_jpeg) - 1))], "image/jpeg"),
+        lambda: (good_jpeg[: int(rng.integers(1, len(good_jpeg) - 1))], "image/jpeg"),
         lambda: (rng.bytes(int(rng.integers(1, 5000))), "application/x-image"),
         lambda: (b"", "image/png"),
         lambda: (huge_png_header(), "image/png"),

@@ -1,4 +1,5 @@
 """`serve` as a process: readiness, built-in artifacts, SIGTERM with a request in flight, and dying with gunicorn."""
+
 import http.client
 import json
 import shutil
@@ -10,10 +11,10 @@ import mxnet as mx
 import numpy as np
 import psutil
 import pytest
+from serving_process import READY_DEADLINE, STOP_DEADLINE, ServeProcess, console_script, trained_model_dir
 
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
-from serving_process import READY_DEADLINE, STOP_DEADLINE, ServeProcess, console_script, trained_model_dir
 
 IMAGE = demo_data.render(2, 40, np.random.default_rng(7))
 PNG = image_ops.encode(IMAGE, "PNG")
@@ -47,7 +48,10 @@ def test_builtin_algorithm_artifacts_load_and_predict(base_dir):
     for ours in (artifacts.CLASSES_FILE, "preprocessing.json"):
         (base_dir / "model" / ours).unlink()
     assert sorted(path.name for path in (base_dir / "model").iterdir()) == [
-        "image-classification-0001.params", "image-classification-symbol.json", "model-shapes.json"]
+        "image-classification-0001.params",
+        "image-classification-symbol.json",
+        "model-shapes.json",
+    ]
     with ServeProcess(base_dir) as server:
         server.wait_until_ready()
         response = server.post(PNG, "image/png", **{"X-Amzn-SageMaker-Custom-Attributes": "top_k=2"})
@@ -100,8 +104,13 @@ def test_a_dead_worker_is_replaced_but_a_dead_gunicorn_ends_serve(base_dir):
 
 def test_serve_refuses_to_start_without_a_model(tmp_path):
     (tmp_path / "model").mkdir()
-    result = subprocess.run([console_script("serve")], env={"SAGEMAKER_BASE_DIR": str(tmp_path), "PATH": ""},
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [console_script("serve")],
+        env={"SAGEMAKER_BASE_DIR": str(tmp_path), "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "serve cannot start: The model directory" in result.stdout
     missing = "image-classification-symbol.json, model-shapes.json, image-classification-NNNN.params"

@@ -10,6 +10,7 @@ The SDK's local mode needs Docker, so its requests are reproduced here:
   applies to lists, through ``np.array(data, dtype)``); JSONLinesSerializer joins ``json.dumps`` of each
   item with "\n", no newline after the last.
 """
+
 import base64
 import io
 import json
@@ -18,12 +19,12 @@ import struct
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import recordio
-
 from data_layouts import recordio_bytes
+from mxnet import recordio
+from serving_process import ServeProcess, trained_model_dir
+
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
-from serving_process import ServeProcess, trained_model_dir
 
 RNG = np.random.default_rng(7)
 IMAGES = [demo_data.render(label % 4, 32, RNG) for label in range(7)]
@@ -71,7 +72,7 @@ def framed_records(rec_file):
 
 def unframed(record):
     """BatchStrategy=SingleRecord: the record's data alone, framing and padding removed."""
-    return record[8:8 + record_length(record)]
+    return record[8 : 8 + record_length(record)]
 
 
 def batch_transform_bodies(data, split_type, strategy, max_payload_bytes):
@@ -94,8 +95,10 @@ def assemble(answers, assemble_with):
 
 
 def rec_file(tmp_path, packed):
-    datas = [recordio.pack(recordio.IRHeader(0, float(label % 4), label, 0), image) if packed else image
-             for label, image in enumerate(PNGS)]
+    datas = [
+        recordio.pack(recordio.IRHeader(0, float(label % 4), label, 0), image) if packed else image
+        for label, image in enumerate(PNGS)
+    ]
     return recordio_bytes(tmp_path / "input.rec", datas)
 
 
@@ -104,15 +107,19 @@ def jsonlines_file():
 
 
 @pytest.mark.parametrize("strategy", ["SingleRecord", "MultiRecord"])
-@pytest.mark.parametrize("split_type, content_type, packed", [
-    ("RecordIO", "application/x-recordio", True),  # im2rec's IRHeader and image
-    ("RecordIO", "application/x-recordio", False),  # an encoded image per record
-    ("Line", JSONLINES, False),
-    ("None", "application/x-recordio", True),
-    ("None", JSONLINES, False),
-])
-def test_batch_transform_assembled_with_line_has_one_line_per_record(server, expected, tmp_path, strategy,
-                                                                     split_type, content_type, packed):
+@pytest.mark.parametrize(
+    "split_type, content_type, packed",
+    [
+        ("RecordIO", "application/x-recordio", True),  # im2rec's IRHeader and image
+        ("RecordIO", "application/x-recordio", False),  # an encoded image per record
+        ("Line", JSONLINES, False),
+        ("None", "application/x-recordio", True),
+        ("None", JSONLINES, False),
+    ],
+)
+def test_batch_transform_assembled_with_line_has_one_line_per_record(
+    server, expected, tmp_path, strategy, split_type, content_type, packed
+):
     data = rec_file(tmp_path, packed) if content_type != JSONLINES else jsonlines_file()
     bodies = batch_transform_bodies(data, split_type, strategy, max_payload_bytes=4 * len(PNGS[0]))
     if split_type != "None":
@@ -135,12 +142,15 @@ def test_a_whole_image_per_object_assembles_to_one_line_each(server, expected):
     assert close([json.loads(line)["prediction"] for line in lines], expected)
 
 
-@pytest.mark.parametrize("accept, content_type", [
-    ("application/json; charset=utf-8", "application/json"),
-    ("application/jsonlines; verbose=true", JSONLINES),
-    ("application/json; q=0.5, application/jsonlines; verbose=true", JSONLINES),
-    ("text/csv, application/json; charset=utf-8; q=0.1", "application/json"),
-])
+@pytest.mark.parametrize(
+    "accept, content_type",
+    [
+        ("application/json; charset=utf-8", "application/json"),
+        ("application/jsonlines; verbose=true", JSONLINES),
+        ("application/json; q=0.5, application/jsonlines; verbose=true", JSONLINES),
+        ("text/csv, application/json; charset=utf-8; q=0.1", "application/json"),
+    ],
+)
 def test_accept_with_parameters(server, expected, accept, content_type):
     response = server.post(PNGS[0], "image/png", Accept=accept)
     assert response.status_code == 200, response.text
@@ -149,8 +159,15 @@ def test_accept_with_parameters(server, expected, accept, content_type):
     assert close(answer, expected[0])
 
 
-@pytest.mark.parametrize("content_type", ["image/png; charset=binary", "application/x-image; q=1",
-                                          "Application/X-Image", "application/jsonlines; charset=utf-8"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "image/png; charset=binary",
+        "application/x-image; q=1",
+        "Application/X-Image",
+        "application/jsonlines; charset=utf-8",
+    ],
+)
 def test_content_type_with_parameters(server, expected, content_type):
     body = PNGS[0] if "jsonlines" not in content_type else jsonlines_file()
     response = server.post(body, content_type)
@@ -199,10 +216,16 @@ def test_jsonlines_serializer(server, expected):
     assert close([json.loads(line)["prediction"] for line in response.text.split("\n")], expected)
 
 
-@pytest.mark.parametrize("array, message", [
-    (np.full((3, 32, 32), 3e38, np.float32), "The model's output for this input is not a number"),
-    (np.full((2, 3, 32, 32), 1e300, np.float64), "Image 1: A preprocessed float array holds NaN or infinite values"),
-])
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.full((3, 32, 32), 3e38, np.float32), "The model's output for this input is not a number"),
+        (
+            np.full((2, 3, 32, 32), 1e300, np.float64),
+            "Image 1: A preprocessed float array holds NaN or infinite values",
+        ),
+    ],
+)
 def test_inputs_that_make_the_model_non_finite_are_bad_requests(server, array, message):
     response = server.post(numpy_serializer(array), "application/x-npy")
     assert response.status_code == 400 and response.json()["error"].startswith(message), response.text

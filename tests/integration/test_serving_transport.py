@@ -1,4 +1,5 @@
 """How requests reach the model over real sockets: chunked bodies, limits, gunicorn's own errors, slow clients."""
+
 import base64
 import http.client
 import json
@@ -6,9 +7,9 @@ import socket
 
 import numpy as np
 import pytest
+from serving_process import ServeProcess, trained_model_dir
 
 from image_classifier import demo_data, image_ops
-from serving_process import ServeProcess, trained_model_dir
 
 IMAGE = demo_data.render(1, 32, np.random.default_rng(1))
 
@@ -16,13 +17,21 @@ IMAGE = demo_data.render(1, 32, np.random.default_rng(1))
 def noise_jsonlines(count):
     """JSON Lines of random 48x48 PNGs (about 9 KB a line: they do not compress)."""
     rng = np.random.default_rng(0)
-    lines = (json.dumps({"b64": base64.b64encode(image_ops.encode(
-        rng.integers(0, 256, (48, 48, 3), dtype=np.uint8), "PNG")).decode()}) for _ in range(count))
+    lines = (
+        json.dumps(
+            {
+                "b64": base64.b64encode(
+                    image_ops.encode(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8), "PNG")
+                ).decode()
+            }
+        )
+        for _ in range(count)
+    )
     return "".join(line + "\n" for line in lines).encode()
 
 
 def chunked(body, chunk_size=256 * 1024):
-    pieces = [body[start:start + chunk_size] for start in range(0, len(body), chunk_size)]
+    pieces = [body[start : start + chunk_size] for start in range(0, len(body), chunk_size)]
     return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
 
 
@@ -86,8 +95,11 @@ def test_an_answer_given_before_the_body_leaves_the_connection_usable(server):
     png = image_ops.encode(IMAGE, "PNG")
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     try:
-        for headers, status in (({"X-Amzn-SageMaker-Custom-Attributes": "top_k=0x3"}, 400),
-                                ({"Content-Type": "text/csv"}, 415), ({}, 200)):
+        for headers, status in (
+            ({"X-Amzn-SageMaker-Custom-Attributes": "top_k=0x3"}, 400),
+            ({"Content-Type": "text/csv"}, 415),
+            ({}, 200),
+        ):
             body = png if status == 200 else b"\0" * 100_000
             connection.request("POST", "/invocations", body, {"Content-Type": "image/png", **headers})
             response = connection.getresponse()
@@ -123,10 +135,13 @@ def test_malformed_chunked_framing_is_a_json_400(server, framing):
 GUNICORN_ERRORS = {
     "headers too large": (head(Content_Length=0, X_Padding="x" * 9000), 431, "Request Header Fields Too Large"),
     "URI too long": (head(path="/invocations?" + "a" * 5000, Content_Length=0), 414, "URI Too Long"),
-    "Content-Length and chunked": (head(Content_Length=5, Transfer_Encoding="chunked") + b"0\r\n\r\n", 400,
-                                   "Bad Request"),
+    "Content-Length and chunked": (
+        head(Content_Length=5, Transfer_Encoding="chunked") + b"0\r\n\r\n",
+        400,
+        "Bad Request",
+    ),
     "bad Content-Length": (head(Content_Length="five") + b"12345", 400, "Bad Request"),
-    "two Content-Lengths": (head(Content_Length=5) [:-2] + b"Content-Length: 6\r\n\r\n123456", 400, "Bad Request"),
+    "two Content-Lengths": (head(Content_Length=5)[:-2] + b"Content-Length: 6\r\n\r\n123456", 400, "Bad Request"),
 }
 
 
@@ -157,8 +172,10 @@ def test_stalled_uploads_do_not_block_a_valid_request_and_are_cut_off_by_the_dea
     """Eight uploads stalled after 10 body bytes and two after half a head, against two request threads."""
     with ServeProcess(model_dir.parent, IMAGE_CLASSIFIER_BODY_TIMEOUT=8, IMAGE_CLASSIFIER_REQUEST_THREADS=2) as process:
         process.wait_until_ready()
-        stalled = [stalled_upload(process.port, head(content_type="image/png", Content_Length=1000)
-                                  + b"\x89PNG\r\n\x1a\n\0\0") for _ in range(8)]
+        stalled = [
+            stalled_upload(process.port, head(content_type="image/png", Content_Length=1000) + b"\x89PNG\r\n\x1a\n\0\0")
+            for _ in range(8)
+        ]
         stalled += [stalled_upload(process.port, head()[:30]) for _ in range(2)]
         response = process.post(image_ops.encode(IMAGE, "PNG"), "image/png")
         assert response.status_code == 200 and len(response.json()) == 4

@@ -1,4 +1,5 @@
 """Spot interruptions through the real `train`: SIGTERM then resume; kill -9 while a checkpoint is written."""
+
 import os
 import re
 import signal
@@ -6,6 +7,7 @@ import subprocess
 import time
 
 from conftest import run_train, set_hyperparameters, train_command
+
 from image_classifier import demo_data
 
 
@@ -21,8 +23,14 @@ def job(tmp_path, name, **sizes):
 
 
 def start(base_dir):
-    return subprocess.Popen(train_command(), env={**os.environ, "SAGEMAKER_BASE_DIR": str(base_dir)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        train_command(),
+        env={**os.environ, "SAGEMAKER_BASE_DIR": str(base_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for(condition, seconds=180):
@@ -49,8 +57,9 @@ def test_sigterm_mid_epoch_then_resume_ends_exactly_like_an_uninterrupted_run(tm
     assert process.returncode == 143, first
     resumed = run_train(base_dir)
     assert resumed.returncode == 0, resumed.stdout
-    assert re.search(r"Resuming from checkpoint .*epoch-0001: 1 epochs done and 2[0-4] batches of the next",
-                     resumed.stdout)
+    assert re.search(
+        r"Resuming from checkpoint .*epoch-0001: 1 epochs done and 2[0-4] batches of the next", resumed.stdout
+    )
     assert re.search(r"Epoch\[1\] Skipping the 2[0-4] batches trained before the stop", resumed.stdout)
 
     seed = re.search(r"with seed (\d+)", first).group(1)

@@ -1,4 +1,5 @@
 """The real `train` command on a fake /opt/ml: artifacts, log lines, failures, signals."""
+
 import json
 import os
 import re
@@ -11,8 +12,8 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import pytest
-
 from conftest import failure_text, run_train, set_hyperparameters, train_command
+
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
 
@@ -39,9 +40,13 @@ def test_log_lines_and_artifacts(tiny_job):
     result = run_train(base_dir, env={"PYTHONWARNINGS": "always"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Cannot decide type" not in result.stdout + result.stderr  # MXNet's warning at a model load
-    for pattern in (r"Epoch\[1\] Train-accuracy=[0-9.]+", r"Epoch\[1\] Train-top_k_accuracy_2=[0-9.]+",
-                    r"Epoch\[1\] Time cost=[0-9.]+", r"Epoch\[1\] Validation-accuracy=[0-9.]+",
-                    r"Epoch\[0\] Validation-top_k_accuracy_2=[0-9.]+"):
+    for pattern in (
+        r"Epoch\[1\] Train-accuracy=[0-9.]+",
+        r"Epoch\[1\] Train-top_k_accuracy_2=[0-9.]+",
+        r"Epoch\[1\] Time cost=[0-9.]+",
+        r"Epoch\[1\] Validation-accuracy=[0-9.]+",
+        r"Epoch\[0\] Validation-top_k_accuracy_2=[0-9.]+",
+    ):
         assert re.search(rf"^{pattern}$", result.stdout, re.M), pattern
     model_dir = base_dir / "model"
     assert len(artifacts.saved_epochs(model_dir)) == 1  # only the best epoch
@@ -111,7 +116,7 @@ def _empty_channel(base_dir):
 def _corrupt(base_dir, offset):
     rec = base_dir / "input" / "data" / "train" / "train.rec"
     data = bytearray(rec.read_bytes())
-    data[offset:offset + 8] = b"\xff" * 8
+    data[offset : offset + 8] = b"\xff" * 8
     rec.write_bytes(bytes(data))
 
 
@@ -134,22 +139,35 @@ def _config(name, content):
 
 
 FAILURES = {
-    "hyperparameters in UTF-16": (_config("hyperparameters.json", '{"epochs": "1"}'.encode("utf-16")),
-                                  "hyperparameters.json is not UTF-8 text"),
+    "hyperparameters in UTF-16": (
+        _config("hyperparameters.json", '{"epochs": "1"}'.encode("utf-16")),
+        "hyperparameters.json is not UTF-8 text",
+    ),
     "inputdataconfig a list": (_config("inputdataconfig.json", b"[]"), "inputdataconfig.json holds a JSON list"),
     "resourceconfig a list": (_config("resourceconfig.json", b"[]"), "resourceconfig.json holds a JSON list"),
     "no hosts": (_config("resourceconfig.json", b'{"hosts": []}'), '"hosts" is []; it must list the training hosts'),
-    "missing channel": (lambda d: shutil.rmtree(d / "input" / "data" / "validation"),
-                        "The 'validation' channel is missing"),
+    "missing channel": (
+        lambda d: shutil.rmtree(d / "input" / "data" / "validation"),
+        "The 'validation' channel is missing",
+    ),
     "empty channel": (_empty_channel, "The 'validation' channel is empty"),
     "corrupt rec": (_corrupt_rec, "is not a valid RecordIO file"),
     "corrupt image": (_corrupt_image, "record 1 of"),
     "label too large": (_break_first_record_label, "record 5 of"),
     "images too small": (lambda d: set_hyperparameters(d, image_shape="3,32,32"), "smaller than image_shape 32x32"),
-    "unknown hyperparameter": (lambda d: set_hyperparameters(d, learning_rat="0.1"), "Unknown hyperparameter 'learning_rat'"),
-    "bad value": (lambda d: set_hyperparameters(d, optimizer="adadelta"), "The value 'adadelta' is not valid for the 'optimizer'"),
+    "unknown hyperparameter": (
+        lambda d: set_hyperparameters(d, learning_rat="0.1"),
+        "Unknown hyperparameter 'learning_rat'",
+    ),
+    "bad value": (
+        lambda d: set_hyperparameters(d, optimizer="adadelta"),
+        "The value 'adadelta' is not valid for the 'optimizer'",
+    ),
     "samples mismatch": (lambda d: set_hyperparameters(d, num_training_samples=65), "set num_training_samples=64"),
-    "float16 on cpu": (lambda d: set_hyperparameters(d, precision_dtype="float16"), "precision_dtype=float16 needs a GPU"),
+    "float16 on cpu": (
+        lambda d: set_hyperparameters(d, precision_dtype="float16"),
+        "precision_dtype=float16 needs a GPU",
+    ),
 }
 
 
@@ -184,8 +202,13 @@ def test_corrupt_image_names_the_file_and_record(tiny_job):
 
 def test_sigterm_stops_training_promptly_and_keeps_finished_epochs(tiny_job):
     base_dir = tiny_job(num_train=2000, num_training_samples=2000, epochs=50, checkpoint_frequency=1)
-    process = subprocess.Popen(train_command(), env={**os.environ, "SAGEMAKER_BASE_DIR": str(base_dir)},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        train_command(),
+        env={**os.environ, "SAGEMAKER_BASE_DIR": str(base_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 120
     while not (base_dir / "model" / "image-classification-0001.params").exists() and time.time() < deadline:
         time.sleep(0.2)

@@ -2,10 +2,12 @@
 
 The "pretrained" networks are made here, in process: a ResNet-20 trained on circles and squares of the
 demo data set, whose body a new head reads to tell the same shapes under swapped labels, which a network
-trained from scratch cannot yet do in the same short budget; a GluonCV resnet18_v1 put in MXNET_HOME as the model zoo names it;
+trained from scratch cannot yet do in the same short budget; a GluonCV resnet18_v1 put in MXNET_HOME as the
+model zoo names it;
 and a built-in style model (MXNet's symbolic ResNet, initialised by Module). All jobs are prepared first and
 then trained at once, since a `train` process spends most of its few seconds starting.
 """
+
 import json
 import os
 import re
@@ -14,18 +16,34 @@ import subprocess
 import mxnet as mx
 import numpy as np
 import pytest
-
 from conftest import train_command
+from transfer_models import (
+    initialised_builtin,
+    params_in_graph_order,
+    read_model_arrays,
+    tar_model,
+    trained_gluoncv,
+    write_builtin_model,
+    write_our_model,
+    write_subset_job,
+)
+
 from image_classifier.model import artifacts, networks
-from transfer_models import (initialised_builtin, params_in_graph_order, read_model_arrays, tar_model,
-                             trained_gluoncv, write_builtin_model, write_our_model, write_subset_job)
 
 SOURCE_CLASSES = (0, 1)  # circle, square
 PROBE_CLASSES = (1, 0)  # the source's shapes under new labels: the head must be learnt anew
 TARGET_CLASSES = (2, 3)  # triangle, cross
 SIZE = 24
-TARGET_JOB = dict(num_train=64, num_validation=100, size=SIZE, num_layers=20, epochs=3, mini_batch_size=16,
-                  optimizer="adam", learning_rate=0.01)
+TARGET_JOB = dict(
+    num_train=64,
+    num_validation=100,
+    size=SIZE,
+    num_layers=20,
+    epochs=3,
+    mini_batch_size=16,
+    optimizer="adam",
+    learning_rate=0.01,
+)
 SMALL_JOB = dict(num_train=16, num_validation=16, size=16, mini_batch_size=16, epochs=1)
 # Transfer is a linear probe (the body frozen throughout): training a head on fixed features does not hinge
 # on a fine-tuning trajectory that float rounding tips one way or the other (fine-tuning triangles and crosses
@@ -78,8 +96,15 @@ def zoo_job(root, source):
     zoo_file = root / ZOO_FILE
     zoo_file.parent.mkdir(parents=True)
     trained_gluoncv(18, SOURCE_CLASSES, 32, (3, 16, 16), epochs=1).save_parameters(str(zoo_file))
-    return write_subset_job(root / "ml", TARGET_CLASSES, **{**SMALL_JOB, "epochs": 2}, num_layers=18,
-                            use_pretrained_model=1, freeze_epochs=1, checkpoint_frequency=1)
+    return write_subset_job(
+        root / "ml",
+        TARGET_CLASSES,
+        **{**SMALL_JOB, "epochs": 2},
+        num_layers=18,
+        use_pretrained_model=1,
+        freeze_epochs=1,
+        checkpoint_frequency=1,
+    )
 
 
 def builtin_job(root, source):
@@ -97,15 +122,19 @@ def _truncate_params(folder):
 
 # case: (how the source model is broken, the failure file's first line)
 FAILURES = {
-    "mismatched shapes": (lambda folder: None,
-                          "The model in the 'model' channel has image_shape=3,24,24 (this job: 3,16,16); set these "
-                          "hyperparameters to the model's values to continue training it, or give it as the "
-                          "'pretrained' channel"),
+    "mismatched shapes": (
+        lambda folder: None,
+        "The model in the 'model' channel has image_shape=3,24,24 (this job: 3,16,16); set these "
+        "hyperparameters to the model's values to continue training it, or give it as the "
+        "'pretrained' channel",
+    ),
     "corrupt params": (_truncate_params, "image-classification-0001.params is not a valid MXNet parameters file ("),
-    "missing file": (lambda folder: (folder / artifacts.SYMBOL_FILE).unlink(),
-                     "The 'model' channel's model has no image-classification-symbol.json; give the model.tar.gz of "
-                     "a training job, or its files image-classification-symbol.json, image-classification-NNNN.params "
-                     "and model-shapes.json"),
+    "missing file": (
+        lambda folder: (folder / artifacts.SYMBOL_FILE).unlink(),
+        "The 'model' channel's model has no image-classification-symbol.json; give the model.tar.gz of "
+        "a training job, or its files image-classification-symbol.json, image-classification-NNNN.params "
+        "and model-shapes.json",
+    ),
 }
 
 
@@ -114,27 +143,42 @@ def failure_job(case):
         base_dir = write_subset_job(root / "ml", TARGET_CLASSES, **SMALL_JOB, num_layers=20)
         add_channel(base_dir, "model", *copy_model(source, root / "given", FAILURES[case][0]).iterdir())
         return base_dir
+
     return prepare
 
 
-JOBS = {"scratch": scratch_job, "transfer": transfer_job, "continue": continue_job, "zoo": zoo_job,
-        "builtin": builtin_job, **{case: failure_job(case) for case in FAILURES}}
+JOBS = {
+    "scratch": scratch_job,
+    "transfer": transfer_job,
+    "continue": continue_job,
+    "zoo": zoo_job,
+    "builtin": builtin_job,
+    **{case: failure_job(case) for case in FAILURES},
+}
 
 
 @pytest.fixture(scope="module")
 def jobs(tmp_path_factory):
     """{name: (base_dir, exit code, stdout)} of every job in JOBS, trained at once."""
     root = tmp_path_factory.mktemp("transfer")
-    source = write_our_model(root / "source", trained_gluoncv(20, SOURCE_CLASSES, 400, (3, SIZE, SIZE), epochs=6),
-                             (3, SIZE, SIZE), {0: "circle", 1: "square"})
+    source = write_our_model(
+        root / "source",
+        trained_gluoncv(20, SOURCE_CLASSES, 400, (3, SIZE, SIZE), epochs=6),
+        (3, SIZE, SIZE),
+        {0: "circle", 1: "square"},
+    )
     started = {}
     for name, prepare in JOBS.items():
         base_dir = prepare(root / name, source)
-        environ = dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir), MXNET_HOME=str(root / name / "mxnet"),
-                       OMP_NUM_THREADS="1")
+        environ = dict(
+            os.environ, SAGEMAKER_BASE_DIR=str(base_dir), MXNET_HOME=str(root / name / "mxnet"), OMP_NUM_THREADS="1"
+        )
         log = (root / name / "stdout.txt").open("w")
-        started[name] = (base_dir, subprocess.Popen(train_command(), env=environ, stdout=log,
-                                                    stderr=subprocess.STDOUT, text=True), log)
+        started[name] = (
+            base_dir,
+            subprocess.Popen(train_command(), env=environ, stdout=log, stderr=subprocess.STDOUT, text=True),
+            log,
+        )
     finished = {}
     for name, (base_dir, process, log) in started.items():
         finished[name] = (base_dir, process.wait(timeout=300), (root / name / "stdout.txt").read_text())
@@ -172,8 +216,9 @@ def test_zoo_weights_in_mxnet_home_and_the_frozen_body_bit_identical(jobs):
     assert "Epoch[1] Training the head and the whole body" in stdout
     source = networks.architecture(18, len(SOURCE_CLASSES))
     source.load_parameters(str(base_dir.parent / ZOO_FILE))
-    given = params_in_graph_order(source.features(mx.sym.var("data")),
-                                  {param.name: param.data() for param in source.collect_params().values()})
+    given = params_in_graph_order(
+        source.features(mx.sym.var("data")), {param.name: param.data() for param in source.collect_params().values()}
+    )
     after = {number: params_in_graph_order(*read_model_arrays(base_dir / "model", number)) for number in (1, 2)}
     assert len(after[1]) == len(given) + 2  # the body, then the new head's weight and bias
     assert all(np.array_equal(saved, array) for (_, saved), (_, array) in zip(after[1], given))  # running stats too
@@ -189,8 +234,11 @@ def test_model_channel_continues_a_builtin_model(jobs):
     kept = params_in_graph_order(symbol, arrays)
     assert [name for name, _ in kept[:-2]] == [name for name, _ in given[:-2]]
     # The body is frozen in this epoch. bn_data has fix_gamma: MXNet writes 1 into its unused gamma.
-    assert all(np.array_equal(saved, array) for (name, saved), (_, array) in zip(kept[:-2], given[:-2])
-               if name != "bn_data_gamma")
+    assert all(
+        np.array_equal(saved, array)
+        for (name, saved), (_, array) in zip(kept[:-2], given[:-2])
+        if name != "bn_data_gamma"
+    )
     assert not np.array_equal(kept[-2][1], given[-2][1])  # fc1's weight, trained as the head
 
 

@@ -1,4 +1,5 @@
 """Tiny real models for the serving unit tests: an untrained CIFAR ResNet-20, exported as `train` exports."""
+
 import json
 
 import mxnet as mx

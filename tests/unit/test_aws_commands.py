@@ -1,5 +1,6 @@
 """`image-classifier aws ...` against botocore's Stubber: every request is checked against the real service
 models (and the expected parameters given here); no credentials, no network (a dead proxy catches any escape)."""
+
 import datetime
 import io
 import json
@@ -14,7 +15,7 @@ from botocore.stub import ANY, Stubber
 from image_classifier import cli
 from image_classifier.aws import clients, train
 
-NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/image-classifier:cpu"
 MODEL_DATA = "s3://bucket/output/job-1/output/model.tar.gz"
@@ -48,10 +49,16 @@ def stubs(monkeypatch, caplog):
     caplog.set_level(logging.WARNING, logger="botocore")  # making clients logs "Found credentials" at INFO
     for name in ("AWS_PROFILE", "SAGEMAKER_ROLE"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/nonexistent",
-                        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
-                        "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}.items():
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+    }.items():
         monkeypatch.setenv(name, value)
     connected = clients.Clients(boto3.Session())
     monkeypatch.setattr(clients, "connect", lambda region=None, profile=None: connected)
@@ -66,11 +73,16 @@ def aws(*argv):
 
 def _job(status, secondary=None, **extra):
     return {
-        "TrainingJobName": "job-1", "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/job-1",
-        "ModelArtifacts": {"S3ModelArtifacts": MODEL_DATA}, "TrainingJobStatus": status,
-        "SecondaryStatus": secondary or status, "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
-        "CreationTime": NOW, "RoleArn": ROLE_ARN,
-        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"}, **extra,
+        "TrainingJobName": "job-1",
+        "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/job-1",
+        "ModelArtifacts": {"S3ModelArtifacts": MODEL_DATA},
+        "TrainingJobStatus": status,
+        "SecondaryStatus": secondary or status,
+        "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
+        "CreationTime": NOW,
+        "RoleArn": ROLE_ARN,
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        **extra,
     }
 
 
@@ -87,16 +99,30 @@ def _expect_uploads(stubs, bucket, keys):
 
 
 def _channel(name, uri, content_type):
-    return {"ChannelName": name, "ContentType": content_type, "DataSource": {"S3DataSource": {
-        "S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
+    return {
+        "ChannelName": name,
+        "ContentType": content_type,
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+        },
+    }
 
 
 # upload
 
+
 def test_upload_puts_every_file_under_the_prefix_and_names_the_channels(stubs, tmp_path, capsys):
     folder = _data_folder(tmp_path)
-    _expect_uploads(stubs, "bucket", ["data/set-1/model/model.tar.gz", "data/set-1/train/train.idx",
-                                      "data/set-1/train/train.rec", "data/set-1/validation/validation.rec"])
+    _expect_uploads(
+        stubs,
+        "bucket",
+        [
+            "data/set-1/model/model.tar.gz",
+            "data/set-1/train/train.idx",
+            "data/set-1/train/train.rec",
+            "data/set-1/validation/validation.rec",
+        ],
+    )
     assert aws("upload", str(folder), "s3://bucket/data/set-1") == 0
     out = capsys.readouterr().out
     assert "train: 2 files, application/x-recordio" in out
@@ -118,18 +144,38 @@ def test_upload_refuses_a_destination_that_is_not_s3(stubs, tmp_path, capsys):
 
 # train
 
+
 def _train_args(*extra, data="s3://bucket/data"):
-    return ["train", "--image-uri", IMAGE, "--data", data, "--output", "s3://bucket/output",
-            "--job-name", "job-1", "--set", "num_classes=4", "--set", "num_training_samples=800", *extra]
+    return [
+        "train",
+        "--image-uri",
+        IMAGE,
+        "--data",
+        data,
+        "--output",
+        "s3://bucket/output",
+        "--job-name",
+        "job-1",
+        "--set",
+        "num_classes=4",
+        "--set",
+        "num_training_samples=800",
+        *extra,
+    ]
 
 
 def _expected_job(channels, **changes):
     job = {
         "TrainingJobName": "job-1",
         "AlgorithmSpecification": {
-            "TrainingImage": IMAGE, "TrainingInputMode": "File", "EnableSageMakerMetricsTimeSeries": True,
-            "MetricDefinitions": [{"Name": "train:accuracy", "Regex": TRAIN_ACCURACY},
-                                  {"Name": "validation:accuracy", "Regex": VALIDATION_ACCURACY}]},
+            "TrainingImage": IMAGE,
+            "TrainingInputMode": "File",
+            "EnableSageMakerMetricsTimeSeries": True,
+            "MetricDefinitions": [
+                {"Name": "train:accuracy", "Regex": TRAIN_ACCURACY},
+                {"Name": "validation:accuracy", "Regex": VALIDATION_ACCURACY},
+            ],
+        },
         "RoleArn": ROLE_ARN,
         "HyperParameters": {"num_classes": "4", "num_training_samples": "800"},
         "InputDataConfig": channels,
@@ -137,8 +183,10 @@ def _expected_job(channels, **changes):
         "ResourceConfig": {"InstanceType": "ml.g4dn.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
         "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
         "EnableManagedSpotTraining": False,
-        "TensorBoardOutputConfig": {"LocalPath": "/opt/ml/output/tensorboard",
-                                    "S3OutputPath": "s3://bucket/output/job-1/tensorboard"},
+        "TensorBoardOutputConfig": {
+            "LocalPath": "/opt/ml/output/tensorboard",
+            "S3OutputPath": "s3://bucket/output/job-1/tensorboard",
+        },
     }
     job.update(changes)
     return job
@@ -149,47 +197,97 @@ def _list_response(*keys):
 
 
 def test_train_from_s3_lists_the_channels_and_starts_the_job(stubs, capsys):
-    stubs.s3.add_response("list_objects_v2", _list_response(
-        "data/train/", "data/train/a.jpg", "data/train_lst/train.lst", "data/validation/b.jpg",
-        "data/validation_lst/validation.lst"), {"Bucket": "bucket", "Prefix": "data/"})
-    channels = [_channel("train", "s3://bucket/data/train/", "application/x-image"),
-                _channel("train_lst", "s3://bucket/data/train_lst/", "application/x-image"),
-                _channel("validation", "s3://bucket/data/validation/", "application/x-image"),
-                _channel("validation_lst", "s3://bucket/data/validation_lst/", "application/x-image")]
-    stubs.sagemaker.add_response("create_training_job", {"TrainingJobArn": "arn:aws:sagemaker:::training-job/job-1"},
-                                 _expected_job(channels))
+    stubs.s3.add_response(
+        "list_objects_v2",
+        _list_response(
+            "data/train/",
+            "data/train/a.jpg",
+            "data/train_lst/train.lst",
+            "data/validation/b.jpg",
+            "data/validation_lst/validation.lst",
+        ),
+        {"Bucket": "bucket", "Prefix": "data/"},
+    )
+    channels = [
+        _channel("train", "s3://bucket/data/train/", "application/x-image"),
+        _channel("train_lst", "s3://bucket/data/train_lst/", "application/x-image"),
+        _channel("validation", "s3://bucket/data/validation/", "application/x-image"),
+        _channel("validation_lst", "s3://bucket/data/validation_lst/", "application/x-image"),
+    ]
+    stubs.sagemaker.add_response(
+        "create_training_job", {"TrainingJobArn": "arn:aws:sagemaker:::training-job/job-1"}, _expected_job(channels)
+    )
     assert aws(*_train_args("--role", ROLE_ARN)) == 0
     assert "started training job job-1" in capsys.readouterr().out
 
 
 def test_train_uploads_a_local_folder_resolves_the_role_by_name_and_uses_spot_with_checkpoints(stubs, tmp_path):
     folder = _data_folder(tmp_path)
-    role = {"Path": "/", "RoleName": "SageMakerRole", "RoleId": "AROAEXAMPLEID12345678", "Arn": ROLE_ARN,
-            "CreateDate": NOW}
+    role = {
+        "Path": "/",
+        "RoleName": "SageMakerRole",
+        "RoleId": "AROAEXAMPLEID12345678",
+        "Arn": ROLE_ARN,
+        "CreateDate": NOW,
+    }
     stubs.iam.add_response("get_role", {"Role": role}, {"RoleName": "SageMakerRole"})
     prefix = "output/job-1/data"
-    _expect_uploads(stubs, "bucket", [f"{prefix}/model/model.tar.gz", f"{prefix}/train/train.idx",
-                                      f"{prefix}/train/train.rec", f"{prefix}/validation/validation.rec"])
+    _expect_uploads(
+        stubs,
+        "bucket",
+        [
+            f"{prefix}/model/model.tar.gz",
+            f"{prefix}/train/train.idx",
+            f"{prefix}/train/train.rec",
+            f"{prefix}/validation/validation.rec",
+        ],
+    )
     uri = "s3://bucket/output/job-1/data"
-    channels = [_channel("model", f"{uri}/model/", "application/x-sagemaker-model"),
-                _channel("train", f"{uri}/train/", "application/x-recordio"),
-                _channel("validation", f"{uri}/validation/", "application/x-recordio")]
+    channels = [
+        _channel("model", f"{uri}/model/", "application/x-sagemaker-model"),
+        _channel("train", f"{uri}/train/", "application/x-recordio"),
+        _channel("validation", f"{uri}/validation/", "application/x-recordio"),
+    ]
     metrics = _expected_job([])["AlgorithmSpecification"]["MetricDefinitions"] + [
         {"Name": "train:top_k_accuracy_3", "Regex": r"Epoch\[\d+\] Train-top_k_accuracy_3=([0-9.]+)"},
-        {"Name": "validation:top_k_accuracy_3", "Regex": r"Epoch\[\d+\] Validation-top_k_accuracy_3=([0-9.]+)"}]
+        {"Name": "validation:top_k_accuracy_3", "Regex": r"Epoch\[\d+\] Validation-top_k_accuracy_3=([0-9.]+)"},
+    ]
     hyperparameters = tmp_path / "hyperparameters.json"
     hyperparameters.write_text(json.dumps({"num_layers": 18, "top_k": "3", "epochs": "2"}))
     expected = _expected_job(
-        channels, EnableManagedSpotTraining=True,
+        channels,
+        EnableManagedSpotTraining=True,
         StoppingCondition={"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200},
         CheckpointConfig={"S3Uri": "s3://bucket/output/job-1/checkpoints", "LocalPath": "/opt/ml/checkpoints"},
-        HyperParameters={"num_layers": "18", "top_k": "3", "epochs": "5", "num_classes": "4",
-                         "num_training_samples": "800"},
-        AlgorithmSpecification={**_expected_job([])["AlgorithmSpecification"], "MetricDefinitions": metrics})
-    stubs.sagemaker.add_response("create_training_job", {"TrainingJobArn": "arn:aws:sagemaker:::training-job/job-1"},
-                                 expected)
-    assert aws(*_train_args("--role", "SageMakerRole", "--spot", "--max-run", "3600", "--hyperparameters",
-                            str(hyperparameters), "--set", "epochs=5", data=str(folder))) == 0
+        HyperParameters={
+            "num_layers": "18",
+            "top_k": "3",
+            "epochs": "5",
+            "num_classes": "4",
+            "num_training_samples": "800",
+        },
+        AlgorithmSpecification={**_expected_job([])["AlgorithmSpecification"], "MetricDefinitions": metrics},
+    )
+    stubs.sagemaker.add_response(
+        "create_training_job", {"TrainingJobArn": "arn:aws:sagemaker:::training-job/job-1"}, expected
+    )
+    assert (
+        aws(
+            *_train_args(
+                "--role",
+                "SageMakerRole",
+                "--spot",
+                "--max-run",
+                "3600",
+                "--hyperparameters",
+                str(hyperparameters),
+                "--set",
+                "epochs=5",
+                data=str(folder),
+            )
+        )
+        == 0
+    )
 
 
 def test_train_without_a_role_says_how_to_give_one_and_sends_nothing(stubs, capsys):
@@ -199,17 +297,23 @@ def test_train_without_a_role_says_how_to_give_one_and_sends_nothing(stubs, caps
 
 
 def test_train_with_a_role_name_that_does_not_exist(stubs, capsys):
-    stubs.iam.add_client_error("get_role", service_error_code="NoSuchEntity", http_status_code=404,
-                               service_message="The role with name Missing cannot be found.",
-                               expected_params={"RoleName": "Missing"})
+    stubs.iam.add_client_error(
+        "get_role",
+        service_error_code="NoSuchEntity",
+        http_status_code=404,
+        service_message="The role with name Missing cannot be found.",
+        expected_params={"RoleName": "Missing"},
+    )
     assert aws(*_train_args("--role", "Missing")) == 1
     assert "The IAM role 'Missing' does not exist in this account" in capsys.readouterr().err
 
 
 def test_train_checks_hyperparameters_before_any_request(stubs, capsys):
     assert aws(*_train_args("--role", ROLE_ARN, "--set", "optimizer=adadelta")) == 1
-    assert ("The value 'adadelta' is not valid for the 'optimizer' hyperparameter which accepts one of the "
-            "following: 'sgd', 'nag', 'adam', 'rmsprop'") in capsys.readouterr().err
+    assert (
+        "The value 'adadelta' is not valid for the 'optimizer' hyperparameter which accepts one of the "
+        "following: 'sgd', 'nag', 'adam', 'rmsprop'"
+    ) in capsys.readouterr().err
 
 
 def test_train_explains_an_unreadable_hyperparameters_file(stubs, tmp_path, capsys):
@@ -220,17 +324,24 @@ def test_train_explains_an_unreadable_hyperparameters_file(stubs, tmp_path, caps
 
 
 def test_train_refuses_data_without_a_validation_channel(stubs, capsys):
-    stubs.s3.add_response("list_objects_v2", _list_response("data/train/a.rec"),
-                          {"Bucket": "bucket", "Prefix": "data/"})
+    stubs.s3.add_response(
+        "list_objects_v2", _list_response("data/train/a.rec"), {"Bucket": "bucket", "Prefix": "data/"}
+    )
     assert aws(*_train_args("--role", ROLE_ARN)) == 1
     assert "s3://bucket/data has no validation folder" in capsys.readouterr().err
 
 
 def test_train_shows_the_service_error_with_a_hint(stubs, capsys):
-    stubs.s3.add_response("list_objects_v2", _list_response("data/train/a.rec", "data/validation/b.rec"),
-                          {"Bucket": "bucket", "Prefix": "data/"})
-    stubs.sagemaker.add_client_error("create_training_job", service_error_code="ResourceLimitExceeded",
-                                     service_message="The account-level service limit is 0 Instances")
+    stubs.s3.add_response(
+        "list_objects_v2",
+        _list_response("data/train/a.rec", "data/validation/b.rec"),
+        {"Bucket": "bucket", "Prefix": "data/"},
+    )
+    stubs.sagemaker.add_client_error(
+        "create_training_job",
+        service_error_code="ResourceLimitExceeded",
+        service_message="The account-level service limit is 0 Instances",
+    )
     assert aws(*_train_args("--role", ROLE_ARN)) == 1
     error = capsys.readouterr().err
     assert "(ResourceLimitExceeded) when calling the CreateTrainingJob operation" in error
@@ -247,45 +358,72 @@ def test_metric_definitions_match_the_log_lines():
 
 # status
 
+
 def _log_events(stubs, stream, messages, token_in=None, token_out="f1"):
     params = {"logGroupName": "/aws/sagemaker/TrainingJobs", "logStreamName": stream, "startFromHead": True}
     if token_in:
         params["nextToken"] = token_in
-    stubs.logs.add_response("get_log_events", {"events": [{"timestamp": 1, "message": m, "ingestionTime": 1}
-                                                          for m in messages],
-                                               "nextForwardToken": token_out, "nextBackwardToken": "b"}, params)
+    stubs.logs.add_response(
+        "get_log_events",
+        {
+            "events": [{"timestamp": 1, "message": m, "ingestionTime": 1} for m in messages],
+            "nextForwardToken": token_out,
+            "nextBackwardToken": "b",
+        },
+        params,
+    )
 
 
 def _log_streams(stubs, *names):
-    stubs.logs.add_response("describe_log_streams", {"logStreams": [{"logStreamName": name} for name in names]},
-                            {"logGroupName": "/aws/sagemaker/TrainingJobs", "logStreamNamePrefix": "job-1/"})
+    stubs.logs.add_response(
+        "describe_log_streams",
+        {"logStreams": [{"logStreamName": name} for name in names]},
+        {"logGroupName": "/aws/sagemaker/TrainingJobs", "logStreamNamePrefix": "job-1/"},
+    )
 
 
 def test_status_of_a_completed_job_prints_metrics_and_the_model(stubs, capsys):
-    stubs.sagemaker.add_response("describe_training_job", _job(
-        "Completed", FinalMetricDataList=[{"MetricName": "validation:accuracy", "Value": 0.91, "Timestamp": NOW}],
-        BillableTimeInSeconds=300), {"TrainingJobName": "job-1"})
+    stubs.sagemaker.add_response(
+        "describe_training_job",
+        _job(
+            "Completed",
+            FinalMetricDataList=[{"MetricName": "validation:accuracy", "Value": 0.91, "Timestamp": NOW}],
+            BillableTimeInSeconds=300,
+        ),
+        {"TrainingJobName": "job-1"},
+    )
     assert aws("status", "job-1") == 0
     out = capsys.readouterr().out
     assert "job-1: Completed" in out and "validation:accuracy = 0.910000" in out and MODEL_DATA in out
 
 
 def test_status_of_a_failed_job_exits_1_with_the_reason(stubs, capsys):
-    stubs.sagemaker.add_response("describe_training_job", _job(
-        "Failed", FailureReason="AlgorithmError: The 'validation' channel is missing"), {"TrainingJobName": "job-1"})
+    stubs.sagemaker.add_response(
+        "describe_training_job",
+        _job("Failed", FailureReason="AlgorithmError: The 'validation' channel is missing"),
+        {"TrainingJobName": "job-1"},
+    )
     assert aws("status", "job-1") == 1
     assert capsys.readouterr().err.strip() == (
-        "error: Training job job-1 failed: AlgorithmError: The 'validation' channel is missing")
+        "error: Training job job-1 failed: AlgorithmError: The 'validation' channel is missing"
+    )
 
 
 def test_follow_prints_status_changes_and_each_log_line_once(stubs, capsys):
     stubs.sagemaker.add_response("describe_training_job", _job("InProgress", "Starting"), {"TrainingJobName": "job-1"})
-    stubs.logs.add_client_error("describe_log_streams", service_error_code="ResourceNotFoundException",
-                                service_message="The specified log group does not exist.")
+    stubs.logs.add_client_error(
+        "describe_log_streams",
+        service_error_code="ResourceNotFoundException",
+        service_message="The specified log group does not exist.",
+    )
     stubs.sagemaker.add_response("describe_training_job", _job("InProgress", "Training"), {"TrainingJobName": "job-1"})
     _log_streams(stubs, "job-1/algo-1-1700000000")
-    _log_events(stubs, "job-1/algo-1-1700000000", ["Epoch[0] Train-accuracy=0.500000",
-                                                     "Epoch[0] Validation-accuracy=0.400000"], token_out="f1")
+    _log_events(
+        stubs,
+        "job-1/algo-1-1700000000",
+        ["Epoch[0] Train-accuracy=0.500000", "Epoch[0] Validation-accuracy=0.400000"],
+        token_out="f1",
+    )
     _log_events(stubs, "job-1/algo-1-1700000000", [], token_in="f1", token_out="f1")
     stubs.sagemaker.add_response("describe_training_job", _job("Completed"), {"TrainingJobName": "job-1"})
     _log_streams(stubs, "job-1/algo-1-1700000000")
@@ -293,16 +431,25 @@ def test_follow_prints_status_changes_and_each_log_line_once(stubs, capsys):
     _log_events(stubs, "job-1/algo-1-1700000000", [], token_in="f2", token_out="f2")
     assert aws("status", "job-1", "--follow", "--poll-seconds", "0") == 0
     assert capsys.readouterr().out.splitlines()[:6] == [
-        "job-1: InProgress (Starting)", "job-1: InProgress (Training)", "Epoch[0] Train-accuracy=0.500000",
-        "Epoch[0] Validation-accuracy=0.400000", "job-1: Completed", "Best epoch 0"]
+        "job-1: InProgress (Starting)",
+        "job-1: InProgress (Training)",
+        "Epoch[0] Train-accuracy=0.500000",
+        "Epoch[0] Validation-accuracy=0.400000",
+        "job-1: Completed",
+        "Best epoch 0",
+    ]
 
 
 def test_train_follow_ends_with_the_failure_reason(stubs, capsys):
-    stubs.s3.add_response("list_objects_v2", _list_response("data/train/a.rec", "data/validation/b.rec"),
-                          {"Bucket": "bucket", "Prefix": "data/"})
+    stubs.s3.add_response(
+        "list_objects_v2",
+        _list_response("data/train/a.rec", "data/validation/b.rec"),
+        {"Bucket": "bucket", "Prefix": "data/"},
+    )
     stubs.sagemaker.add_response("create_training_job", {"TrainingJobArn": "arn:aws:sagemaker:::training-job/job-1"})
-    stubs.sagemaker.add_response("describe_training_job", _job("Failed", FailureReason="ClientError: bad data"),
-                                 {"TrainingJobName": "job-1"})
+    stubs.sagemaker.add_response(
+        "describe_training_job", _job("Failed", FailureReason="ClientError: bad data"), {"TrainingJobName": "job-1"}
+    )
     _log_streams(stubs)
     assert aws(*_train_args("--role", ROLE_ARN, "--follow", "--poll-seconds", "0")) == 1
     assert "Training job job-1 failed: ClientError: bad data" in capsys.readouterr().err
@@ -310,29 +457,60 @@ def test_train_follow_ends_with_the_failure_reason(stubs, capsys):
 
 # deploy
 
+
 def _model_missing(stubs):
-    stubs.sagemaker.add_client_error("describe_model", service_error_code="ValidationException",
-                                     service_message="Could not find model \"job-1\".",
-                                     expected_params={"ModelName": "job-1"})
+    stubs.sagemaker.add_client_error(
+        "describe_model",
+        service_error_code="ValidationException",
+        service_message='Could not find model "job-1".',
+        expected_params={"ModelName": "job-1"},
+    )
 
 
 def _endpoint(status, **extra):
-    return {"EndpointName": "classifier", "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/classifier",
-            "EndpointStatus": status, "CreationTime": NOW, "LastModifiedTime": NOW, **extra}
+    return {
+        "EndpointName": "classifier",
+        "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/classifier",
+        "EndpointStatus": status,
+        "CreationTime": NOW,
+        "LastModifiedTime": NOW,
+        **extra,
+    }
 
 
 def test_deploy_creates_model_config_and_endpoint_and_waits(stubs, capsys):
     stubs.sagemaker.add_response("describe_training_job", _job("Completed"), {"TrainingJobName": "job-1"})
     _model_missing(stubs)
-    stubs.sagemaker.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:::model/job-1"}, {
-        "ModelName": "job-1", "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": MODEL_DATA},
-        "ExecutionRoleArn": ROLE_ARN})
-    stubs.sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": CONFIG_ARN}, {
-        "EndpointConfigName": "classifier", "ProductionVariants": [{
-            "VariantName": "AllTraffic", "ModelName": "job-1", "InitialInstanceCount": 1,
-            "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}]})
-    stubs.sagemaker.add_response("create_endpoint", {"EndpointArn": "arn:aws:sagemaker:::endpoint/classifier"},
-                                 {"EndpointName": "classifier", "EndpointConfigName": "classifier"})
+    stubs.sagemaker.add_response(
+        "create_model",
+        {"ModelArn": "arn:aws:sagemaker:::model/job-1"},
+        {
+            "ModelName": "job-1",
+            "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": MODEL_DATA},
+            "ExecutionRoleArn": ROLE_ARN,
+        },
+    )
+    stubs.sagemaker.add_response(
+        "create_endpoint_config",
+        {"EndpointConfigArn": CONFIG_ARN},
+        {
+            "EndpointConfigName": "classifier",
+            "ProductionVariants": [
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "job-1",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+        },
+    )
+    stubs.sagemaker.add_response(
+        "create_endpoint",
+        {"EndpointArn": "arn:aws:sagemaker:::endpoint/classifier"},
+        {"EndpointName": "classifier", "EndpointConfigName": "classifier"},
+    )
     for status in ("Creating", "Creating", "InService"):
         stubs.sagemaker.add_response("describe_endpoint", _endpoint(status), {"EndpointName": "classifier"})
     assert aws("deploy", "job-1", "--endpoint-name", "classifier", "--wait", "--poll-seconds", "0") == 0
@@ -344,39 +522,62 @@ def test_deploy_creates_model_config_and_endpoint_and_waits(stubs, capsys):
 def test_deploy_of_a_failed_job_says_there_is_no_model(stubs, capsys):
     stubs.sagemaker.add_response("describe_training_job", _job("Failed", FailureReason="AlgorithmError: diverged"))
     assert aws("deploy", "job-1") == 1
-    assert ("Training job job-1 is Failed (AlgorithmError: diverged), not Completed: there is no model to use yet"
-            in capsys.readouterr().err)
+    assert (
+        "Training job job-1 is Failed (AlgorithmError: diverged), not Completed: there is no model to use yet"
+        in capsys.readouterr().err
+    )
 
 
 def test_deploy_reports_an_endpoint_that_failed(stubs, capsys):
     stubs.sagemaker.add_response("describe_training_job", _job("Completed"))
-    stubs.sagemaker.add_response("describe_model", {"ModelName": "job-1", "CreationTime": NOW,
-                                                    "ModelArn": "arn:aws:sagemaker:::model/job-1"})
+    stubs.sagemaker.add_response(
+        "describe_model", {"ModelName": "job-1", "CreationTime": NOW, "ModelArn": "arn:aws:sagemaker:::model/job-1"}
+    )
     stubs.sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": CONFIG_ARN})
     stubs.sagemaker.add_response("create_endpoint", {"EndpointArn": "arn:aws:sagemaker:::endpoint/classifier"})
-    stubs.sagemaker.add_response("describe_endpoint", _endpoint(
-        "Failed", FailureReason="The primary container did not pass the ping health check."))
+    stubs.sagemaker.add_response(
+        "describe_endpoint",
+        _endpoint("Failed", FailureReason="The primary container did not pass the ping health check."),
+    )
     assert aws("deploy", "job-1", "--endpoint-name", "classifier", "--wait", "--poll-seconds", "0") == 1
-    assert ("endpoint classifier is Failed: The primary container did not pass the ping health check."
-            in capsys.readouterr().err)
+    assert (
+        "endpoint classifier is Failed: The primary container did not pass the ping health check."
+        in capsys.readouterr().err
+    )
 
 
 # predict
 
+
 def _answer(stubs, answer, content_type):
     body = json.dumps(answer).encode()
     stubs.runtime.add_response(
-        "invoke_endpoint", {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json"},
-        {"EndpointName": "classifier", "Body": ANY, "ContentType": content_type, "Accept": "application/json",
-         "CustomAttributes": "top_k=2"})
+        "invoke_endpoint",
+        {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json"},
+        {
+            "EndpointName": "classifier",
+            "Body": ANY,
+            "ContentType": content_type,
+            "Accept": "application/json",
+            "CustomAttributes": "top_k=2",
+        },
+    )
 
 
 def test_predict_prints_the_top_classes_by_name(stubs, tmp_path, capsys):
     image = tmp_path / "cat.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
-    _answer(stubs, {"prediction": [0.1, 0.7, 0.2], "top_k": [{"index": 1, "label": "square", "probability": 0.7},
-                                                             {"index": 2, "label": "triangle", "probability": 0.2}]},
-            "image/png")
+    _answer(
+        stubs,
+        {
+            "prediction": [0.1, 0.7, 0.2],
+            "top_k": [
+                {"index": 1, "label": "square", "probability": 0.7},
+                {"index": 2, "label": "triangle", "probability": 0.2},
+            ],
+        },
+        "image/png",
+    )
     assert aws("predict", "classifier", str(image), "--top-k", "2") == 0
     assert capsys.readouterr().out.splitlines() == ["1. square\t0.7000", "2. triangle\t0.2000"]
 
@@ -392,8 +593,11 @@ def test_predict_ranks_a_bare_list_of_probabilities_itself(stubs, tmp_path, caps
 def test_predict_passes_on_the_endpoints_error(stubs, tmp_path, capsys):
     image = tmp_path / "cat.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n")
-    stubs.runtime.add_client_error("invoke_endpoint", service_error_code="ValidationException",
-                                   service_message="Endpoint classifier of account 123456789012 not found.")
+    stubs.runtime.add_client_error(
+        "invoke_endpoint",
+        service_error_code="ValidationException",
+        service_message="Endpoint classifier of account 123456789012 not found.",
+    )
     assert aws("predict", "classifier", str(image)) == 1
     assert "Endpoint classifier of account 123456789012 not found." in capsys.readouterr().err
 
@@ -405,50 +609,95 @@ def test_predict_without_the_image_file(stubs, tmp_path, capsys):
 
 # transform
 
+
 def _transform(status, **extra):
-    return {"TransformJobName": "batch-1", "TransformJobArn": TRANSFORM_ARN,
-            "TransformJobStatus": status, "ModelName": "job-1", "CreationTime": NOW,
-            "TransformInput": {"DataSource": IMAGES},
-            "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}, **extra}
+    return {
+        "TransformJobName": "batch-1",
+        "TransformJobArn": TRANSFORM_ARN,
+        "TransformJobStatus": status,
+        "ModelName": "job-1",
+        "CreationTime": NOW,
+        "TransformInput": {"DataSource": IMAGES},
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        **extra,
+    }
 
 
 def _start_transform(stubs):
     stubs.sagemaker.add_response("describe_training_job", _job("Completed"), {"TrainingJobName": "job-1"})
     _model_missing(stubs)
     stubs.sagemaker.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:::model/job-1"})
-    stubs.sagemaker.add_response("create_transform_job", {"TransformJobArn": TRANSFORM_ARN}, {
-        "TransformJobName": "batch-1", "ModelName": "job-1",
-        "TransformInput": {"DataSource": IMAGES, "ContentType": "application/x-image", "SplitType": "None"},
-        "TransformOutput": {"S3OutputPath": "s3://bucket/results", "Accept": "application/json"},
-        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}})
+    stubs.sagemaker.add_response(
+        "create_transform_job",
+        {"TransformJobArn": TRANSFORM_ARN},
+        {
+            "TransformJobName": "batch-1",
+            "ModelName": "job-1",
+            "TransformInput": {"DataSource": IMAGES, "ContentType": "application/x-image", "SplitType": "None"},
+            "TransformOutput": {"S3OutputPath": "s3://bucket/results", "Accept": "application/json"},
+            "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        },
+    )
 
 
 def test_transform_runs_to_completion(stubs, capsys):
     _start_transform(stubs)
     for status in ("InProgress", "Completed"):
         stubs.sagemaker.add_response("describe_transform_job", _transform(status), {"TransformJobName": "batch-1"})
-    assert aws("transform", "job-1", "s3://bucket/images", "s3://bucket/results", "--transform-job-name", "batch-1",
-               "--wait", "--poll-seconds", "0") == 0
+    assert (
+        aws(
+            "transform",
+            "job-1",
+            "s3://bucket/images",
+            "s3://bucket/results",
+            "--transform-job-name",
+            "batch-1",
+            "--wait",
+            "--poll-seconds",
+            "0",
+        )
+        == 0
+    )
     assert "transform job batch-1: Completed" in capsys.readouterr().out
 
 
 def test_transform_that_fails_exits_1_with_the_reason(stubs, capsys):
     _start_transform(stubs)
-    stubs.sagemaker.add_response("describe_transform_job", _transform(
-        "Failed", FailureReason="ClientError: 415 for s3://bucket/images/notes.txt"))
-    assert aws("transform", "job-1", "s3://bucket/images", "s3://bucket/results", "--transform-job-name", "batch-1",
-               "--wait", "--poll-seconds", "0") == 1
+    stubs.sagemaker.add_response(
+        "describe_transform_job",
+        _transform("Failed", FailureReason="ClientError: 415 for s3://bucket/images/notes.txt"),
+    )
+    assert (
+        aws(
+            "transform",
+            "job-1",
+            "s3://bucket/images",
+            "s3://bucket/results",
+            "--transform-job-name",
+            "batch-1",
+            "--wait",
+            "--poll-seconds",
+            "0",
+        )
+        == 1
+    )
     assert "transform job batch-1 is Failed: ClientError: 415" in capsys.readouterr().err
 
 
 # credentials and region
 
+
 def test_missing_credentials_are_explained(monkeypatch, capsys):
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent",
-                        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
-                        "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}.items():
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+    }.items():
         monkeypatch.setenv(name, value)
     assert aws("status", "job-1") == 1
     assert "No AWS credentials found" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """Checkpoint folders: atomic, newest that loads wins, partial and corrupt ones skipped."""
+
 import logging
 
 import mxnet as mx
@@ -57,13 +58,16 @@ def test_disabled_without_the_folder(tmp_path):
     assert not Checkpoints(tmp_path / "checkpoints").enabled
 
 
-@pytest.mark.parametrize("part, content", [
-    ("rng.pickle", b""),
-    ("rng.pickle", b"not a pickle"),
-    ("state.json", b""),
-    ("state.json", b"[]"),
-    ("trainer.states", b""),
-])
+@pytest.mark.parametrize(
+    "part, content",
+    [
+        ("rng.pickle", b""),
+        ("rng.pickle", b"not a pickle"),
+        ("state.json", b""),
+        ("state.json", b"[]"),
+        ("trainer.states", b""),
+    ],
+)
 def test_a_checkpoint_with_any_part_that_does_not_load_is_skipped(tmp_path, caplog, part, content):
     checkpoints = Checkpoints(tmp_path)
     net, trainer = tiny(1)

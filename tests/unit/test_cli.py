@@ -1,4 +1,5 @@
 """The image-classifier command imports only the subcommand that runs: the aws commands never load MXNet."""
+
 import subprocess
 import sys
 
@@ -16,8 +17,9 @@ print("mxnet loaded:", "mxnet" in sys.modules)
 
 
 def run_cli(*argv):
-    result = subprocess.run([sys.executable, "-c", PROBE.format(argv=list(argv))], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=list(argv))], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -1,12 +1,13 @@
 """Images + JSON annotations: labels, names, and every malformed file named in the failure file."""
+
 import json
 import re
 
 import numpy as np
 import pytest
-
 from conftest import set_hyperparameters
 from data_layouts import first_failure_line, write_job
+
 from image_classifier import demo_data, hyperparameters
 from image_classifier.data import channels
 from image_classifier.environment import Environment
@@ -69,23 +70,38 @@ def _break_json(base_dir):
 BROKEN = {
     "invalid JSON": (_break_json, r"line \d+ of {file}: not valid JSON \(Expecting ':' delimiter"),
     "no file": (lambda b: edit(b, lambda d: d.pop("file")), r"{file}: \"file\" naming the image is missing"),
-    "missing image": (lambda b: edit(b, lambda d: d.update(file="triangle/gone.png")),
-                      r"{file}: image file .*gone.png does not exist"),
-    "path leaves the channel": (lambda b: edit(b, lambda d: d.update(file="../validation/circle/000000.png")),
-                                r"{file}: image path '../validation/circle/000000.png' leaves the channel"),
-    "no annotations": (lambda b: edit(b, lambda d: d.update(annotations=[])),
-                       r"{file}: \"annotations\" must be a non-empty list"),
-    "annotation without class_id": (lambda b: edit(b, lambda d: d["annotations"][0].pop("class_id")),
-                                    r"{file}, annotations\[0\].class_id is missing"),
-    "class_id out of range": (lambda b: edit(b, lambda d: d["annotations"][0].update(class_id=9)),
-                              r"{file}, annotations\[0\].class_id: label 9 is not a class id from 0 to 3"),
+    "missing image": (
+        lambda b: edit(b, lambda d: d.update(file="triangle/gone.png")),
+        r"{file}: image file .*gone.png does not exist",
+    ),
+    "path leaves the channel": (
+        lambda b: edit(b, lambda d: d.update(file="../validation/circle/000000.png")),
+        r"{file}: image path '../validation/circle/000000.png' leaves the channel",
+    ),
+    "no annotations": (
+        lambda b: edit(b, lambda d: d.update(annotations=[])),
+        r"{file}: \"annotations\" must be a non-empty list",
+    ),
+    "annotation without class_id": (
+        lambda b: edit(b, lambda d: d["annotations"][0].pop("class_id")),
+        r"{file}, annotations\[0\].class_id is missing",
+    ),
+    "class_id out of range": (
+        lambda b: edit(b, lambda d: d["annotations"][0].update(class_id=9)),
+        r"{file}, annotations\[0\].class_id: label 9 is not a class id from 0 to 3",
+    ),
     "several classes, single-label job": (
         lambda b: edit(b, lambda d: d["annotations"].append(dict(d["annotations"][0], class_id=0))),
-        r"{file}: annotations name classes \[0, 2\] but multi_label is 0"),
-    "category renamed": (lambda b: edit(b, lambda d: d["categories"][0].update(name="ring")),
-                         r"{file}: class 0 is named 'ring' here but 'circle' in .*000000.json"),
-    "image annotated twice": (lambda b: edit(b, lambda d: d.update(file="circle/000000.png")),
-                              r"{file}: image .*000000.png is also annotated by .*000000.json"),
+        r"{file}: annotations name classes \[0, 2\] but multi_label is 0",
+    ),
+    "category renamed": (
+        lambda b: edit(b, lambda d: d["categories"][0].update(name="ring")),
+        r"{file}: class 0 is named 'ring' here but 'circle' in .*000000.json",
+    ),
+    "image annotated twice": (
+        lambda b: edit(b, lambda d: d.update(file="circle/000000.png")),
+        r"{file}: image .*000000.png is also annotated by .*000000.json",
+    ),
 }
 
 

@@ -1,9 +1,10 @@
 """Symbolic links inside a channel that resolve outside it are refused by name, whatever reader meets them."""
+
 import shutil
 
 import pytest
-
 from data_layouts import write_job
+
 from image_classifier import demo_data, hyperparameters
 from image_classifier.data import channels
 from image_classifier.environment import Environment
@@ -32,20 +33,26 @@ def link_elsewhere(path, target_dir):
     return path
 
 
-@pytest.mark.parametrize("layout, linked", [
-    ("lst", "train/circle/000000.png"),               # an image a .lst names
-    ("lst", "train_lst/train.lst"),                   # the .lst itself
-    ("annotation", "train/circle/000000.png"),        # an image a JSON annotation names
-    ("annotation", "train_annotation/000000.json"),   # the annotation
-    ("manifest", "train/circle/000000.png"),          # an image a manifest's relative source-ref names
-    ("manifest", "train/train.manifest"),             # the manifest
-    ("recordio", "train/train.rec"),                  # a RecordIO file
-])
+@pytest.mark.parametrize(
+    "layout, linked",
+    [
+        ("lst", "train/circle/000000.png"),  # an image a .lst names
+        ("lst", "train_lst/train.lst"),  # the .lst itself
+        ("annotation", "train/circle/000000.png"),  # an image a JSON annotation names
+        ("annotation", "train_annotation/000000.json"),  # the annotation
+        ("manifest", "train/circle/000000.png"),  # an image a manifest's relative source-ref names
+        ("manifest", "train/train.manifest"),  # the manifest
+        ("recordio", "train/train.rec"),  # a RecordIO file
+    ],
+)
 def test_a_link_leading_outside_the_channel_is_refused_by_name(tmp_path, layout, linked):
     base_dir = job(tmp_path, layout)
     link = link_elsewhere(base_dir / "input" / "data" / linked, tmp_path / "outside")
-    with pytest.raises(UserError, match=f"{link} leads outside the channel .*a symbolic link to "
-                                        f"{tmp_path / 'outside' / link.name}.*copy the file into the channel"):
+    with pytest.raises(
+        UserError,
+        match=f"{link} leads outside the channel .*a symbolic link to "
+        f"{tmp_path / 'outside' / link.name}.*copy the file into the channel",
+    ):
         prepare(base_dir)
 
 

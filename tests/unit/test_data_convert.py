@@ -1,11 +1,12 @@
 """`image-classifier convert`: class folders, .lst, annotations and manifests to RecordIO channels train reads."""
+
 import argparse
 import json
 
 import numpy as np
 import pytest
-
 from data_layouts import annotation, lst_text, manifest_line, write_images
+
 from image_classifier import cli, demo_data
 from image_classifier.data import convert, recordio
 from image_classifier.environment import Channel
@@ -60,8 +61,9 @@ def test_lst_annotations_and_manifest_sources_give_the_same_records(tmp_path, im
     (tmp_path / "annotations").mkdir()
     for (label, _), path in zip(pairs, paths):
         (tmp_path / "annotations" / f"{path.split('/')[1]}.json").write_text(json.dumps(annotation(label, path, SIZE)))
-    (tmp_path / "train.manifest").write_text("".join(manifest_line(label, path) + "\n"
-                                                     for (label, _), path in zip(pairs, paths)))
+    (tmp_path / "train.manifest").write_text(
+        "".join(manifest_line(label, path) + "\n" for (label, _), path in zip(pairs, paths))
+    )
     results = []
     for option, source in (("--lst", "train.lst"), ("--annotations", "annotations"), ("--manifest", "train.manifest")):
         out_dir = tmp_path / option.strip("-")
@@ -83,10 +85,13 @@ def test_resize_option_shrinks_big_images(tmp_path):
         recordio.scan(Channel("train", tmp_path / "out" / "train"), tmp_path, 4, min_size=(21, 21))
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--lst", "missing.lst"], "--num-classes (at least 2) is needed"),
-    (["--validation-fraction", "1.5"], "--validation-fraction 1.5 is not in [0, 1]"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--lst", "missing.lst"], "--num-classes (at least 2) is needed"),
+        (["--validation-fraction", "1.5"], "--validation-fraction 1.5 is not in [0, 1]"),
+    ],
+)
 def test_errors_are_one_line_on_stderr(tmp_path, images, capsys, arguments, message):
     image_dir, _, _ = images
     assert run_convert(image_dir, tmp_path / "out", *arguments) == 1

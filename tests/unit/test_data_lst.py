@@ -1,12 +1,13 @@
 """Images + .lst: what is read, and every malformed line named by file and line in the failure file."""
+
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import set_hyperparameters
 from data_layouts import first_failure_line, replace_line, write_job
+
 from image_classifier import demo_data, hyperparameters
 from image_classifier.data import channels, iterators, lst
 from image_classifier.environment import Environment
@@ -53,8 +54,10 @@ def test_classes_json_beside_the_list_names_the_classes(base_dir):
 
 
 def test_multi_label_lines(base_dir):
-    lines = [f"{i}\t" + "\t".join("1" if c in (i % 4, (i + 1) % 4) else "0" for c in range(4)) + f"\t{path}"
-             for i, path in enumerate(line.split("\t")[2] for line in lst_path(base_dir).read_text().splitlines())]
+    lines = [
+        f"{i}\t" + "\t".join("1" if c in (i % 4, (i + 1) % 4) else "0" for c in range(4)) + f"\t{path}"
+        for i, path in enumerate(line.split("\t")[2] for line in lst_path(base_dir).read_text().splitlines())
+    ]
     lst_path(base_dir).write_text("\n".join(lines) + "\n")
     set_hyperparameters(base_dir, multi_label=1)
     record_set = prepare(base_dir)
@@ -72,7 +75,7 @@ def test_packed_records_read_back_through_image_record_iter(base_dir):
 def test_undecodable_image_is_named_by_its_line(base_dir):
     image = base_dir / "input" / "data" / "train" / "triangle" / "000006.png"
     data = bytearray(image.read_bytes())
-    data[len(data) // 2:len(data) // 2 + 16] = b"\xff" * 16  # pixels broken, header intact
+    data[len(data) // 2 : len(data) // 2 + 16] = b"\xff" * 16  # pixels broken, header intact
     image.write_bytes(bytes(data))
     record_set = prepare(base_dir)
     # not in the first batch, which ImageRecordIter's constructor already decodes
@@ -112,10 +115,13 @@ def test_broken_line_is_named_by_file_and_line(base_dir, case):
     assert re.match(rf"line 3 of {re.escape(str(lst_path(base_dir)))}: {message}", first_failure_line(base_dir))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("2\t0\t1\ttriangle/000002.png", "2 labels, but multi_label=1 with num_classes=4 needs 4 multi-hot values"),
-    ("2\t0\t2\t0\t0\ttriangle/000002.png", "multi-hot labels must each be 0 or 1"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("2\t0\t1\ttriangle/000002.png", "2 labels, but multi_label=1 with num_classes=4 needs 4 multi-hot values"),
+        ("2\t0\t2\t0\t0\ttriangle/000002.png", "multi-hot labels must each be 0 or 1"),
+    ],
+)
 def test_broken_multi_label_line_is_named(base_dir, text, message):
     lines = lst_path(base_dir).read_text().splitlines()
     paths = [line.split("\t")[2] for line in lines]
@@ -127,8 +133,11 @@ def test_broken_multi_label_line_is_named(base_dir, text, message):
 
 def test_image_smaller_than_image_shape_is_named(base_dir):
     set_hyperparameters(base_dir, image_shape="3,32,32")
-    assert re.match(rf"line 1 of {re.escape(str(lst_path(base_dir)))}: image .*000000.png is 16x16 pixels, smaller "
-                    rf"than image_shape 32x32; set resize=32", first_failure_line(base_dir))
+    assert re.match(
+        rf"line 1 of {re.escape(str(lst_path(base_dir)))}: image .*000000.png is 16x16 pixels, smaller "
+        rf"than image_shape 32x32; set resize=32",
+        first_failure_line(base_dir),
+    )
 
 
 def test_images_without_labels_say_what_to_add(base_dir):
@@ -138,7 +147,8 @@ def test_images_without_labels_say_what_to_add(base_dir):
         path.rmdir()
     (base_dir / "input" / "config" / "inputdataconfig.json").unlink()
     assert first_failure_line(base_dir).startswith(
-        "The 'train' channel holds images but nothing that labels them: add a 'train_lst' channel")
+        "The 'train' channel holds images but nothing that labels them: add a 'train_lst' channel"
+    )
 
 
 def test_empty_lst_channel(base_dir):

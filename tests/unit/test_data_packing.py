@@ -1,4 +1,5 @@
 """Packing images to RecordIO: order, pass-through, resizing, formats, labels, errors."""
+
 import io
 
 import numpy as np
@@ -34,8 +35,9 @@ def pack(tmp_path, entries, **options):
 def test_records_keep_the_input_order_with_many_threads(tmp_path):
     pairs = demo_data.samples(60, 16, 0)
     big = np.zeros((64, 48, 3), np.uint8)  # a few slow entries (resized) among fast ones
-    entries = [Item(f"entry {i}", encoded(big if i % 7 == 0 else image), label)
-               for i, (label, image) in enumerate(pairs)]
+    entries = [
+        Item(f"entry {i}", encoded(big if i % 7 == 0 else image), label) for i, (label, image) in enumerate(pairs)
+    ]
     labels, wheres = pack(tmp_path, iter(entries), resize=16, threads=8)
     np.testing.assert_array_equal(labels, np.arange(60) % 4)
     assert wheres == tuple(f"entry {i}" for i in range(60))
@@ -64,7 +66,7 @@ def test_other_formats_become_png(tmp_path):
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="BMP")
     pack(tmp_path, [Item("bmp", buffer.getvalue(), 0)])
-    (_, data), = read_back(tmp_path)
+    ((_, data),) = read_back(tmp_path)
     assert data.startswith(b"\x89PNG")
     np.testing.assert_array_equal(decoded(data), image)
 
@@ -74,7 +76,7 @@ def test_multi_hot_labels_are_packed_as_flag_k(tmp_path):
     row = np.array([0, 1, 1, 0], np.float32)
     labels, _ = pack(tmp_path, [Item("multi", encoded(image), row)])
     assert labels.shape == (1, 4)
-    (header, _), = read_back(tmp_path)
+    ((header, _),) = read_back(tmp_path)
     assert header.flag == 4 and header.label.tolist() == row.tolist()
 
 
@@ -82,16 +84,22 @@ def test_local_files_are_read(tmp_path):
     _, image = demo_data.samples(1, 16, 0)[0]
     (tmp_path / "a.png").write_bytes(encoded(image))
     pack(tmp_path, [Item("line 1", tmp_path / "a.png", 2)])
-    (header, data), = read_back(tmp_path)
+    ((header, data),) = read_back(tmp_path)
     assert header.label == 2.0 and data == encoded(image)
 
 
-@pytest.mark.parametrize("data, options, message", [
-    (b"plain text", {}, r"^entry 3: the image is not an image \(JPEG or PNG\)"),
-    (encoded(np.zeros((8, 8, 3), np.uint8)), {"min_size": (16, 16)},
-     r"^entry 3: the image is 8x8 pixels, smaller than image_shape 16x16; set resize=16"),
-    (encoded(np.zeros((40, 40, 3), np.uint8))[:60], {"resize": 16}, r"^entry 3: the image cannot be decoded"),
-])
+@pytest.mark.parametrize(
+    "data, options, message",
+    [
+        (b"plain text", {}, r"^entry 3: the image is not an image \(JPEG or PNG\)"),
+        (
+            encoded(np.zeros((8, 8, 3), np.uint8)),
+            {"min_size": (16, 16)},
+            r"^entry 3: the image is 8x8 pixels, smaller than image_shape 16x16; set resize=16",
+        ),
+        (encoded(np.zeros((40, 40, 3), np.uint8))[:60], {"resize": 16}, r"^entry 3: the image cannot be decoded"),
+    ],
+)
 def test_the_first_bad_entry_in_order_is_named(tmp_path, data, options, message):
     good = encoded(np.zeros((16, 16, 3), np.uint8))
     entries = [Item(f"entry {i}", data if i in (3, 5) else good, 0) for i in range(8)]

@@ -1,13 +1,14 @@
 """Pipe mode: RecordIO stream framing, the manifest stream, FIFOs, and stream errors in the failure file."""
+
 import io
 import json
 import re
 
 import numpy as np
 import pytest
+from data_layouts import Fifos, first_failure_line, manifest_stream, pipe_config, recordio_stream, write_job
 from mxnet import recordio
 
-from data_layouts import Fifos, first_failure_line, manifest_stream, pipe_config, recordio_stream, write_job
 from image_classifier import demo_data, hyperparameters
 from image_classifier.data import channels, pipe
 from image_classifier.data.channel_config import ChannelConfig
@@ -32,10 +33,13 @@ def test_records_are_read_as_mxnet_writes_them_even_split_at_the_magic_number(tm
     assert list(pipe.records(io.BytesIO(data), "the stream")) == payloads
 
 
-@pytest.mark.parametrize("cut, message", [
-    (lambda data: b"\x00" * 8 + data, r"^record 0 of the stream \(byte 0\) does not start with RecordIO's magic"),
-    (lambda data: data[:-3], r"^the stream ends inside record 1"),
-])
+@pytest.mark.parametrize(
+    "cut, message",
+    [
+        (lambda data: b"\x00" * 8 + data, r"^record 0 of the stream \(byte 0\) does not start with RecordIO's magic"),
+        (lambda data: data[:-3], r"^the stream ends inside record 1"),
+    ],
+)
 def test_broken_streams(tmp_path, cut, message):
     data = written(tmp_path, [b"first", b"second!"])
     with pytest.raises(UserError, match=message):
@@ -54,15 +58,17 @@ def test_manifest_stream_items_with_metadata_names(tmp_path):
 
 
 def job(tmp_path, record_wrapper, attribute_names=None, num_train=8):
-    base_dir = write_job(tmp_path / "ml", "recordio", demo_data.samples(num_train, SIZE, 0),
-                         demo_data.samples(4, SIZE, 1), SIZE)
+    base_dir = write_job(
+        tmp_path / "ml", "recordio", demo_data.samples(num_train, SIZE, 0), demo_data.samples(4, SIZE, 1), SIZE
+    )
     data_dir = base_dir / "input" / "data"
     for channel in ("train", "validation"):
         for path in (data_dir / channel).iterdir():
             path.unlink()
         (data_dir / channel).rmdir()
     (base_dir / "input" / "config" / "inputdataconfig.json").write_text(
-        json.dumps(pipe_config(record_wrapper, attribute_names)))
+        json.dumps(pipe_config(record_wrapper, attribute_names))
+    )
     return base_dir
 
 
@@ -102,16 +108,32 @@ def _stream_file(base_dir, data):
     (base_dir / "input" / "data" / "train_0").write_bytes(data)
 
 
-@pytest.mark.parametrize("wrapper, make, message", [
-    ("None", lambda tmp, pairs: recordio_stream(_label(pairs, 5, 9), tmp),
-     "record 5 of the Pipe-mode stream {fifo} has label 9, which is not a class id from 0 to 3"),
-    ("RecordIO", lambda tmp, pairs: manifest_stream(_label(pairs, 5, 9), tmp),
-     r"record 11 \(the label of image 5\) of the Pipe-mode stream {fifo}: label 9 is not a class id from 0 to 3"),
-    ("RecordIO", lambda tmp, pairs: manifest_stream(pairs, tmp)[:-12],
-     "the Pipe-mode stream {fifo} ends after 1 of the 2 records of an image"),
-    ("RecordIO", lambda tmp, pairs: recordio_stream(pairs, tmp),
-     r"record 1 \(the label of image 0\) of the Pipe-mode stream {fifo} is \d+ bytes of binary data, not label text"),
-])
+@pytest.mark.parametrize(
+    "wrapper, make, message",
+    [
+        (
+            "None",
+            lambda tmp, pairs: recordio_stream(_label(pairs, 5, 9), tmp),
+            "record 5 of the Pipe-mode stream {fifo} has label 9, which is not a class id from 0 to 3",
+        ),
+        (
+            "RecordIO",
+            lambda tmp, pairs: manifest_stream(_label(pairs, 5, 9), tmp),
+            r"record 11 \(the label of image 5\) of the Pipe-mode stream {fifo}: label 9 is not a class id from 0 to 3",
+        ),
+        (
+            "RecordIO",
+            lambda tmp, pairs: manifest_stream(pairs, tmp)[:-12],
+            "the Pipe-mode stream {fifo} ends after 1 of the 2 records of an image",
+        ),
+        (
+            "RecordIO",
+            lambda tmp, pairs: recordio_stream(pairs, tmp),
+            r"record 1 \(the label of image 0\) of the Pipe-mode stream {fifo} is \d+ bytes of binary data, "
+            r"not label text",
+        ),
+    ],
+)
 def test_stream_errors_name_the_stream_and_record(tmp_path, wrapper, make, message):
     base_dir = job(tmp_path, wrapper)
     _stream_file(base_dir, make(tmp_path, demo_data.samples(8, SIZE, 0)))
@@ -122,7 +144,8 @@ def test_stream_errors_name_the_stream_and_record(tmp_path, wrapper, make, messa
 def test_missing_fifo_and_image_content(tmp_path):
     base_dir = job(tmp_path, "None")
     assert first_failure_line(base_dir).startswith(
-        f"The 'train' channel is in Pipe mode but {base_dir}/input/data/train_0 does not exist")
+        f"The 'train' channel is in Pipe mode but {base_dir}/input/data/train_0 does not exist"
+    )
     config = json.loads((base_dir / "input" / "config" / "inputdataconfig.json").read_text())
     config["train"]["ContentType"] = "image/jpeg"
     (base_dir / "input" / "config" / "inputdataconfig.json").write_text(json.dumps(config))

@@ -17,8 +17,11 @@ def write_config(root, name, content):
 
 def test_reads_the_three_config_files(tmp_path):
     write_config(tmp_path, "hyperparameters.json", {"epochs": "3"})
-    write_config(tmp_path, "inputdataconfig.json", {"train": {"ContentType": "application/x-recordio",
-                                                              "TrainingInputMode": "Pipe"}})
+    write_config(
+        tmp_path,
+        "inputdataconfig.json",
+        {"train": {"ContentType": "application/x-recordio", "TrainingInputMode": "Pipe"}},
+    )
     write_config(tmp_path, "resourceconfig.json", {"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]})
     env = Environment.load(tmp_path)
     assert env.hyperparameters == {"epochs": "3"}

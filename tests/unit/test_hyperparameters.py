@@ -47,14 +47,38 @@ CASES = {
     "export_onnx": ("1", 1, "2"),
 }
 DEFAULTS = {
-    "num_layers": 152, "use_pretrained_model": 0, "image_shape": (3, 224, 224), "epochs": 30,
-    "learning_rate": 0.1, "lr_scheduler_factor": 0.1, "lr_scheduler_step": None, "mini_batch_size": 32,
-    "optimizer": "sgd", "momentum": 0.9, "weight_decay": 0.0001, "beta_1": 0.9, "beta_2": 0.999, "eps": 1e-8,
-    "gamma": 0.9, "augmentation_type": None, "resize": None, "top_k": None, "checkpoint_frequency": None,
-    "early_stopping": False, "early_stopping_min_epochs": 10, "early_stopping_patience": 5,
-    "early_stopping_tolerance": 0.0, "multi_label": 0, "use_weighted_loss": 0, "precision_dtype": "float32",
-    "kv_store": None, "seed": None, "export_onnx": 0,
-    "freeze_epochs": 0, "trainable_layers": None, "body_lr_mult": 1.0,
+    "num_layers": 152,
+    "use_pretrained_model": 0,
+    "image_shape": (3, 224, 224),
+    "epochs": 30,
+    "learning_rate": 0.1,
+    "lr_scheduler_factor": 0.1,
+    "lr_scheduler_step": None,
+    "mini_batch_size": 32,
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "weight_decay": 0.0001,
+    "beta_1": 0.9,
+    "beta_2": 0.999,
+    "eps": 1e-8,
+    "gamma": 0.9,
+    "augmentation_type": None,
+    "resize": None,
+    "top_k": None,
+    "checkpoint_frequency": None,
+    "early_stopping": False,
+    "early_stopping_min_epochs": 10,
+    "early_stopping_patience": 5,
+    "early_stopping_tolerance": 0.0,
+    "multi_label": 0,
+    "use_weighted_loss": 0,
+    "precision_dtype": "float32",
+    "kv_store": None,
+    "seed": None,
+    "export_onnx": 0,
+    "freeze_epochs": 0,
+    "trainable_layers": None,
+    "body_lr_mult": 1.0,
 }
 
 
@@ -88,9 +112,13 @@ def test_default(name):
 
 
 def test_optimizer_message_matches_the_builtin_exactly():
-    with pytest.raises(UserError, match=re.escape(
+    with pytest.raises(
+        UserError,
+        match=re.escape(
             "The value 'adadelta' is not valid for the 'optimizer' hyperparameter which accepts one of the "
-            "following: 'sgd', 'nag', 'adam', 'rmsprop'")):
+            "following: 'sgd', 'nag', 'adam', 'rmsprop'"
+        ),
+    ):
         hyperparameters.parse({**REQUIRED, "optimizer": "adadelta"})
 
 
@@ -108,8 +136,13 @@ def test_unknown_name_suggests_the_closest():
 
 
 def test_reserved_names_are_accepted_and_kept_apart():
-    values = {**REQUIRED, "sagemaker_program": "x", "_tuning_objective_metric": "validation:accuracy",
-              "_ps_port": "8001", "_ps_verbose": "1"}
+    values = {
+        **REQUIRED,
+        "sagemaker_program": "x",
+        "_tuning_objective_metric": "validation:accuracy",
+        "_ps_port": "8001",
+        "_ps_verbose": "1",
+    }
     parsed = hyperparameters.parse(values)
     assert parsed.reserved == {k: v for k, v in values.items() if k not in REQUIRED}
 
@@ -118,11 +151,14 @@ def test_values_are_strings_but_json_numbers_work_too():
     assert hyperparameters.parse({"num_classes": 4, "num_training_samples": 100, "epochs": 3}).epochs == 3
 
 
-@pytest.mark.parametrize("values, fragment", [
-    ({"resize": "100", "image_shape": "3,224,224"}, "'resize' hyperparameter: it must be at least"),
-    ({"checkpoint_frequency": "5", "epochs": "4"}, "accepts an integer from 1 to epochs (4)"),
-    ({"use_pretrained_model": "1", "num_layers": "20"}, "Pretrained weights exist only for num_layers"),
-])
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        ({"resize": "100", "image_shape": "3,224,224"}, "'resize' hyperparameter: it must be at least"),
+        ({"checkpoint_frequency": "5", "epochs": "4"}, "accepts an integer from 1 to epochs (4)"),
+        ({"use_pretrained_model": "1", "num_layers": "20"}, "Pretrained weights exist only for num_layers"),
+    ],
+)
 def test_combinations(values, fragment):
     with pytest.raises(UserError, match=re.escape(fragment)):
         hyperparameters.parse({**REQUIRED, **values})

@@ -1,4 +1,5 @@
 """Image decode/resize/encode without cv2 (whose libGL the Docker image leaves out)."""
+
 import os
 import subprocess
 import sys
@@ -51,10 +52,13 @@ def test_a_cv2_that_cannot_load_leaves_sys_path_alone(tmp_path):
     (fake / "typing" / "__init__.py").write_text("raise RuntimeError('the wrong typing')\n")
     (fake / "__init__.py").write_text(
         "import os, sys\nsys.path.insert(1, os.path.dirname(__file__))\n"
-        "raise ImportError('libGL.so.1: cannot open shared object file')\n")
-    code = ("import sys; sys.modules.pop('typing', None)\n"
-            "import image_classifier, mxnet, typing\n"
-            "assert not any(p.endswith('cv2') for p in sys.path), sys.path\n")
+        "raise ImportError('libGL.so.1: cannot open shared object file')\n"
+    )
+    code = (
+        "import sys; sys.modules.pop('typing', None)\n"
+        "import image_classifier, mxnet, typing\n"
+        "assert not any(p.endswith('cv2') for p in sys.path), sys.path\n"
+    )
     environ = {**os.environ, "PYTHONPATH": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=environ)
     assert result.returncode == 0, result.stderr

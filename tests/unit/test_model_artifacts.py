@@ -1,4 +1,5 @@
 """The model directory: export, load back, same predictions; which epochs are kept."""
+
 import json
 import logging
 import warnings
@@ -33,11 +34,16 @@ def test_exported_model_predicts_like_the_network_in_memory(tmp_path):
     artifacts.save_epoch(served, tmp_path, 3)
     artifacts.write_metadata(tmp_path, Preprocessing.for_training((3, 16, 16), None), {0: "a", 1: "b", 2: "c"})
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "classes.json", "image-classification-0003.params", "image-classification-symbol.json",
-        "model-shapes.json", "preprocessing.json"]
+        "classes.json",
+        "image-classification-0003.params",
+        "image-classification-symbol.json",
+        "model-shapes.json",
+        "preprocessing.json",
+    ]
     assert json.loads((tmp_path / "model-shapes.json").read_text()) == [{"name": "data", "shape": [1, 3, 16, 16]}]
-    loaded = mx.gluon.SymbolBlock.imports(str(tmp_path / "image-classification-symbol.json"), ["data"],
-                                          str(tmp_path / "image-classification-0003.params"))
+    loaded = mx.gluon.SymbolBlock.imports(
+        str(tmp_path / "image-classification-symbol.json"), ["data"], str(tmp_path / "image-classification-0003.params")
+    )
     expected = mx.nd.softmax(net(data)).asnumpy()
     np.testing.assert_allclose(loaded(data).asnumpy(), expected, rtol=1e-5, atol=1e-6)
     with warnings.catch_warnings(record=True) as caught:
@@ -66,9 +72,11 @@ def test_keeper_keeps_only_the_chosen_epoch(tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         keeper.finish()
     assert artifacts.saved_epochs(tmp_path) == [5]
-    assert ("Kept epoch 4 (image-classification-0005.params): Validation-accuracy=0.800000, validation loss 0.400000; "
-            "epochs 1, 3, 4 are within one validation image (0.100000) of the best accuracy 0.900000, and it has the "
-            "lowest validation loss") in caplog.text
+    assert (
+        "Kept epoch 4 (image-classification-0005.params): Validation-accuracy=0.800000, validation loss 0.400000; "
+        "epochs 1, 3, 4 are within one validation image (0.100000) of the best accuracy 0.900000, and it has the "
+        "lowest validation loss"
+    ) in caplog.text
 
 
 def test_keeper_state_round_trips(tmp_path):

@@ -1,16 +1,17 @@
 """model.tar.gz unpacking: SageMaker's archives unpack on the image's Python 3.11.2, hostile members are refused."""
+
 import io
 import tarfile
 
 import mxnet as mx
 import pytest
+from transfer_models import tar_model, write_our_model
 
 from image_classifier import hyperparameters
 from image_classifier.environment import Channel, Environment
 from image_classifier.errors import UserError
 from image_classifier.model import networks, sources, tarballs
 from image_classifier.model.transfer import TransferNet
-from transfer_models import tar_model, write_our_model
 
 
 def member(name, kind=tarfile.REGTYPE, data=b"", linkname=""):
@@ -30,21 +31,29 @@ def archive(tmp_path, *members):
 @pytest.fixture
 def python_3_11_2(monkeypatch):
     """tarfile as Debian bookworm's Python 3.11.2 has it: no ``filter`` argument, no data_filter."""
+
     def without_filter(method):
         def call(self, *args, **kwargs):
             if "filter" in kwargs:
                 raise TypeError(f"{method.__name__}() got an unexpected keyword argument 'filter'")
             return method(self, *args, **kwargs)
+
         return call
+
     for name in ("extractall", "extract"):
         monkeypatch.setattr(tarfile.TarFile, name, without_filter(getattr(tarfile.TarFile, name)))
     monkeypatch.delattr(tarfile, "data_filter", raising=False)
 
 
 def test_sagemaker_layouts_unpack_on_python_3_11_2(tmp_path, python_3_11_2):
-    path = archive(tmp_path, member(".", tarfile.DIRTYPE), member("./image-classification-symbol.json", data=b"{}"),
-                   member("code", tarfile.DIRTYPE), member("code/inference.py", data=b"x = 1\n"),
-                   member("image-classification-0003.params", data=b"\x00\x01"))
+    path = archive(
+        tmp_path,
+        member(".", tarfile.DIRTYPE),
+        member("./image-classification-symbol.json", data=b"{}"),
+        member("code", tarfile.DIRTYPE),
+        member("code/inference.py", data=b"x = 1\n"),
+        member("image-classification-0003.params", data=b"\x00\x01"),
+    )
     (tmp_path / "out").mkdir()
     tarballs.unpack(path, tmp_path / "out")
     assert (tmp_path / "out" / "image-classification-symbol.json").read_bytes() == b"{}"
@@ -55,9 +64,14 @@ def test_sagemaker_layouts_unpack_on_python_3_11_2(tmp_path, python_3_11_2):
 HOSTILE = {
     "absolute path": (member("/tmp/evil.params", data=b"x"), "an absolute path (/tmp/evil.params)"),
     "escape": (member("model/../../evil.params", data=b"x"), "a path that leaves the archive's folder"),
-    "symlink": (member("model.params", tarfile.SYMTYPE, linkname="/etc/passwd"),
-                "a link (model.params -> /etc/passwd)"),
-    "hard link": (member("model.params", tarfile.LNKTYPE, linkname="../outside"), "a link (model.params -> ../outside)"),
+    "symlink": (
+        member("model.params", tarfile.SYMTYPE, linkname="/etc/passwd"),
+        "a link (model.params -> /etc/passwd)",
+    ),
+    "hard link": (
+        member("model.params", tarfile.LNKTYPE, linkname="../outside"),
+        "a link (model.params -> ../outside)",
+    ),
     "character device": (member("null", tarfile.CHRTYPE), "a device or FIFO (null)"),
     "block device": (member("disk", tarfile.BLKTYPE), "a device or FIFO (disk)"),
     "fifo": (member("pipe", tarfile.FIFOTYPE), "a device or FIFO (pipe)"),
@@ -74,8 +88,12 @@ def test_hostile_members_are_refused_by_name_and_nothing_escapes(tmp_path, pytho
         tarballs.unpack(path, destination)
     message = str(error.value)
     assert fragment in message and "give the model.tar.gz as training wrote it" in message and "\n" not in message
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["deep", "image-classification-symbol.json",
-                                                          "model.tar.gz", "out"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "deep",
+        "image-classification-symbol.json",
+        "model.tar.gz",
+        "out",
+    ]
 
 
 def test_a_damaged_archive_is_a_user_error(tmp_path):
@@ -94,6 +112,7 @@ def test_incremental_training_from_a_model_tar_gz_on_python_3_11_2(tmp_path, pyt
     channel = tmp_path / "data" / "model"
     tar_model(model_dir, channel / "model.tar.gz")
     env = Environment(root=tmp_path, hyperparameters={}, channels={"model": Channel("model", channel)})
-    hp = hyperparameters.parse({"num_classes": "3", "num_training_samples": "10", "num_layers": "20",
-                                "image_shape": "3,16,16"})
+    hp = hyperparameters.parse(
+        {"num_classes": "3", "num_training_samples": "10", "num_layers": "20", "image_shape": "3,16,16"}
+    )
     assert isinstance(sources.starting_network(env, hp), TransferNet)

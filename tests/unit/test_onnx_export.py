@@ -1,4 +1,5 @@
 """model.onnx against MXNet: same probabilities (onnx's reference evaluator), dynamic batch, weights as initializers."""
+
 import json
 
 import mxnet as mx

@@ -1,4 +1,5 @@
 """Serving's NumPy transform must be the training's validation transform (ImageRecordIter's)."""
+
 import numpy as np
 import pytest
 from mxnet import recordio as mxrecordio

@@ -1,4 +1,5 @@
 """RecordIO scanning and ImageRecordIter batches, on real small .rec files."""
+
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +35,18 @@ def test_validation_counts_every_image_exactly_once(tmp_path):
 def test_training_batches_cover_the_epoch_shuffled(tmp_path):
     write(tmp_path / "train" / "train", 40)
     record_set = recordio.scan(channel(tmp_path / "train"), tmp_path, num_classes=4)
-    iterator = iterators.record_iter(record_set, Preprocessing.for_training((3, 16, 16), None), 16, train=True,
-                                     augmentation_type="crop_color_transform", seed=3)
-    epochs = [np.concatenate([label.asnumpy()[:valid] for _, label, valid in iterators.batches(iterator, record_set)])
-              for _ in range(2)]
+    iterator = iterators.record_iter(
+        record_set,
+        Preprocessing.for_training((3, 16, 16), None),
+        16,
+        train=True,
+        augmentation_type="crop_color_transform",
+        seed=3,
+    )
+    epochs = [
+        np.concatenate([label.asnumpy()[:valid] for _, label, valid in iterators.batches(iterator, record_set)])
+        for _ in range(2)
+    ]
     for labels in epochs:
         assert np.bincount(labels.astype(int)).tolist() == [10, 10, 10, 10]
     assert not np.array_equal(epochs[0], np.arange(40) % 4)
@@ -75,18 +84,22 @@ def test_multi_label_records(tmp_path):
     writer.close()
     record_set = recordio.scan(channel(tmp_path / "train"), tmp_path, num_classes=4, multi_label=True)
     assert record_set.labels.shape == (6, 4)
-    iterator = iterators.record_iter(record_set, Preprocessing.for_training((3, 16, 16), None), 4, train=False,
-                                     multi_label=True)
+    iterator = iterators.record_iter(
+        record_set, Preprocessing.for_training((3, 16, 16), None), 4, train=False, multi_label=True
+    )
     labels = np.concatenate([label.asnumpy()[:valid] for _, label, valid in iterators.batches(iterator, record_set)])
     np.testing.assert_array_equal(labels, record_set.labels)
     with pytest.raises(UserError, match="multi_label=1 needs 5 multi-hot values"):
         recordio.scan(channel(tmp_path / "train"), tmp_path, num_classes=5, multi_label=True)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "is empty"),
-    (b"not a record at all, just text" * 10, "is not a valid RecordIO file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is empty"),
+        (b"not a record at all, just text" * 10, "is not a valid RecordIO file"),
+    ],
+)
 def test_bad_channels(tmp_path, content, message):
     (tmp_path / "train").mkdir()
     if content:
@@ -97,5 +110,7 @@ def test_bad_channels(tmp_path, content, message):
 
 def test_small_images_are_refused_before_training(tmp_path):
     write(tmp_path / "train" / "train", 4, size=16)
-    with pytest.raises(UserError, match=r"record 0 of .* is 16x16 pixels, smaller than image_shape 32x32; set resize=32"):
+    with pytest.raises(
+        UserError, match=r"record 0 of .* is 16x16 pixels, smaller than image_shape 32x32; set resize=32"
+    ):
         recordio.scan(channel(tmp_path / "train"), tmp_path, num_classes=4, min_size=(32, 32))

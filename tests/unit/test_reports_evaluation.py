@@ -1,4 +1,5 @@
 """evaluation.json's numbers against ones computed by hand on small known prediction sets."""
+
 import numpy as np
 import pytest
 
@@ -47,7 +48,8 @@ def test_per_class_precision_recall_f1_support(report):
         assert rows[name]["f1"] == pytest.approx(f1)
         assert rows[name]["support"] == support
     assert report["macro_average"] == pytest.approx(
-        {"precision": (1 + 1 / 3 + 0.75) / 3, "recall": 2 / 3, "f1": (6 / 7 + 0.4 + 0.75) / 3})
+        {"precision": (1 + 1 / 3 + 0.75) / 3, "recall": 2 / 3, "f1": (6 / 7 + 0.4 + 0.75) / 3}
+    )
 
 
 def test_a_class_never_predicted_or_absent_scores_zero_not_nan():
@@ -73,7 +75,8 @@ def test_average_precision_by_hand():
     assert evaluation.average_precision(MULTI_LABELS[:, 0] > 0, MULTI_PROBABILITIES[:, 0]) == pytest.approx(5 / 6)
     # class 1: a positive and a negative tie at 0.6 (precision 1/2 there), then a positive at 0.4 (2/3)
     assert evaluation.average_precision(MULTI_LABELS[:, 1] > 0, MULTI_PROBABILITIES[:, 1]) == pytest.approx(
-        0.5 * 0.5 + 0.5 * 2 / 3)
+        0.5 * 0.5 + 0.5 * 2 / 3
+    )
     assert evaluation.average_precision(MULTI_LABELS[:, 2] > 0, MULTI_PROBABILITIES[:, 2]) is None
 
 
@@ -93,7 +96,9 @@ def test_multi_label_report():
 def test_losses_match_the_training_losses_definitions():
     logits = np.array([[0.0, 0.0], [2.0, 0.0]], np.float32)
     assert losses.cross_entropy(np.array([0.0, 1.0]), logits, multi_label=False) == pytest.approx(
-        [np.log(2), 2 + np.log(1 + np.exp(-2))])
+        [np.log(2), 2 + np.log(1 + np.exp(-2))]
+    )
     probabilities = np.array([[0.5, 0.9]], np.float32)
     assert losses.cross_entropy(np.array([[1.0, 0.0]]), probabilities, multi_label=True) == pytest.approx(
-        [(np.log(2) - np.log(0.1)) / 2])
+        [(np.log(2) - np.log(0.1)) / 2]
+    )

@@ -1,5 +1,6 @@
 """What the Reporter writes: metrics.json, TensorBoard scalars (read back with TensorBoard's own reader),
 evaluation.json from the kept model, and PNGs a person can read."""
+
 import json
 
 import mxnet as mx
@@ -84,16 +85,26 @@ def test_metrics_json_has_each_epoch(finished):
     assert set(epochs[0]["train"]) == {"accuracy", "top_k_accuracy_2", "loss"}
     expected_loss = np.mean([np.log(2 + np.exp(3)) - 3] * 3 + [np.log(2 + np.exp(3))])
     assert epochs[0]["train"]["loss"] == pytest.approx(expected_loss, rel=1e-5)
-    assert epochs[0]["validation"]["loss"] == pytest.approx(np.mean([np.log(2 + np.exp(5)) - 5,
-                                                                      np.log(2 + np.exp(5))]), rel=1e-5)
+    assert epochs[0]["validation"]["loss"] == pytest.approx(
+        np.mean([np.log(2 + np.exp(5)) - 5, np.log(2 + np.exp(5))]), rel=1e-5
+    )
 
 
 def test_tensorboard_scalars_read_back(finished):
     events = EventAccumulator(str(finished.output_dir / "tensorboard"))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"accuracy/train", "accuracy/validation", "loss/train", "loss/validation", "learning_rate",
-            "top_k_accuracy_2/train", "batch/accuracy", "batch/loss", "batch/learning_rate"} <= tags
+    assert {
+        "accuracy/train",
+        "accuracy/validation",
+        "loss/train",
+        "loss/validation",
+        "learning_rate",
+        "top_k_accuracy_2/train",
+        "batch/accuracy",
+        "batch/loss",
+        "batch/learning_rate",
+    } <= tags
     assert [event.step for event in events.Scalars("accuracy/validation")] == [0, 1]
     assert events.Scalars("accuracy/validation")[0].value == pytest.approx(0.5)
     assert [event.step for event in events.Scalars("batch/loss")] == [BATCH_SCALARS_EVERY]  # 12 batches trained

@@ -1,4 +1,5 @@
 """The Flask app and its model in-process, with tiny real networks: shapes, equality, faults, batching."""
+
 import base64
 import io
 import json
@@ -8,6 +9,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 from PIL import Image
+from serving_models import CLASS_NAMES, export_model
 
 from image_classifier.errors import UserError
 from image_classifier.model import artifacts
@@ -15,7 +17,6 @@ from image_classifier.serving.app import create_app
 from image_classifier.serving.batching import Batcher
 from image_classifier.serving.predictor import MAX_BATCH, Predictor
 from image_classifier.serving.settings import Settings
-from serving_models import CLASS_NAMES, export_model
 
 RNG = np.random.default_rng(0)
 IMAGES = [RNG.integers(0, 256, (16 + index, 20, 3), dtype=np.uint8) for index in range(5)]
@@ -66,7 +67,10 @@ def test_ping_is_an_empty_200(client):
 
 def test_execution_parameters(client):
     assert client.get("/execution-parameters").get_json() == {
-        "MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
+        "MaxConcurrentTransforms": 2,
+        "BatchStrategy": "MULTI_RECORD",
+        "MaxPayloadInMB": 6,
+    }
 
 
 def test_one_image_equals_the_model_in_process(client, model_dir):
@@ -91,8 +95,9 @@ def test_several_images_name_the_bad_one(client):
 def test_too_many_images(client):
     response = invoke(client, npy(np.zeros((21, 16, 16, 3), np.uint8)), "application/x-npy")
     assert response.status_code == 413
-    assert response.get_json() == {"error": "The request holds 21 images, more than the 20 that "
-                                            "IMAGE_CLASSIFIER_MAX_IMAGES allows"}
+    assert response.get_json() == {
+        "error": "The request holds 21 images, more than the 20 that IMAGE_CLASSIFIER_MAX_IMAGES allows"
+    }
 
 
 def test_payload_limit(predictor):
@@ -133,23 +138,29 @@ def test_builtin_artifacts_squash_raw_pixels_and_name_classes_by_index(tmp_path)
     model_dir = export_model(tmp_path / "model", builtin=True)
     predictor = Predictor.load(model_dir, mx.cpu())
     assert predictor.preprocessing.crop == "squash" and predictor.class_names == {}
-    response = invoke(create_app(Settings(), predictor).test_client(), png(IMAGES[2]), "image/png",
-                      **{"X-Amzn-SageMaker-Custom-Attributes": "top_k=4"})
+    response = invoke(
+        create_app(Settings(), predictor).test_client(),
+        png(IMAGES[2]),
+        "image/png",
+        **{"X-Amzn-SageMaker-Custom-Attributes": "top_k=4"},
+    )
     result = response.get_json()
     assert sorted(item["label"] for item in result["top_k"]) == ["0", "1", "2", "3"]
     assert np.abs(np.array(result["prediction"]) - in_process(model_dir, IMAGES[2:3])[0]).max() < 1e-5
 
 
 def test_missing_model_files_are_named(tmp_path):
-    with pytest.raises(UserError, match="lacks image-classification-symbol.json, model-shapes.json, "
-                                        "image-classification-NNNN.params"):
+    with pytest.raises(
+        UserError, match="lacks image-classification-symbol.json, model-shapes.json, image-classification-NNNN.params"
+    ):
         Predictor.load(tmp_path, mx.cpu())
 
 
 def test_dynamic_batching_answers_each_request_with_its_own_rows(predictor):
     batcher = Batcher(predictor, max_images=6)
-    batches = [np.random.default_rng(seed).normal(size=(1 + seed % 3, 3, 16, 16)).astype(np.float32)
-               for seed in range(12)]
+    batches = [
+        np.random.default_rng(seed).normal(size=(1 + seed % 3, 3, 16, 16)).astype(np.float32) for seed in range(12)
+    ]
     results = [None] * len(batches)
 
     def run(index):

@@ -1,4 +1,5 @@
 """Requests take turns at the model in the order they arrive, alone or in dynamic batches."""
+
 import io
 import threading
 import time
@@ -7,13 +8,13 @@ from concurrent.futures import Future
 import mxnet as mx
 import numpy as np
 import pytest
+from serving_models import export_model
 
 from image_classifier.serving import app as app_module
 from image_classifier.serving.app import create_app
 from image_classifier.serving.batching import Batcher
 from image_classifier.serving.predictor import Predictor
 from image_classifier.serving.settings import Settings
-from serving_models import export_model
 
 IMAGE_SHAPE = (3, 16, 16)
 WAIT = 60
@@ -37,10 +38,13 @@ def predictor(tmp_path_factory):
     return Predictor.load(export_model(tmp_path_factory.mktemp("served") / "model", IMAGE_SHAPE), mx.cpu())
 
 
-@pytest.mark.parametrize("dynamic_batch, passes", [
-    (None, [[0], [1], [2], [3], [4], [5], [6], [7], [8]]),  # the default: one request per pass, in turn
-    (3, [[0], [1, 2, 3], [4, 5, 6], [7, 8]]),
-])
+@pytest.mark.parametrize(
+    "dynamic_batch, passes",
+    [
+        (None, [[0], [1], [2], [3], [4], [5], [6], [7], [8]]),  # the default: one request per pass, in turn
+        (3, [[0], [1, 2, 3], [4, 5, 6], [7, 8]]),
+    ],
+)
 def test_requests_reach_the_model_in_arrival_order(predictor, monkeypatch, dynamic_batch, passes):
     batchers, seen, entered, release = [], [], threading.Event(), threading.Event()
     forward = predictor.predict
@@ -70,7 +74,7 @@ def test_requests_reach_the_model_in_arrival_order(predictor, monkeypatch, dynam
     entered.wait(WAIT)  # the model is busy with request 0; the others queue behind it, one after another
     for marker, thread in enumerate(threads[1:], 1):
         thread.start()
-        wait_until(lambda: batchers[0]._queue.qsize() == marker)
+        wait_until(lambda marker=marker: batchers[0]._queue.qsize() == marker)
     release.set()
     for thread in threads:
         thread.join(WAIT)
@@ -81,8 +85,9 @@ def test_requests_reach_the_model_in_arrival_order(predictor, monkeypatch, dynam
 def test_a_pass_waits_for_requests_being_decoded_but_a_lone_request_never_waits(predictor, monkeypatch):
     monkeypatch.setattr("image_classifier.serving.batching.GATHER_WAIT", 1000)  # only the order can end a wait
     seen, forward = [], predictor.predict
-    monkeypatch.setattr(predictor, "predict", lambda batch: seen.append([int(row[0, 0, 0]) for row in batch])
-                        or forward(batch))
+    monkeypatch.setattr(
+        predictor, "predict", lambda batch: seen.append([int(row[0, 0, 0]) for row in batch]) or forward(batch)
+    )
 
     class CountingBatcher(Batcher):
         submitted = 0
@@ -106,8 +111,10 @@ def test_a_pass_waits_for_requests_being_decoded_but_a_lone_request_never_waits(
             decoded.wait(WAIT)
         batcher.predict(np.full((1, *IMAGE_SHAPE), 1, np.float32))
 
-    threads = [threading.Thread(target=second_request),
-               threading.Thread(target=batcher.predict, args=(np.full((1, *IMAGE_SHAPE), 0, np.float32),))]
+    threads = [
+        threading.Thread(target=second_request),
+        threading.Thread(target=batcher.predict, args=(np.full((1, *IMAGE_SHAPE), 0, np.float32),)),
+    ]
     threads[0].start()
     wait_until(lambda: batcher._preparing == 1)
     threads[1].start()

@@ -1,4 +1,5 @@
 """Request bodies as gunicorn hands them to the app: chunked framing, the byte limit, 0 as no limit of ours."""
+
 import base64
 import io
 import json
@@ -9,11 +10,11 @@ import pytest
 from gunicorn.config import Config
 from gunicorn.http.parser import RequestParser
 from PIL import Image
+from serving_models import export_model
 
 from image_classifier.serving.app import create_app
 from image_classifier.serving.predictor import Predictor
 from image_classifier.serving.settings import Settings
-from serving_models import export_model
 
 MB = 1024 * 1024
 
@@ -25,27 +26,36 @@ def png(seed):
 
 
 def chunked(body, chunk_size=64 * 1024):
-    pieces = [body[start:start + chunk_size] for start in range(0, len(body), chunk_size)]
+    pieces = [body[start : start + chunk_size] for start in range(0, len(body), chunk_size)]
     return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
 
 
 def gunicorn_input(framed_body):
     """The wsgi.input gunicorn gives the app for a chunked request with this framing."""
-    raw = (b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/jsonlines\r\n"
-           b"Transfer-Encoding: chunked\r\n\r\n" + framed_body)
+    raw = (
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/jsonlines\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + framed_body
+    )
     request = next(RequestParser(Config(), [raw], ("127.0.0.1", 0)))
     return request.body
 
 
 def post_chunked(client, framed_body):
-    return client.post("/invocations", headers={"Content-Type": "application/jsonlines"},
-                       environ_overrides={"wsgi.input": gunicorn_input(framed_body), "CONTENT_LENGTH": "",
-                                          "wsgi.input_terminated": True})
+    return client.post(
+        "/invocations",
+        headers={"Content-Type": "application/jsonlines"},
+        environ_overrides={
+            "wsgi.input": gunicorn_input(framed_body),
+            "CONTENT_LENGTH": "",
+            "wsgi.input_terminated": True,
+        },
+    )
 
 
 def jsonlines(count):
-    return b"".join(json.dumps({"b64": base64.b64encode(png(index)).decode()}).encode() + b"\n"
-                    for index in range(count))
+    return b"".join(
+        json.dumps({"b64": base64.b64encode(png(index)).decode()}).encode() + b"\n" for index in range(count)
+    )
 
 
 @pytest.fixture(scope="module")

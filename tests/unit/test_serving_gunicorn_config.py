@@ -1,4 +1,5 @@
 """gunicorn's hooks: each worker gets the lowest free slot, so a replacement takes over its predecessor's GPU."""
+
 import importlib
 import os
 from types import SimpleNamespace

@@ -1,4 +1,5 @@
 """Any image Pillow reads becomes the model's channels; the pixel limit is checked before decoding."""
+
 import io
 import re
 import struct
@@ -27,8 +28,9 @@ def truncated_images_refused(monkeypatch):
 
 
 def test_serving_never_imports_gluoncv():
-    code = ("import sys, image_classifier.serving.app, image_classifier.serving.launcher; "
-            "print('gluoncv' in sys.modules)")
+    code = (
+        "import sys, image_classifier.serving.app, image_classifier.serving.launcher; print('gluoncv' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
@@ -61,9 +63,17 @@ def test_rgb_png_is_exact():
     assert np.array_equal(images.decode(encoded(Image.fromarray(RGB), "PNG"), 3, LIMIT), RGB)
 
 
-@pytest.mark.parametrize("mode, options", [
-    ("L", {}), ("LA", {}), ("P", {}), ("P", {"transparency": 0}), ("RGBA", {}), ("1", {}),
-])
+@pytest.mark.parametrize(
+    "mode, options",
+    [
+        ("L", {}),
+        ("LA", {}),
+        ("P", {}),
+        ("P", {"transparency": 0}),
+        ("RGBA", {}),
+        ("1", {}),
+    ],
+)
 def test_modes_become_rgb_with_their_colours(mode, options):
     image = Image.fromarray(RGB).convert(mode)
     expected = np.asarray(image.convert("RGB"))
@@ -141,13 +151,16 @@ def test_pixel_limit_names_the_size():
         images.decode(png_header_only(5000, 3000), 3, LIMIT)
 
 
-@pytest.mark.parametrize("body, message", [
-    (b"", "The image is empty"),
-    (RNG.bytes(3000), "not an image this endpoint reads"),
-    (encoded(Image.fromarray(RGB), "PNG")[:60], "could not be decoded|header is damaged"),
-    (encoded(Image.fromarray(RGB), "JPEG")[:400], "could not be decoded|header is damaged"),
-    (png_header_only(30, 30), "could not be decoded"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"", "The image is empty"),
+        (RNG.bytes(3000), "not an image this endpoint reads"),
+        (encoded(Image.fromarray(RGB), "PNG")[:60], "could not be decoded|header is damaged"),
+        (encoded(Image.fromarray(RGB), "JPEG")[:400], "could not be decoded|header is damaged"),
+        (png_header_only(30, 30), "could not be decoded"),
+    ],
+)
 def test_undecodable_bodies_are_bad_requests(body, message):
     with pytest.raises(BadRequest, match=message):
         images.decode(body, 3, LIMIT)
@@ -186,12 +199,15 @@ def peak_allocation(function):
     return outcome, peak
 
 
-@pytest.mark.parametrize("samples, channels, message", [
-    (np.zeros((2048, 1024), np.uint16), 1, r"takes 4 MB decoded \(1024x2048 pixels of 2 bytes\)"),
-    (np.zeros((2048, 1024), np.uint16), 3, r"takes 6 MB decoded \(1024x2048 pixels of 3 bytes\)"),
-    (np.zeros((1024, 1024, 4), np.uint8), 3, r"takes 4 MB decoded \(1024x1024 pixels of 4 bytes\)"),
-    (np.zeros((2048, 1536), np.uint8), 3, r"takes 9 MB decoded \(1536x2048 pixels of 3 bytes\)"),
-])
+@pytest.mark.parametrize(
+    "samples, channels, message",
+    [
+        (np.zeros((2048, 1024), np.uint16), 1, r"takes 4 MB decoded \(1024x2048 pixels of 2 bytes\)"),
+        (np.zeros((2048, 1024), np.uint16), 3, r"takes 6 MB decoded \(1024x2048 pixels of 3 bytes\)"),
+        (np.zeros((1024, 1024, 4), np.uint8), 3, r"takes 4 MB decoded \(1024x1024 pixels of 4 bytes\)"),
+        (np.zeros((2048, 1536), np.uint8), 3, r"takes 9 MB decoded \(1536x2048 pixels of 3 bytes\)"),
+    ],
+)
 def test_decoded_bytes_are_bounded_from_the_header(samples, channels, message):
     """Pixels x channels x bytes per sample (at least the model's channels, which a conversion makes)."""
     body = png_sixteen_bit(samples) if samples.dtype == np.uint16 else encoded(Image.fromarray(samples), "PNG")

@@ -1,4 +1,5 @@
 """Request images to model inputs: the training's validation transform, and what it was never given."""
+
 import io
 
 import numpy as np
@@ -36,12 +37,15 @@ def test_preprocessed_arrays_pass_through_as_float32():
     assert result.dtype == np.float32 and np.array_equal(result, array.astype(np.float32))
 
 
-@pytest.mark.parametrize("array, message", [
-    (np.zeros((3, 9, 8), np.float32), r"must have the model's input shape \(3, 8, 8\) per image, not \(3, 9, 8\)"),
-    (np.full((3, 8, 8), np.nan, np.float32), "NaN or infinite"),
-    (np.full((3, 8, 8), np.inf, np.float64), "NaN or infinite"),
-    (np.full((3, 8, 8), 1e300, np.float64), "beyond float32's range"),  # finite until cast to float32
-])
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.zeros((3, 9, 8), np.float32), r"must have the model's input shape \(3, 8, 8\) per image, not \(3, 9, 8\)"),
+        (np.full((3, 8, 8), np.nan, np.float32), "NaN or infinite"),
+        (np.full((3, 8, 8), np.inf, np.float64), "NaN or infinite"),
+        (np.full((3, 8, 8), 1e300, np.float64), "beyond float32's range"),  # finite until cast to float32
+    ],
+)
 def test_bad_preprocessed_arrays(array, message):
     with pytest.raises(BadRequest, match=message):
         model_input(array, CENTER, LIMIT)

@@ -1,13 +1,14 @@
 """RecordIO bodies split as MXNet's own reader splits them, multi-part records and im2rec headers included."""
+
 import io
 import struct
 
 import numpy as np
 import pytest
+from data_layouts import recordio_bytes
 from mxnet import recordio
 from PIL import Image
 
-from data_layouts import recordio_bytes
 from image_classifier.serving import records
 from image_classifier.serving.errors import BadRequest
 
@@ -40,11 +41,14 @@ def test_image_bytes_are_found_raw_or_behind_an_im2rec_header():
     assert records.image_bytes(multi_label) == image
 
 
-@pytest.mark.parametrize("mangle, message", [
-    (lambda body: body[:5], "ends inside a record header"),
-    (lambda body: b"\0" * 8 + body, "no record magic number at byte 0"),
-    (lambda body: body[:-8], "cut short"),
-])
+@pytest.mark.parametrize(
+    "mangle, message",
+    [
+        (lambda body: body[:5], "ends inside a record header"),
+        (lambda body: b"\0" * 8 + body, "no record magic number at byte 0"),
+        (lambda body: body[:-8], "cut short"),
+    ],
+)
 def test_broken_framing_is_a_bad_request(tmp_path, mangle, message):
     body = recordio_bytes(tmp_path / "body.rec", [b"x" * 20, b"y" * 20])
     with pytest.raises(BadRequest, match=message):
@@ -55,11 +59,14 @@ def part(flag, data):
     return struct.pack("<II", records.MAGIC, (flag << records.LENGTH_BITS) | len(data)) + data
 
 
-@pytest.mark.parametrize("body, message", [
-    (part(records.MIDDLE, b"abcd"), "breaks the multi-part sequence"),
-    (part(records.FIRST, b"abcd") + part(records.WHOLE, b"efgh"), "breaks the multi-part sequence"),
-    (part(records.FIRST, b"abcd"), "ends inside a multi-part record"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (part(records.MIDDLE, b"abcd"), "breaks the multi-part sequence"),
+        (part(records.FIRST, b"abcd") + part(records.WHOLE, b"efgh"), "breaks the multi-part sequence"),
+        (part(records.FIRST, b"abcd"), "ends inside a multi-part record"),
+    ],
+)
 def test_parts_out_of_sequence_are_a_bad_request(body, message):
     with pytest.raises(BadRequest, match=message):
         records.split(body)
@@ -85,6 +92,9 @@ def test_a_body_without_framing_is_one_records_data(tmp_path):
 
 def test_unframed_data_that_is_no_record_says_how_it_was_read():
     (data,) = records.payloads(b"\0" * 16)
-    with pytest.raises(BadRequest, match="neither an image nor an im2rec IRHeader and image .a body that does not "
-                                         "start with RecordIO's magic number is read as one record's data"):
+    with pytest.raises(
+        BadRequest,
+        match="neither an image nor an im2rec IRHeader and image .a body that does not "
+        "start with RecordIO's magic number is read as one record's data",
+    ):
         records.image_bytes(data)

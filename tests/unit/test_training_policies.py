@@ -24,16 +24,28 @@ def test_early_stopping_tolerance_is_relative():
     assert not stopping.should_stop(2, 0.56)
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("sgd", {"momentum": 0.5}),
-    ("nag", {"momentum": 0.5}),
-    ("adam", {"beta1": 0.8, "beta2": 0.99, "epsilon": 0.01}),
-    ("rmsprop", {"gamma1": 0.7, "epsilon": 0.01}),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("sgd", {"momentum": 0.5}),
+        ("nag", {"momentum": 0.5}),
+        ("adam", {"beta1": 0.8, "beta2": 0.99, "epsilon": 0.01}),
+        ("rmsprop", {"gamma1": 0.7, "epsilon": 0.01}),
+    ],
+)
 def test_optimizer_parameters(name, expected):
-    hp = hyperparameters.parse({"num_classes": "2", "num_training_samples": "10", "optimizer": name,
-                                "momentum": "0.5", "beta_1": "0.8", "beta_2": "0.99", "eps": "0.01",
-                                "gamma": "0.7"})
+    hp = hyperparameters.parse(
+        {
+            "num_classes": "2",
+            "num_training_samples": "10",
+            "optimizer": name,
+            "momentum": "0.5",
+            "beta_1": "0.8",
+            "beta_2": "0.99",
+            "eps": "0.01",
+            "gamma": "0.7",
+        }
+    )
     optimizer, params = optimizer_params(hp, batches_per_epoch=10)
     assert optimizer == name
     assert {key: params[key] for key in expected} == expected
@@ -41,8 +53,15 @@ def test_optimizer_parameters(name, expected):
 
 
 def test_learning_rate_steps_are_epochs_turned_into_updates():
-    hp = hyperparameters.parse({"num_classes": "2", "num_training_samples": "10", "lr_scheduler_step": "2,4",
-                                "lr_scheduler_factor": "0.5", "learning_rate": "0.1"})
+    hp = hyperparameters.parse(
+        {
+            "num_classes": "2",
+            "num_training_samples": "10",
+            "lr_scheduler_step": "2,4",
+            "lr_scheduler_factor": "0.5",
+            "learning_rate": "0.1",
+        }
+    )
     scheduler = optimizer_params(hp, batches_per_epoch=10)[1]["lr_scheduler"]
     assert [scheduler(update) for update in (20, 21, 41)] == pytest.approx([0.1, 0.05, 0.025])
 
@@ -76,8 +95,12 @@ def test_more_than_one_image_better_wins_whatever_its_loss():
 def test_the_epochs_kept_while_training_always_include_the_final_choice():
     chooser = random.Random(0)
     for _ in range(300):
-        scores = history(*[(chooser.randrange(90, 101) / 100, chooser.choice([0.1, 0.2, 0.3]))
-                           for _ in range(chooser.randrange(1, 12))])
+        scores = history(
+            *[
+                (chooser.randrange(90, 101) / 100, chooser.choice([0.1, 0.2, 0.3]))
+                for _ in range(chooser.randrange(1, 12))
+            ]
+        )
         saved = set()
         for end in range(1, len(scores) + 1):
             possible = {score.epoch_number for score in still_possible(scores[:end], 1 / 100)}

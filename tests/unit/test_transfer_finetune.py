@@ -1,4 +1,5 @@
 """The fine-tuning schedule on a real small network: frozen means bit-identical, the rest learns."""
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -100,7 +101,8 @@ def test_schedule_logs_each_change_once(tmp_path, caplog):
         fine_tuning.start_epoch(epoch)
     assert [record.getMessage() for record in caplog.records] == [
         "Epoch[0] Training the head only; the body is frozen",
-        "Epoch[2] Training the head and the body's top 3 weighted layers; the rest is frozen"]
+        "Epoch[2] Training the head and the body's top 3 weighted layers; the rest is frozen",
+    ]
 
 
 def test_defaults_change_nothing(tmp_path):
@@ -119,13 +121,19 @@ def test_float16_network_can_be_frozen(tmp_path):
     assert np.dtype(net.head.weight.dtype) == np.float16
 
 
-@pytest.mark.parametrize("values, named", [
-    ({"freeze_epochs": 1}, "freeze_epochs fine-tune"),
-    ({"trainable_layers": 2, "body_lr_mult": 0.1}, "trainable_layers, body_lr_mult fine-tune"),
-])
+@pytest.mark.parametrize(
+    "values, named",
+    [
+        ({"freeze_epochs": 1}, "freeze_epochs fine-tune"),
+        ({"trainable_layers": 2, "body_lr_mult": 0.1}, "trainable_layers, body_lr_mult fine-tune"),
+    ],
+)
 def test_fine_tuning_needs_starting_weights(values, named):
     params = hp(**values)
     net = networks.build(20, 2)
-    with pytest.raises(UserError, match=f"^{named} a network that starts from weights: set use_pretrained_model=1 "
-                                        f"or give a 'pretrained' or 'model' channel"):
+    with pytest.raises(
+        UserError,
+        match=f"^{named} a network that starts from weights: set use_pretrained_model=1 "
+        f"or give a 'pretrained' or 'model' channel",
+    ):
         FineTuning(params, net, trainer_for(net))

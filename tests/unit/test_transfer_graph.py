@@ -1,11 +1,12 @@
 """Reading a network's structure from its graph: this project's GluonCV networks and the built-in's alike."""
+
 import json
 
 import mxnet as mx
 import pytest
+from transfer_models import builtin_symbol
 
 from image_classifier.model import graph, networks
-from transfer_models import builtin_symbol
 
 
 def served_symbol(num_layers, num_classes=4, multi_label=False):
@@ -24,8 +25,11 @@ def test_depth_of_the_builtin_network_is_its_num_layers():
     assert graph.depth(builtin_symbol(3, num_layers=32)) == 32
 
 
-@pytest.mark.parametrize("symbol", [served_symbol(20), served_symbol(20, multi_label=True), builtin_symbol(4)],
-                         ids=["softmax", "sigmoid", "builtin SoftmaxOutput"])
+@pytest.mark.parametrize(
+    "symbol",
+    [served_symbol(20), served_symbol(20, multi_label=True), builtin_symbol(4)],
+    ids=["softmax", "sigmoid", "builtin SoftmaxOutput"],
+)
 def test_split_classifier_cuts_at_the_input_of_the_last_fully_connected_layer(symbol):
     body, classifier = graph.split_classifier(symbol)
     assert classifier.num_outputs == 4
@@ -62,8 +66,13 @@ def test_parameters_below_the_top_layers():
     assert graph.parameters_below(body, 0) == everything
     assert graph.parameters_below(body, 100) == frozenset()
     top_one = graph.parameters_below(body, 1)  # only the last convolution and the batch norm after it train
-    assert everything - top_one == {"stage3_unit3_conv2_weight", "bn1_gamma", "bn1_beta", "bn1_moving_mean",
-                                    "bn1_moving_var"}
+    assert everything - top_one == {
+        "stage3_unit3_conv2_weight",
+        "bn1_gamma",
+        "bn1_beta",
+        "bn1_moving_mean",
+        "bn1_moving_var",
+    }
 
 
 def test_running_statistics_only_where_frozen():

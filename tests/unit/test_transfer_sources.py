@@ -1,18 +1,19 @@
 """Starting weights from the model channel, the pretrained channel and GluonCV's cache: what loads, and
 the failure message for each way it can go wrong."""
+
 import shutil
 
 import mxnet as mx
 import numpy as np
 import pytest
 from gluoncv.model_zoo import model_store
+from transfer_models import initialised_builtin, tar_model, write_builtin_model, write_our_model
 
 from image_classifier import hyperparameters
 from image_classifier.environment import Channel, Environment
 from image_classifier.errors import UserError
 from image_classifier.model import artifacts, networks, sources, zoo
 from image_classifier.model.transfer import TransferNet
-from transfer_models import tar_model, initialised_builtin, write_builtin_model, write_our_model
 
 IMAGES = mx.nd.random.uniform(-2, 2, shape=(4, 3, 16, 16))
 
@@ -113,8 +114,9 @@ def test_model_channel_continues_a_model_that_was_itself_transferred(tmp_path):
     transferred.hybridize()
     model_dir = write_our_model(tmp_path / "transferred", transferred, (3, 16, 16), {0: "a", 1: "b"})
     net = sources.starting_network(env_with(tmp_path / "next", model=model_dir), hp())
-    np.testing.assert_allclose(mx.nd.softmax(net(IMAGES)).asnumpy(), artifacts.load(model_dir)(IMAGES).asnumpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        mx.nd.softmax(net(IMAGES)).asnumpy(), artifacts.load(model_dir)(IMAGES).asnumpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_model_channel_continues_a_builtin_model_with_its_classifier(tmp_path, builtin_model):
@@ -155,12 +157,15 @@ def test_missing_zoo_weights_without_network_say_which_file_and_the_two_ways(tmp
 
     def unreachable(*args, **kwargs):
         raise OSError("Name or service not known")
+
     monkeypatch.setattr(model_store, "get_model_file", unreachable)
     with pytest.raises(UserError) as error:
         sources.starting_network(env_with(tmp_path), hp(num_layers=34, use_pretrained_model=1))
     message = str(error.value)
-    assert message.startswith(f"Pretrained weights resnet34_v1-48216ba9.params are not in {tmp_path}/mxnet/models "
-                              f"and could not be downloaded (OSError)")
+    assert message.startswith(
+        f"Pretrained weights resnet34_v1-48216ba9.params are not in {tmp_path}/mxnet/models "
+        f"and could not be downloaded (OSError)"
+    )
     assert "put GluonCV's resnet34_v1-48216ba9.params there" in message and "'pretrained' channel" in message
 
 
@@ -168,6 +173,7 @@ def _without(name):
     def remove(model_dir):
         for path in model_dir.glob(name):
             path.unlink()
+
     return remove
 
 
@@ -175,18 +181,25 @@ def _corrupt(name, data):
     def corrupt(model_dir):
         for path in model_dir.glob(name):
             path.write_bytes(data(path.read_bytes()))
+
     return corrupt
 
 
 MODEL_FAILURES = {
-    "no symbol": (_without("*-symbol.json"), "The 'model' channel's model has no image-classification-symbol.json; "
-                                             "give the model.tar.gz of a training job"),
+    "no symbol": (
+        _without("*-symbol.json"),
+        "The 'model' channel's model has no image-classification-symbol.json; give the model.tar.gz of a training job",
+    ),
     "no params": (_without("*.params"), "The 'model' channel's model has no image-classification-NNNN.params"),
     "no shapes": (_without("model-shapes.json"), "The 'model' channel's model has no model-shapes.json"),
-    "truncated params": (_corrupt("*.params", lambda data: data[:len(data) // 2]),
-                         "image-classification-0001.params is not a valid MXNet parameters file ("),
-    "corrupt symbol": (_corrupt("*-symbol.json", lambda data: b"not json"),
-                       "image-classification-symbol.json is not a valid MXNet symbol file ("),
+    "truncated params": (
+        _corrupt("*.params", lambda data: data[: len(data) // 2]),
+        "image-classification-0001.params is not a valid MXNet parameters file (",
+    ),
+    "corrupt symbol": (
+        _corrupt("*-symbol.json", lambda data: b"not json"),
+        "image-classification-symbol.json is not a valid MXNet symbol file (",
+    ),
 }
 
 
@@ -207,8 +220,11 @@ def test_model_channel_params_of_another_network_are_named(tmp_path, our_model):
     other(IMAGES)
     other.export(str(tmp_path / "other"), 1)
     shutil.copy(tmp_path / "other-0001.params", env.channels["model"].path / "image-classification-0001.params")
-    with pytest.raises(UserError, match=r"The parameters of the 'model' channel's model lack '\w+' \(\d+ of the "
-                                        r"network's \d+ are missing\)"):
+    with pytest.raises(
+        UserError,
+        match=r"The parameters of the 'model' channel's model lack '\w+' \(\d+ of the "
+        r"network's \d+ are missing\)",
+    ):
         sources.starting_network(env, hp(num_classes=3))
 
 
@@ -221,12 +237,14 @@ def test_corrupt_model_tar_gz(tmp_path, our_model):
 
 def test_model_channel_says_which_hyperparameters_differ(tmp_path, our_model):
     with pytest.raises(UserError) as error:
-        sources.starting_network(env_with(tmp_path, model=our_model),
-                                 hp(num_layers=32, image_shape="3,24,24", num_classes=4))
+        sources.starting_network(
+            env_with(tmp_path, model=our_model), hp(num_layers=32, image_shape="3,24,24", num_classes=4)
+        )
     assert str(error.value) == (
         "The model in the 'model' channel has num_layers=20 (this job: 32), image_shape=3,16,16 (this job: 3,24,24), "
         "num_classes=3 (this job: 4); set these hyperparameters to the model's values to continue training it, or "
-        "give it as the 'pretrained' channel")
+        "give it as the 'pretrained' channel"
+    )
 
 
 def test_model_channel_with_one_difference(tmp_path, builtin_model):
@@ -235,15 +253,19 @@ def test_model_channel_with_one_difference(tmp_path, builtin_model):
 
 
 def test_pretrained_model_of_another_depth(tmp_path, our_model):
-    with pytest.raises(UserError, match="The network in the 'pretrained' channel has 20 layers but num_layers is 56; "
-                                        "set num_layers=20"):
+    with pytest.raises(
+        UserError, match="The network in the 'pretrained' channel has 20 layers but num_layers is 56; set num_layers=20"
+    ):
         sources.starting_network(env_with(tmp_path, pretrained=our_model), hp(num_layers=56))
 
 
 def test_gluoncv_params_of_another_depth(tmp_path):
     source_net(20).save_parameters(str(tmp_path / "resnet20.params"))
-    with pytest.raises(UserError, match=r"resnet20\.params does not fit ResNet-32 \(.*\); set num_layers to the "
-                                        r"depth these weights were trained with"):
+    with pytest.raises(
+        UserError,
+        match=r"resnet20\.params does not fit ResNet-32 \(.*\); set num_layers to the "
+        r"depth these weights were trained with",
+    ):
         sources.starting_network(env_with(tmp_path, pretrained=tmp_path / "resnet20.params"), hp(num_layers=32))
 
 
@@ -255,8 +277,11 @@ def test_params_that_are_no_gluoncv_resnet(tmp_path):
 
 def test_weights_for_other_image_channels(tmp_path):
     source_net().save_parameters(str(tmp_path / "rgb.params"))
-    with pytest.raises(UserError, match=r"cannot run on image_shape 1,16,16 with its parameters \(.*\); set "
-                                        r"image_shape to the channels the network takes"):
+    with pytest.raises(
+        UserError,
+        match=r"cannot run on image_shape 1,16,16 with its parameters \(.*\); set "
+        r"image_shape to the channels the network takes",
+    ):
         sources.starting_network(env_with(tmp_path, pretrained=tmp_path / "rgb.params"), hp(image_shape="1,16,16"))
 
 
@@ -277,4 +302,3 @@ def test_empty_model_channel(tmp_path):
     env = Environment(root=tmp_path, hyperparameters={}, channels={"model": Channel("model", folder)})
     with pytest.raises(UserError, match="The 'model' channel is empty"):
         sources.starting_network(env, hp())
-

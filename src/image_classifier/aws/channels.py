@@ -1,18 +1,18 @@
 """A data folder's channels (one sub-folder each) as the InputDataConfig of a training job.
 
-    train/, validation/                 .rec files (application/x-recordio), or images (application/x-image)
-    train_lst/, validation_lst/         im2rec .lst files for the images (application/x-image)
-    train_annotation/, validation_annotation/   one JSON annotation per image (application/x-image)
-    model/                              a previous model.tar.gz for incremental training
+train/, validation/                 .rec files (application/x-recordio), or images (application/x-image)
+train_lst/, validation_lst/         im2rec .lst files for the images (application/x-image)
+train_annotation/, validation_annotation/   one JSON annotation per image (application/x-image)
+model/                              a previous model.tar.gz for incremental training
 """
+
 from ..errors import UserError
 from . import s3
 
 RECORDIO = "application/x-recordio"
 IMAGE = "application/x-image"
 MODEL = "application/x-sagemaker-model"
-CHANNELS = ("train", "validation", "train_lst", "validation_lst", "train_annotation", "validation_annotation",
-            "model")
+CHANNELS = ("train", "validation", "train_lst", "validation_lst", "train_annotation", "validation_annotation", "model")
 REQUIRED = ("train", "validation")
 
 
@@ -30,8 +30,10 @@ def by_channel(files, where):
     for path in files:
         channel, separator, name = path.partition("/")
         if not separator:
-            raise UserError(f"{where} has a file '{path}' outside the channel folders: put every file in one of "
-                            f"{', '.join(CHANNELS)}")
+            raise UserError(
+                f"{where} has a file '{path}' outside the channel folders: put every file in one of "
+                f"{', '.join(CHANNELS)}"
+            )
         if channel not in CHANNELS:
             raise UserError(f"{where} has a folder '{channel}' that is not a channel: use {', '.join(CHANNELS)}")
         grouped.setdefault(channel, []).append(name)
@@ -46,8 +48,13 @@ def input_data_config(uri, grouped):
     return [
         {
             "ChannelName": channel,
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": s3.join(uri, channel) + "/",
-                                            "S3DataDistributionType": "FullyReplicated"}},
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": s3.join(uri, channel) + "/",
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
             "ContentType": content_type(channel, names),
         }
         for channel, names in sorted(grouped.items())
@@ -55,5 +62,6 @@ def input_data_config(uri, grouped):
 
 
 def describe(grouped):
-    return [f"  {channel}: {len(names)} files, {content_type(channel, names)}"
-            for channel, names in sorted(grouped.items())]
+    return [
+        f"  {channel}: {len(names)} files, {content_type(channel, names)}" for channel, names in sorted(grouped.items())
+    ]

@@ -1,4 +1,5 @@
 """The boto3 clients a command uses, all from one session, each made on first use."""
+
 from functools import cached_property
 
 import boto3

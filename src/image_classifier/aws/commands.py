@@ -3,6 +3,7 @@
 Every failure prints one line to stderr and exits 1: our own checks (UserError), AWS's answers
 (the service's code and message, with a hint for the usual ones), and missing credentials or region.
 """
+
 import argparse
 import importlib
 import logging
@@ -24,7 +25,7 @@ COMMANDS = {
 }
 HINTS = {
     "ResourceLimitExceeded": "ask for a higher SageMaker quota for this instance type (Service Quotas), "
-                             "or use another type",
+    "or use another type",
     "AccessDeniedException": "the credentials in use lack this SageMaker permission",
     "ExpiredTokenException": "the credentials have expired: refresh them (aws sso login, or new keys)",
 }

@@ -1,4 +1,5 @@
 """``aws deploy``: a finished training job's model behind a real-time endpoint (model, endpoint config, endpoint)."""
+
 from .models import ensure_model
 from .polling import wait
 
@@ -16,13 +17,27 @@ def run(args, clients):
     sagemaker = clients.sagemaker
     model_name = ensure_model(sagemaker, args.job_name, args.image_uri)
     endpoint = args.endpoint_name or args.job_name
-    sagemaker.create_endpoint_config(EndpointConfigName=endpoint, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": model_name, "InitialInstanceCount": args.instance_count,
-        "InstanceType": args.instance_type, "InitialVariantWeight": 1.0,
-    }])
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=endpoint,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model_name,
+                "InitialInstanceCount": args.instance_count,
+                "InstanceType": args.instance_type,
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
     sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint)
     print(f"creating endpoint {endpoint} (about 5 to 10 minutes)")
     if args.wait:
-        wait(lambda: sagemaker.describe_endpoint(EndpointName=endpoint), f"endpoint {endpoint}", "EndpointStatus",
-             "InService", ("Failed", "OutOfService"), args.poll_seconds)
+        wait(
+            lambda: sagemaker.describe_endpoint(EndpointName=endpoint),
+            f"endpoint {endpoint}",
+            "EndpointStatus",
+            "InService",
+            ("Failed", "OutOfService"),
+            args.poll_seconds,
+        )
     return 0

@@ -1,4 +1,5 @@
 """A training job's CloudWatch log lines, printed as they arrive, each once."""
+
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
@@ -21,8 +22,9 @@ class LogTail:
             prefix = f"[{stream.removeprefix(self.job_name + '/')}] " if len(streams) > 1 else ""
             while True:
                 start = {"nextToken": self.tokens[stream]} if stream in self.tokens else {}
-                response = self.logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream,
-                                                    startFromHead=True, **start)
+                response = self.logs.get_log_events(
+                    logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True, **start
+                )
                 for event in response["events"]:
                     print(prefix + event["message"])
                 self.tokens[stream] = response["nextForwardToken"]

@@ -1,4 +1,5 @@
 """The SageMaker model of a finished training job: this image serving the job's model.tar.gz."""
+
 from ..errors import UserError
 
 
@@ -23,8 +24,10 @@ def ensure_model(sagemaker, job_name, image_uri=None):
             raise
     sagemaker.create_model(
         ModelName=job_name,
-        PrimaryContainer={"Image": image_uri or description["AlgorithmSpecification"]["TrainingImage"],
-                          "ModelDataUrl": description["ModelArtifacts"]["S3ModelArtifacts"]},
+        PrimaryContainer={
+            "Image": image_uri or description["AlgorithmSpecification"]["TrainingImage"],
+            "ModelDataUrl": description["ModelArtifacts"]["S3ModelArtifacts"],
+        },
         ExecutionRoleArn=description["RoleArn"],
     )
     print(f"created model {job_name}")

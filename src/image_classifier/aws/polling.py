@@ -1,4 +1,5 @@
 """Waiting for an endpoint or a transform job: print each status once, stop at the ones that end the wait."""
+
 import time
 
 from ..errors import UserError

@@ -4,6 +4,7 @@ Asks for ``top_k=K`` in X-Amzn-SageMaker-Custom-Attributes, which this image's e
 class names; an endpoint that answers with the bare list of probabilities (the built-in algorithm's)
 is ranked here, its classes named by index.
 """
+
 import json
 from pathlib import Path
 
@@ -37,7 +38,10 @@ def run(args, clients):
         raise UserError(f"{args.image} is not a file: give the path of a JPEG or PNG image")
     body = args.image.read_bytes()
     response = clients.runtime.invoke_endpoint(
-        EndpointName=args.endpoint_name, Body=body, ContentType=content_type(body), Accept="application/json",
+        EndpointName=args.endpoint_name,
+        Body=body,
+        ContentType=content_type(body),
+        Accept="application/json",
         CustomAttributes=f"top_k={args.top_k}",
     )
     for rank, (name, probability) in enumerate(top_classes(json.loads(response["Body"].read()), args.top_k), 1):

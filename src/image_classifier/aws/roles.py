@@ -1,4 +1,5 @@
 """The IAM role SageMaker assumes for a job: an ARN, a role name, or $SAGEMAKER_ROLE."""
+
 import os
 
 from ..errors import UserError

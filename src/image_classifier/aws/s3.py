@@ -1,4 +1,5 @@
 """S3 locations as ``s3://bucket/prefix`` URIs: uploading a folder, listing what is under a prefix."""
+
 from pathlib import Path
 
 from ..errors import UserError
@@ -37,5 +38,9 @@ def list_files(s3, uri):
     bucket, prefix = split_uri(uri)
     start = f"{prefix}/" if prefix else ""
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=start)
-    return [item["Key"][len(start):] for page in pages for item in page.get("Contents", [])
-            if not item["Key"].endswith("/")]
+    return [
+        item["Key"][len(start) :]
+        for page in pages
+        for item in page.get("Contents", [])
+        if not item["Key"].endswith("/")
+    ]

@@ -3,6 +3,7 @@
 Exits 0 for a job that completed or is still running (without --follow), 1 for one that failed or
 was stopped, with SageMaker's failure reason (the first line of the container's failure file).
 """
+
 import time
 
 from ..errors import UserError
@@ -43,8 +44,10 @@ def outcome(description):
         raise UserError(f"Training job {name} failed: {description.get('FailureReason', 'no reason given')}")
     if status == "Stopped":
         kept = description.get("ModelArtifacts", {}).get("S3ModelArtifacts")
-        raise UserError(f"Training job {name} was stopped before it completed"
-                        + (f"; the epochs it kept are in {kept}" if kept else ""))
+        raise UserError(
+            f"Training job {name} was stopped before it completed"
+            + (f"; the epochs it kept are in {kept}" if kept else "")
+        )
     if status == "Completed":
         print(f"  model: {description['ModelArtifacts']['S3ModelArtifacts']}")
         if description.get("BillableTimeInSeconds"):

@@ -5,6 +5,7 @@ typo costs nothing. A local data folder is uploaded under OUTPUT/JOB/data/. With
 training checkpoints to OUTPUT/JOB/checkpoints/ (or --checkpoint-s3) and resumes from there.
 TensorBoard event files go to OUTPUT/JOB/tensorboard/.
 """
+
 import json
 from pathlib import Path
 
@@ -21,20 +22,34 @@ LOCAL_TENSORBOARD = "/opt/ml/output/tensorboard"
 def metric_definitions(top_k):
     """What SageMaker reads from the log lines, named as the built-in algorithm names its metrics."""
     metrics = ["accuracy", *([f"top_k_accuracy_{top_k}"] if top_k else [])]
-    return [{"Name": f"{phase.lower()}:{metric}", "Regex": rf"Epoch\[\d+\] {phase}-{metric}=([0-9.]+)"}
-            for metric in metrics for phase in ("Train", "Validation")]
+    return [
+        {"Name": f"{phase.lower()}:{metric}", "Regex": rf"Epoch\[\d+\] {phase}-{metric}=([0-9.]+)"}
+        for metric in metrics
+        for phase in ("Train", "Validation")
+    ]
 
 
 def add_arguments(parser):
-    parser.add_argument("--image-uri", required=True,
-                        help="this image in ECR: ACCOUNT.dkr.ecr.REGION.amazonaws.com/image-classifier:TAG")
-    parser.add_argument("--data", required=True,
-                        help="a local data folder (uploaded first) or s3://bucket/prefix, one folder per channel")
+    parser.add_argument(
+        "--image-uri",
+        required=True,
+        help="this image in ECR: ACCOUNT.dkr.ecr.REGION.amazonaws.com/image-classifier:TAG",
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="a local data folder (uploaded first) or s3://bucket/prefix, one folder per channel",
+    )
     parser.add_argument("--output", required=True, help="s3://bucket/prefix for the model, checkpoints and TensorBoard")
     parser.add_argument("--role", help="name or ARN of the IAM role SageMaker assumes (default: $SAGEMAKER_ROLE)")
     parser.add_argument("--hyperparameters", type=Path, help="a JSON file of hyperparameters, as hyperparameters.json")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a hyperparameter (repeatable; wins over the file)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a hyperparameter (repeatable; wins over the file)",
+    )
     parser.add_argument("--job-name", help="default: image-classifier-DATE-TIME")
     parser.add_argument("--instance-type", default="ml.g4dn.xlarge")
     parser.add_argument("--instance-count", type=int, default=1)
@@ -42,8 +57,9 @@ def add_arguments(parser):
     parser.add_argument("--input-mode", choices=("File", "FastFile", "Pipe"), default="File")
     parser.add_argument("--max-run", type=int, default=86400, help="seconds of training at most (default a day)")
     parser.add_argument("--spot", action="store_true", help="managed spot training, with checkpoints")
-    parser.add_argument("--max-wait", type=int,
-                        help="with --spot: seconds of waiting and training at most (default twice --max-run)")
+    parser.add_argument(
+        "--max-wait", type=int, help="with --spot: seconds of waiting and training at most (default twice --max-run)"
+    )
     parser.add_argument("--checkpoint-s3", help="where checkpoints go (default with --spot: OUTPUT/JOB/checkpoints)")
     parser.add_argument("--follow", action="store_true", help="then print status and logs until the job ends")
 
@@ -86,23 +102,33 @@ def _request(args, job_name, role, hyperparameter_values, top_k, input_data_conf
         stopping["MaxWaitTimeInSeconds"] = args.max_wait or 2 * args.max_run
     job = {
         "TrainingJobName": job_name,
-        "AlgorithmSpecification": {"TrainingImage": args.image_uri, "TrainingInputMode": args.input_mode,
-                                   "MetricDefinitions": metric_definitions(top_k),
-                                   "EnableSageMakerMetricsTimeSeries": True},
+        "AlgorithmSpecification": {
+            "TrainingImage": args.image_uri,
+            "TrainingInputMode": args.input_mode,
+            "MetricDefinitions": metric_definitions(top_k),
+            "EnableSageMakerMetricsTimeSeries": True,
+        },
         "RoleArn": role,
         "HyperParameters": hyperparameter_values,
         "InputDataConfig": input_data_config,
         "OutputDataConfig": {"S3OutputPath": args.output},
-        "ResourceConfig": {"InstanceType": args.instance_type, "InstanceCount": args.instance_count,
-                           "VolumeSizeInGB": args.volume_size},
+        "ResourceConfig": {
+            "InstanceType": args.instance_type,
+            "InstanceCount": args.instance_count,
+            "VolumeSizeInGB": args.volume_size,
+        },
         "StoppingCondition": stopping,
         "EnableManagedSpotTraining": args.spot,
-        "TensorBoardOutputConfig": {"LocalPath": LOCAL_TENSORBOARD,
-                                    "S3OutputPath": s3.join(args.output, job_name, "tensorboard")},
+        "TensorBoardOutputConfig": {
+            "LocalPath": LOCAL_TENSORBOARD,
+            "S3OutputPath": s3.join(args.output, job_name, "tensorboard"),
+        },
     }
     if args.spot or args.checkpoint_s3:
-        job["CheckpointConfig"] = {"S3Uri": args.checkpoint_s3 or s3.join(args.output, job_name, "checkpoints"),
-                                   "LocalPath": LOCAL_CHECKPOINTS}
+        job["CheckpointConfig"] = {
+            "S3Uri": args.checkpoint_s3 or s3.join(args.output, job_name, "checkpoints"),
+            "LocalPath": LOCAL_CHECKPOINTS,
+        }
     return job
 
 

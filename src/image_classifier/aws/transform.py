@@ -2,6 +2,7 @@
 
 Each input object becomes OUTPUT/NAME.out holding its answer (application/json: the probabilities).
 """
+
 from . import names, s3
 from .models import ensure_model
 from .polling import wait
@@ -27,13 +28,22 @@ def run(args, clients):
     sagemaker.create_transform_job(
         TransformJobName=name,
         ModelName=model_name,
-        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": args.input}},
-                        "ContentType": args.content_type, "SplitType": "None"},
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": args.input}},
+            "ContentType": args.content_type,
+            "SplitType": "None",
+        },
         TransformOutput={"S3OutputPath": args.output, "Accept": "application/json"},
         TransformResources={"InstanceType": args.instance_type, "InstanceCount": args.instance_count},
     )
     print(f"started transform job {name}: results will be {s3.join(args.output, 'NAME.out')} per input object")
     if args.wait:
-        wait(lambda: sagemaker.describe_transform_job(TransformJobName=name), f"transform job {name}",
-             "TransformJobStatus", "Completed", ("Failed", "Stopped"), args.poll_seconds)
+        wait(
+            lambda: sagemaker.describe_transform_job(TransformJobName=name),
+            f"transform job {name}",
+            "TransformJobStatus",
+            "Completed",
+            ("Failed", "Stopped"),
+            args.poll_seconds,
+        )
     return 0

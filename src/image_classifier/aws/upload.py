@@ -1,4 +1,5 @@
 """``aws upload``: a local data folder (one folder per channel) to S3, checked first, to train from later."""
+
 from . import channels, s3
 
 

@@ -10,6 +10,7 @@ One ``NAME.json`` per image, in the annotation channel::
 distinct ids need multi_label=1, and then all of them are its labels); ``categories`` names the classes.
 Errors name the JSON file and, for invalid JSON, the line; for a wrong value, the key (``annotations[2].class_id``).
 """
+
 import json
 import logging
 
@@ -38,7 +39,7 @@ def _class_ids(document, json_path, num_classes):
     annotations = document.get("annotations")
     if not isinstance(annotations, list) or not annotations:
         raise UserError(
-            f"{json_path}: \"annotations\" must be a non-empty list of objects with a class_id; add the image's class"
+            f'{json_path}: "annotations" must be a non-empty list of objects with a class_id; add the image\'s class'
         )
     ids = []
     for number, annotation in enumerate(annotations):
@@ -63,11 +64,11 @@ def _label(ids, json_path, num_classes, multi_label):
 def _categories(document, json_path, collector):
     categories = document.get("categories", [])
     if not isinstance(categories, list):
-        raise UserError(f"{json_path}: \"categories\" must be a list of {{\"class_id\": 0, \"name\": \"cat\"}}")
+        raise UserError(f'{json_path}: "categories" must be a list of {{"class_id": 0, "name": "cat"}}')
     for number, category in enumerate(categories):
         where = f"{json_path}, categories[{number}]"
         if not isinstance(category, dict) or "class_id" not in category or "name" not in category:
-            raise UserError(f"{where} needs a class_id and a name, such as {{\"class_id\": 0, \"name\": \"cat\"}}")
+            raise UserError(f'{where} needs a class_id and a name, such as {{"class_id": 0, "name": "cat"}}')
         try:
             label = int(category["class_id"])
         except (TypeError, ValueError):
@@ -86,7 +87,7 @@ def read(annotation_dir, image_root, num_classes, multi_label=False):
     for json_path in json_paths:
         document = _load(json_path)
         if not isinstance(document.get("file"), str):
-            raise UserError(f"{json_path}: \"file\" naming the image is missing; add \"file\": \"NAME.jpg\"")
+            raise UserError(f'{json_path}: "file" naming the image is missing; add "file": "NAME.jpg"')
         path = items.image_in(image_root, document["file"], str(json_path))
         if path in annotated_by:
             raise UserError(

@@ -6,6 +6,7 @@
 ``label-format`` is a parameter of the content type (``class-id`` for lists of class ids in multi-label
 manifests; multi-hot otherwise).
 """
+
 import json
 from dataclasses import dataclass
 

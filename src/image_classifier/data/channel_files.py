@@ -4,6 +4,7 @@ A symbolic link in a channel that resolves outside it (``train/x.jpg -> /etc/pas
 never opened. Every reader gets its files through here: listing a channel (``.rec``, ``.lst``, manifests,
 JSON annotations) with ``listed``, and a path a list, annotation or manifest names with ``inside``.
 """
+
 from pathlib import Path
 
 from ..errors import UserError
@@ -23,6 +24,9 @@ def inside(root, path, where=None) -> Path:
 
 def listed(root, suffixes=None) -> list:
     """The files under ``root`` (sorted; with ``suffixes``, only those, in any case), each checked by ``inside``."""
-    found = sorted(path for path in Path(root).rglob("*")
-                   if (suffixes is None or path.suffix.lower() in suffixes) and path.is_file())
+    found = sorted(
+        path
+        for path in Path(root).rglob("*")
+        if (suffixes is None or path.suffix.lower() in suffixes) and path.is_file()
+    )
     return [inside(root, path) for path in found]

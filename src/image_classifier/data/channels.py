@@ -15,6 +15,7 @@ images + .lst       .lst files in the channel itself               packed
 Packing (packing.py) writes one ``.rec`` and ``.idx`` in the scratch directory, so every layout trains
 through the same ``ImageRecordIter`` path. Pipe mode: see pipe.py.
 """
+
 from pathlib import Path
 
 from ..errors import UserError
@@ -55,14 +56,17 @@ def _image_layout(env, name, channel, config, hp):
         return "images + .lst", [lst.read(path, channel.path, hp.num_classes, multi_label) for path in lists]
     if f"{name}_annotation" in env.channels:
         annotation_dir = env.channel(f"{name}_annotation").path
-        return "images + JSON annotations", [annotations.read(annotation_dir, channel.path, hp.num_classes,
-                                                               multi_label)]
+        return "images + JSON annotations", [
+            annotations.read(annotation_dir, channel.path, hp.num_classes, multi_label)
+        ]
     files = _files_by_suffix(channel.path)
     if ".rec" in files:
         return None
     if manifests := sorted(path for suffix in manifest.SUFFIXES for path in files.get(suffix, [])):
-        return "an augmented manifest", [manifest.read(path, channel.path, config.attribute_names, hp.num_classes,
-                                                       multi_label, config.label_format) for path in manifests]
+        return "an augmented manifest", [
+            manifest.read(path, channel.path, config.attribute_names, hp.num_classes, multi_label, config.label_format)
+            for path in manifests
+        ]
     if ".lst" in files:
         return "images + .lst", [lst.read(path, channel.path, hp.num_classes, multi_label) for path in files[".lst"]]
     if any(suffix in files for suffix in IMAGE_SUFFIXES):

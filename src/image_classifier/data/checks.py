@@ -1,4 +1,5 @@
 """Checks of the hyperparameters against the data, before any heavy work."""
+
 from ..errors import UserError
 
 

@@ -4,6 +4,7 @@ Sources: a ``classes.json`` beside the data (as ``image-classifier convert`` wri
 the first folder of image paths (``cat/001.jpg``, as im2rec lists a folder of class folders), JSON
 annotations' ``categories`` and manifest metadata (``class-name``, ``class-map``).
 """
+
 import json
 from pathlib import Path
 
@@ -23,8 +24,7 @@ def read_file(directory):
         return {int(label): str(name) for label, name in names.items()}
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, ValueError) as error:
         raise UserError(
-            f"{path} is not a JSON object of class ids to names ({error}); write it as {{\"0\": \"cat\", ...}} "
-            f"or remove it"
+            f'{path} is not a JSON object of class ids to names ({error}); write it as {{"0": "cat", ...}} or remove it'
         ) from None
 
 

@@ -11,6 +11,7 @@ image into validation/ alone, for a folder that already is a validation set), ea
 ``classes.json`` when the class names are known. Upload OUT_DIR/train and OUT_DIR/validation as the
 ``train`` and ``validation`` channels (content type application/x-recordio).
 """
+
 import sys
 from pathlib import Path
 
@@ -30,11 +31,18 @@ def add_arguments(parser):
     source.add_argument("--manifest", type=Path, help="an augmented manifest (JSON Lines)")
     parser.add_argument("--num-classes", type=int, help="the number of classes (needed but for class folders)")
     parser.add_argument("--multi-label", action="store_true", help="multi-hot labels (several classes an image)")
-    parser.add_argument("--attribute-names", default="",
-                        help="the manifest's image and label attributes, such as source-ref,class")
-    parser.add_argument("--label-format", default="", choices=(manifest.CLASS_IDS,),
-                        help="class-id: multi-label manifest labels are lists of class ids (default: multi-hot)")
-    parser.add_argument("--validation-fraction", type=float, default=0.0, help="share of images for validation/ (1: all, no train/)")
+    parser.add_argument(
+        "--attribute-names", default="", help="the manifest's image and label attributes, such as source-ref,class"
+    )
+    parser.add_argument(
+        "--label-format",
+        default="",
+        choices=(manifest.CLASS_IDS,),
+        help="class-id: multi-label manifest labels are lists of class ids (default: multi-hot)",
+    )
+    parser.add_argument(
+        "--validation-fraction", type=float, default=0.0, help="share of images for validation/ (1: all, no train/)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random train/validation split")
     parser.add_argument("--resize", type=int, help="bring every image's shorter side down to this many pixels")
 
@@ -72,15 +80,19 @@ def _read(args):
 def _split(entries, fraction, seed):
     """A seeded random split; fraction 1 puts every image in validation (a folder that is a validation set)."""
     if not 0.0 <= fraction <= 1.0:
-        raise UserError(f"--validation-fraction {fraction} is not in [0, 1]; give the share of images for validation "
-                        f"(1: all of them, for a folder that is already the validation set)")
+        raise UserError(
+            f"--validation-fraction {fraction} is not in [0, 1]; give the share of images for validation "
+            f"(1: all of them, for a folder that is already the validation set)"
+        )
     order = np.random.default_rng(seed).permutation(len(entries))
     count = round(len(entries) * fraction)
     validation = sorted(order[:count])
     train = sorted(order[count:])
     if 0.0 < fraction < 1.0 and not (validation and train):
-        raise UserError(f"{len(entries)} images cannot be split {1 - fraction:g}/{fraction:g}; add images or change "
-                        f"--validation-fraction")
+        raise UserError(
+            f"{len(entries)} images cannot be split {1 - fraction:g}/{fraction:g}; add images or change "
+            f"--validation-fraction"
+        )
     return {"train": [entries[i] for i in train], "validation": [entries[i] for i in validation]}
 
 

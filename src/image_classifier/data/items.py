@@ -4,6 +4,7 @@ Each layout (``.lst``, JSON annotations, manifests, class folders, the Pipe-mode
 files into Items; ``Item.where`` is how an error names the entry ("line 12 of /opt/ml/.../train.lst"), so
 every message points at the line or file to fix.
 """
+
 import math
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath

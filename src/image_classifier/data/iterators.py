@@ -1,4 +1,5 @@
 """``ImageRecordIter`` for training and validation, and batches that count every image exactly once."""
+
 import os
 
 import mxnet as mx
@@ -11,9 +12,16 @@ AUGMENTATION = {
     None: {},
     "crop": {"rand_crop": True, "rand_mirror": True},
     "crop_color": {"rand_crop": True, "rand_mirror": True, "random_h": 36, "random_s": 50, "random_l": 50},
-    "crop_color_transform": {"rand_crop": True, "rand_mirror": True, "random_h": 36, "random_s": 50,
-                             "random_l": 50, "max_rotate_angle": 10, "max_shear_ratio": 0.1,
-                             "max_aspect_ratio": 0.25},
+    "crop_color_transform": {
+        "rand_crop": True,
+        "rand_mirror": True,
+        "random_h": 36,
+        "random_s": 50,
+        "random_l": 50,
+        "max_rotate_angle": 10,
+        "max_shear_ratio": 0.1,
+        "max_aspect_ratio": 0.25,
+    },
 }
 
 
@@ -21,8 +29,17 @@ def decode_threads():
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def record_iter(record_set, preprocessing, batch_size, train, multi_label=False, augmentation_type=None,
-                seed=0, num_parts=1, part_index=0):
+def record_iter(
+    record_set,
+    preprocessing,
+    batch_size,
+    train,
+    multi_label=False,
+    augmentation_type=None,
+    seed=0,
+    num_parts=1,
+    part_index=0,
+):
     """MXNet's C++ reader: decode and augment in threads, batches of ``batch_size`` on cpu_pinned(0).
 
     ``round_batch=False`` keeps every epoch at ceil(count / batch_size) batches, the last one topped up

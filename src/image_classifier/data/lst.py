@@ -6,6 +6,7 @@ strict: a line that is not index, label(s) and path separated by tabs, a repeate
 not a class id below num_classes, a path that leaves the channel, or a missing image file is an error
 naming the file and line; nothing is skipped but empty lines.
 """
+
 from pathlib import Path
 
 from ..errors import UserError

@@ -11,6 +11,7 @@ with multi_label=1 a JSON array, multi-hot by default or class ids with ``label-
 channel's content type (Ground Truth's multi-label output). Class names come from ``<label>-metadata``:
 ``class-name`` for single-label lines, ``class-map`` for multi-label ones.
 """
+
 import json
 
 from ..errors import UserError
@@ -59,7 +60,7 @@ def collect_names(metadata, value, collector, where):
             try:
                 collector.add(int(key), name, where)
             except ValueError:
-                raise UserError(f"{where}: class-map key '{key}' is not a class id; use {{\"0\": \"cat\"}}") from None
+                raise UserError(f'{where}: class-map key \'{key}\' is not a class id; use {{"0": "cat"}}') from None
     elif "class-name" in metadata and not hasattr(value, "__len__"):
         collector.add(value, metadata["class-name"], where)
 

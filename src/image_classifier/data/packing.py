@@ -9,6 +9,7 @@ formats PIL reads (BMP, GIF, TIFF, WebP) are re-encoded as PNG. Threads do the w
 decode, resize and encode release the GIL); the writer takes results in input order from a bounded window,
 so records and index keep the input's order and memory stays flat for any number of images.
 """
+
 import collections
 import io
 import logging
@@ -73,8 +74,9 @@ def _record(index, item, min_size, resize):
             shrink = bool(resize) and min(height, width) > resize
             if shrink or image_format not in PASS_THROUGH:  # decoded once, re-encoded in its format or as PNG
                 rgb = _rgb(opened, item)
-                data = image_ops.encode(_shrunk(rgb, resize) if shrink else rgb,
-                                        image_format if image_format in PASS_THROUGH else "PNG")
+                data = image_ops.encode(
+                    _shrunk(rgb, resize) if shrink else rgb, image_format if image_format in PASS_THROUGH else "PNG"
+                )
     except (UnidentifiedImageError, OSError):
         raise UserError(
             f"{item.where}: {_shown(item)} is not an image (JPEG or PNG); replace it or remove the entry"
@@ -128,8 +130,9 @@ def pack(entries, rec_path, idx_path, min_size=None, resize=None, threads=THREAD
     writer = recordio.MXIndexedRecordIO(str(idx_path), str(rec_path), "w")
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pack")
     try:
-        for index, (entry, record) in enumerate(_in_order(executor, entries, threads * WINDOW_PER_THREAD,
-                                                          min_size, resize)):
+        for index, (entry, record) in enumerate(
+            _in_order(executor, entries, threads * WINDOW_PER_THREAD, min_size, resize)
+        ):
             writer.write_idx(index, record)
             labels.append(entry.label)
             wheres.append(entry.where)
@@ -139,6 +142,11 @@ def pack(entries, rec_path, idx_path, min_size=None, resize=None, threads=THREAD
         executor.shutdown(wait=True, cancel_futures=True)
         writer.close()
     seconds = time.time() - started
-    log.info("%s: %d images packed to RecordIO in %.1f s (%.0f images/s)", what, len(labels), seconds,
-             len(labels) / max(seconds, 1e-9))
+    log.info(
+        "%s: %d images packed to RecordIO in %.1f s (%.0f images/s)",
+        what,
+        len(labels),
+        seconds,
+        len(labels) / max(seconds, 1e-9),
+    )
     return np.array(labels), tuple(wheres)

@@ -17,6 +17,7 @@ nothing into ``<channel>_1`` and beyond, and the job does not depend on them. Th
 scratch directory (the container's /tmp) must hold one copy of the channel; a data set larger than that disk
 needs a larger volume, or File mode.
 """
+
 import shutil
 import struct
 
@@ -128,13 +129,13 @@ def prepare(channel, config, scratch_dir, num_classes, multi_label, min_size, re
         if config.record_wrapper != "RecordIO":
             with open(rec_path, "wb") as copy:
                 shutil.copyfileobj(stream, copy, 1 << 20)
-            return recordio.scan_files(channel.name, [rec_path], scratch_dir, num_classes, multi_label, min_size,
-                                       shown)
+            return recordio.scan_files(channel.name, [rec_path], scratch_dir, num_classes, multi_label, min_size, shown)
         collector = class_names.Collector()
         entries = manifest_items(stream, shown, config, num_classes, multi_label, collector)
         index_path = scratch_dir / f"{channel.name}.idx"
-        labels, sources = packing.pack(entries, rec_path, index_path, min_size, resize,
-                                       what=f"{channel.name} channel, Pipe-mode manifest stream")
+        labels, sources = packing.pack(
+            entries, rec_path, index_path, min_size, resize, what=f"{channel.name} channel, Pipe-mode manifest stream"
+        )
     if not len(labels):
         raise UserError(f"{shown} held no records; check the channel's manifest")
     return recordio.RecordSet(channel.name, (rec_path,), index_path, labels, collector.names, sources)

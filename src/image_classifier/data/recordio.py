@@ -5,6 +5,7 @@ sizes, and write one index over all the channel's ``.rec`` files (MXNet's indexe
 ``.rec`` files joined with ';' but only one ``.idx``), which gives record-level shuffling and sharding.
 Every other layout is packed into one scratch ``.rec`` (packing.py) and read the same way.
 """
+
 import ctypes
 import dataclasses
 import io
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from mxnet import recordio
-from mxnet.base import MXNetError, _LIB, check_call
+from mxnet.base import _LIB, MXNetError, check_call
 from PIL import Image, UnidentifiedImageError
 
 from .. import image_ops
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RecordSet:
     """What a RecordIO channel holds, learnt from one pass over its records."""
+
     channel: str
     rec_files: tuple
     index_path: Path
@@ -99,8 +101,7 @@ def _check_image(image, where, min_size):
             width, height = opened.size
     except (UnidentifiedImageError, OSError):
         raise UserError(
-            f"{where} does not hold a JPEG or PNG image; re-create the file with im2rec "
-            f"or 'image-classifier convert'"
+            f"{where} does not hold a JPEG or PNG image; re-create the file with im2rec or 'image-classifier convert'"
         ) from None
     if min_size and (height < min_size[0] or width < min_size[1]):
         raise UserError(

@@ -5,6 +5,7 @@ and broken connections (standard mode, 5 attempts); a body that breaks off mid-r
 Credentials, region and endpoint come from boto3's usual chain (the training job's role on SageMaker;
 ``AWS_ENDPOINT_URL`` points it at an S3-compatible store).
 """
+
 import threading
 import time
 
@@ -23,15 +24,19 @@ def _s3():
     global _client
     with _client_lock:
         if _client is None:
-            config = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=64,
-                            connect_timeout=10, read_timeout=60)
+            config = Config(
+                retries={"max_attempts": 5, "mode": "standard"},
+                max_pool_connections=64,
+                connect_timeout=10,
+                read_timeout=60,
+            )
             _client = boto3.session.Session().client("s3", config=config)
         return _client
 
 
 def split(uri, where):
     """(bucket, key) of an s3:// URI."""
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket or not key:
         raise UserError(f"{where}: '{uri}' is not an S3 object URI; write s3://bucket/key")
     return bucket, key

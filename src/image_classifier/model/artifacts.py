@@ -1,11 +1,12 @@
 """The model directory: SageMaker's built-in layout plus our classes and preprocessing.
 
-    image-classification-symbol.json    the network, ending in softmax (or sigmoid for multi-label)
-    image-classification-NNNN.params    weights after epoch NNNN (1-based)
-    model-shapes.json                   [{"name": "data", "shape": [1, C, H, W]}]
-    classes.json                        {"0": "name", ...}
-    preprocessing.json                  the validation transform (see preprocessing.py)
+image-classification-symbol.json    the network, ending in softmax (or sigmoid for multi-label)
+image-classification-NNNN.params    weights after epoch NNNN (1-based)
+model-shapes.json                   [{"name": "data", "shape": [1, C, H, W]}]
+classes.json                        {"0": "name", ...}
+preprocessing.json                  the validation transform (see preprocessing.py)
 """
+
 import json
 import os
 import re
@@ -73,7 +74,7 @@ def read_preprocessing(model_dir):
     return Preprocessing(tuple(shape[1:]), crop="squash", mean=(0.0,) * shape[1], std=(1.0,) * shape[1])
 
 
-def load(model_dir, ctx=mx.cpu(), epoch_number=None):
+def load(model_dir, ctx=None, epoch_number=None):
     """The served network (a SymbolBlock) from the newest params file, or from ``epoch_number``.
 
     Its input is declared float32, what serving and evaluation feed (a float16-trained model is saved in
@@ -83,5 +84,5 @@ def load(model_dir, ctx=mx.cpu(), epoch_number=None):
     model_dir = Path(model_dir)
     epoch_number = epoch_number or saved_epochs(model_dir)[-1]
     net = mx.gluon.SymbolBlock(mx.sym.load(str(model_dir / SYMBOL_FILE)), mx.sym.var("data", dtype="float32"))
-    net.collect_params().load(str(params_path(model_dir, epoch_number)), ctx, cast_dtype=True)
+    net.collect_params().load(str(params_path(model_dir, epoch_number)), ctx or mx.cpu(), cast_dtype=True)
     return net

@@ -5,9 +5,9 @@ Everything here goes by operators and the edges between them, never by parameter
 this project's exported networks (GluonCV's ResNets) and the built-in algorithm's (MXNet's symbolic
 ResNet) alike. The input is the variable ``data``, as in model-shapes.json.
 """
+
 import json
 from dataclasses import dataclass
-from typing import Optional
 
 import mxnet as mx
 
@@ -20,8 +20,9 @@ PROBABILITY_OPS = ("softmax", "SoftmaxOutput", "SoftmaxActivation", "sigmoid", "
 @dataclass(frozen=True)
 class Classifier:
     """The network's last fully connected layer: its parameters' names and its number of outputs."""
+
     weight: str
-    bias: Optional[str]
+    bias: str | None
     num_outputs: int
 
 
@@ -78,8 +79,11 @@ def layers(symbol):
     nodes = _graph(symbol)["nodes"]
     found = []
     for node in nodes:
-        names = [nodes[entry[0]]["name"] for entry in node["inputs"]
-                 if nodes[entry[0]]["op"] == "null" and nodes[entry[0]]["name"] != INPUT_NAME]
+        names = [
+            nodes[entry[0]]["name"]
+            for entry in node["inputs"]
+            if nodes[entry[0]]["op"] == "null" and nodes[entry[0]]["name"] != INPUT_NAME
+        ]
         if node["op"] != "null" and not _is_probability(node) and names:
             found.append((node["op"], names))
     return found

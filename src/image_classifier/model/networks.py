@@ -1,4 +1,5 @@
 """ResNets from GluonCV's model zoo, by the built-in algorithm's ``num_layers``."""
+
 import mxnet as mx
 from gluoncv.model_zoo import get_model
 from gluoncv.model_zoo.cifarresnet import CIFARBasicBlockV1, CIFARResNetV1

@@ -9,6 +9,7 @@ multi-label model). Weights are initializers, not graph inputs. The preprocessin
 the model's doc_string says it in words, and metadata_props carries ``preprocessing`` (preprocessing.json)
 and ``classes`` (classes.json) for programs.
 """
+
 import json
 import logging
 import os
@@ -35,8 +36,10 @@ def _preprocessing_text(preprocessing):
             steps.append(f"resize it so that its shorter side is {preprocessing.resize} pixels (bilinear)")
         steps.append(f"crop the centre {width}x{height} pixels")
     mean, std = [round(value, 3) for value in preprocessing.mean], [round(value, 3) for value in preprocessing.std]
-    steps += [f"subtract the per-channel mean {mean} and divide by the per-channel std {std} (0-255 pixel values)",
-              "reorder height x width x channel to channel x height x width, and stack images on a leading batch axis"]
+    steps += [
+        f"subtract the per-channel mean {mean} and divide by the per-channel std {std} (0-255 pixel values)",
+        "reorder height x width x channel to channel x height x width, and stack images on a leading batch axis",
+    ]
     colour = "an RGB image" if channels == 3 else "a one-channel (grey) image"
     return f"Input '{INPUT_NAME}': decode {colour}; " + "; ".join(steps) + "."
 
@@ -44,8 +47,11 @@ def _preprocessing_text(preprocessing):
 def _output_text(symbol_json):
     graph = json.loads(symbol_json)
     head = graph["nodes"][graph["heads"][0][0]]
-    kind = ("independent per-class sigmoids (multi-label)" if head.get("attrs", {}).get("act_type") == "sigmoid"
-            else "softmax over the classes")
+    kind = (
+        "independent per-class sigmoids (multi-label)"
+        if head.get("attrs", {}).get("act_type") == "sigmoid"
+        else "softmax over the classes"
+    )
     return f"Output '{OUTPUT_NAME}': class probabilities, {kind}; class names in metadata_props['classes']."
 
 
@@ -78,11 +84,14 @@ def _epoch_to_export(model_dir, saved_epochs, epoch_number):
     if not model_dir.is_dir():
         raise UserError(f"{model_dir} is not a directory: give export-onnx a model directory (unpack model.tar.gz)")
     if not saved_epochs:
-        raise UserError(f"{model_dir} holds no image-classification-NNNN.params: "
-                        f"give export-onnx a trained model directory")
+        raise UserError(
+            f"{model_dir} holds no image-classification-NNNN.params: give export-onnx a trained model directory"
+        )
     if epoch_number is not None and epoch_number not in saved_epochs:
-        raise UserError(f"{model_dir} has no params file for epoch {epoch_number}; it has epochs "
-                        f"{', '.join(str(epoch) for epoch in saved_epochs)}")
+        raise UserError(
+            f"{model_dir} has no params file for epoch {epoch_number}; it has epochs "
+            f"{', '.join(str(epoch) for epoch in saved_epochs)}"
+        )
     return epoch_number or saved_epochs[-1]
 
 
@@ -96,7 +105,8 @@ def export(model_dir, output_path=None, epoch_number=None):
 
     model_dir = Path(model_dir)
     params_path = artifacts.params_path(
-        model_dir, _epoch_to_export(model_dir, artifacts.saved_epochs(model_dir), epoch_number))
+        model_dir, _epoch_to_export(model_dir, artifacts.saved_epochs(model_dir), epoch_number)
+    )
     preprocessing = artifacts.read_preprocessing(model_dir)
     symbol = mx.sym.load(str(model_dir / artifacts.SYMBOL_FILE))
     params = {name.split(":", 1)[1]: value for name, value in mx.nd.load(str(params_path)).items()}
@@ -105,8 +115,12 @@ def export(model_dir, output_path=None, epoch_number=None):
         logging.disable(logging.INFO)  # the exporter logs on the root logger, naming its scratch file
         try:
             exported = mx.onnx.export_model(
-                symbol, params, in_shapes=[(1, *preprocessing.image_shape)], in_types=np.float32,
-                onnx_file_path=str(Path(scratch_dir) / FILE_NAME), dynamic=True,
+                symbol,
+                params,
+                in_shapes=[(1, *preprocessing.image_shape)],
+                in_types=np.float32,
+                onnx_file_path=str(Path(scratch_dir) / FILE_NAME),
+                dynamic=True,
                 dynamic_input_shapes=[(None, *preprocessing.image_shape)],
             )
         finally:
@@ -119,8 +133,9 @@ def export(model_dir, output_path=None, epoch_number=None):
     _set_dims(graph.output[0], ["batch", num_classes])
     model.doc_string = f"{_preprocessing_text(preprocessing)} {_output_text(symbol.tojson())}"
     classes = {str(index): name for index, name in artifacts.read_classes(model_dir).items()}
-    onnx.helper.set_model_props(model, {"preprocessing": preprocessing.to_json(), "classes": json.dumps(classes),
-                                        "source": params_path.name})
+    onnx.helper.set_model_props(
+        model, {"preprocessing": preprocessing.to_json(), "classes": json.dumps(classes), "source": params_path.name}
+    )
     onnx.checker.check_model(model)
     output_path = Path(output_path) if output_path else model_dir / FILE_NAME
     staging = output_path.with_name(f".staging-{output_path.name}")

@@ -6,9 +6,9 @@ centre to image_shape, then subtract ``mean`` and divide by ``std`` per channel.
 that in NumPy/OpenCV for serving. Models of SageMaker's built-in algorithm come without this file; for
 them ``squash`` resizes the whole image to image_shape, as the built-in's own inference does.
 """
+
 import json
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -22,7 +22,7 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 @dataclass(frozen=True)
 class Preprocessing:
     image_shape: tuple  # (channels, height, width)
-    resize: Optional[int] = None
+    resize: int | None = None
     crop: str = "center"  # "center", or "squash" for the built-in algorithm's artifacts
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
@@ -59,7 +59,7 @@ class Preprocessing:
                 image = image_ops.resize(image, *size)
             top = (image.shape[0] - height) // 2
             left = (image.shape[1] - width) // 2
-            image = image[top:top + height, left:left + width]
+            image = image[top : top + height, left : left + width]
         image = image.reshape(height, width, channels).astype(np.float32)
         image = (image - np.array(self.mean, np.float32)) / np.array(self.std, np.float32)
         return image.transpose(2, 0, 1)

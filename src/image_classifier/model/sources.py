@@ -10,6 +10,7 @@
 A model's files are the built-in's: image-classification-symbol.json, image-classification-NNNN.params
 (the newest is used) and, for the ``model`` channel, model-shapes.json.
 """
+
 import json
 import logging
 import tempfile
@@ -63,51 +64,69 @@ def _read_model(folder, channel):
     """(symbol, arrays) of the model in ``folder``: its symbol and its newest params file."""
     symbol_path = folder / artifacts.SYMBOL_FILE
     epochs = artifacts.saved_epochs(folder)
-    for missing, absent in ((artifacts.SYMBOL_FILE, not symbol_path.is_file()),
-                            (f"{artifacts.PREFIX}-NNNN.params", not epochs)):
+    for missing, absent in (
+        (artifacts.SYMBOL_FILE, not symbol_path.is_file()),
+        (f"{artifacts.PREFIX}-NNNN.params", not epochs),
+    ):
         if absent:
-            raise UserError(f"The '{channel}' channel's model has no {missing}; give the model.tar.gz of a "
-                            f"training job, or its files {MODEL_FILES}")
+            raise UserError(
+                f"The '{channel}' channel's model has no {missing}; give the model.tar.gz of a "
+                f"training job, or its files {MODEL_FILES}"
+            )
     try:
         symbol = mx.sym.load(str(symbol_path))
     except MXNetError as error:
-        raise UserError(f"{symbol_path} is not a valid MXNet symbol file ({error_line(error)}); give the file as "
-                        f"training wrote it") from None
+        raise UserError(
+            f"{symbol_path} is not a valid MXNet symbol file ({error_line(error)}); give the file as training wrote it"
+        ) from None
     return symbol, read_arrays(artifacts.params_path(folder, epochs[-1]))
 
 
 def _saved_image_shape(folder, channel):
     path = folder / artifacts.SHAPES_FILE
     if not path.is_file():
-        raise UserError(f"The '{channel}' channel's model has no {artifacts.SHAPES_FILE}; give the model.tar.gz of a "
-                        f"training job, or its files {MODEL_FILES}")
+        raise UserError(
+            f"The '{channel}' channel's model has no {artifacts.SHAPES_FILE}; give the model.tar.gz of a "
+            f"training job, or its files {MODEL_FILES}"
+        )
     try:
         return tuple(json.loads(path.read_text())[0]["shape"][1:])
     except (ValueError, LookupError, TypeError):
-        raise UserError(f"{path} is not valid; it holds [{{\"name\": \"data\", \"shape\": [1, C, H, W]}}] as "
-                        f"training wrote it") from None
+        raise UserError(
+            f'{path} is not valid; it holds [{{"name": "data", "shape": [1, C, H, W]}}] as training wrote it'
+        ) from None
 
 
 def _split(symbol, channel):
     try:
         return graph.split_classifier(symbol)
     except ValueError as error:
-        raise UserError(f"The '{channel}' channel's model is not an image classifier: {error}; give a model of "
-                        f"this project or of the built-in image classification algorithm") from None
+        raise UserError(
+            f"The '{channel}' channel's model is not an image classifier: {error}; give a model of "
+            f"this project or of the built-in image classification algorithm"
+        ) from None
 
 
 def _continued(folder, hp):
     """The model channel's network, checked against the job's num_layers, image_shape and num_classes."""
     symbol, arrays = _read_model(folder, "model")
     body, classifier = _split(symbol, "model")
-    saved = {"num_layers": graph.depth(symbol), "image_shape": _saved_image_shape(folder, "model"),
-             "num_classes": classifier.num_outputs}
+    saved = {
+        "num_layers": graph.depth(symbol),
+        "image_shape": _saved_image_shape(folder, "model"),
+        "num_classes": classifier.num_outputs,
+    }
     wanted = {"num_layers": hp.num_layers, "image_shape": tuple(hp.image_shape), "num_classes": hp.num_classes}
-    differences = [f"{name}={_text(saved[name])} (this job: {_text(wanted[name])})"
-                   for name in saved if saved[name] != wanted[name]]
+    differences = [
+        f"{name}={_text(saved[name])} (this job: {_text(wanted[name])})"
+        for name in saved
+        if saved[name] != wanted[name]
+    ]
     if differences:
-        raise UserError(f"The model in the 'model' channel has {', '.join(differences)}; set these hyperparameters "
-                        f"to the model's values to continue training it, or give it as the 'pretrained' channel")
+        raise UserError(
+            f"The model in the 'model' channel has {', '.join(differences)}; set these hyperparameters "
+            f"to the model's values to continue training it, or give it as the 'pretrained' channel"
+        )
     return TransferNet(body, arrays, hp.num_classes, hp.image_shape, "the 'model' channel's model", classifier)
 
 
@@ -117,13 +136,17 @@ def _from_pretrained_channel(folder, hp):
         body, _ = _split(symbol, "pretrained")
         layers = graph.depth(symbol)
         if layers != hp.num_layers:
-            raise UserError(f"The network in the 'pretrained' channel has {layers} layers but num_layers is "
-                            f"{hp.num_layers}; set num_layers={layers}")
+            raise UserError(
+                f"The network in the 'pretrained' channel has {layers} layers but num_layers is "
+                f"{hp.num_layers}; set num_layers={layers}"
+            )
         return TransferNet(body, arrays, hp.num_classes, hp.image_shape, "the 'pretrained' channel's model")
     params_files = sorted(folder.glob("*.params"))
     if len(params_files) != 1:
-        raise UserError(f"The 'pretrained' channel holds {len(params_files)} .params files and no model; give one "
-                        f"GluonCV .params file, or a model.tar.gz, or a model's files {MODEL_FILES}")
+        raise UserError(
+            f"The 'pretrained' channel holds {len(params_files)} .params files and no model; give one "
+            f"GluonCV .params file, or a model.tar.gz, or a model's files {MODEL_FILES}"
+        )
     return from_gluoncv_file(params_files[0], hp, f"the 'pretrained' channel's {params_files[0].name}")
 
 
@@ -131,8 +154,10 @@ def starting_network(env, hp):
     """The network that training starts from, with its weights (see the module's docstring)."""
     model, pretrained = _given(env, "model"), _given(env, "pretrained")
     if model and pretrained:
-        raise UserError("Give either a 'model' channel (to continue training that model) or a 'pretrained' channel "
-                        "(to start a new model from its weights), not both")
+        raise UserError(
+            "Give either a 'model' channel (to continue training that model) or a 'pretrained' channel "
+            "(to start a new model from its weights), not both"
+        )
     if model:
         log.info("Continuing to train the model in the 'model' channel")
         with _unpacked(model, "model") as folder:

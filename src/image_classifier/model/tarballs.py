@@ -4,6 +4,7 @@ tarfile's own ``filter="data"`` arrived in Python 3.11.4 and the image runs Debi
 written here: absolute paths, paths that leave the destination, links, devices and FIFOs are refused by
 name. A model.tar.gz written by SageMaker (or by training here) holds none of them.
 """
+
 import shutil
 import tarfile
 import zlib

@@ -10,6 +10,7 @@ A frozen part of the body gets no gradients and its batch normalisation uses its
 so all of its parameters stay bit-identical. The body's symbol is kept with every batch normalisation
 in training mode; a frozen variant is derived from it whenever the frozen part changes.
 """
+
 from pathlib import Path
 
 import mxnet as mx

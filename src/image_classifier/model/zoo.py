@@ -5,6 +5,7 @@ The cache is $MXNET_HOME/models (default ~/.mxnet/models) and GluonCV names each
 the image, or put there by the user) is used as it is: GluonCV's own ``get_model_file`` would check its
 sha1 and download it again on a mismatch. Only a missing file is downloaded, by GluonCV's downloader.
 """
+
 import logging
 import os
 from pathlib import Path

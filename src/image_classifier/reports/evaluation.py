@@ -7,6 +7,7 @@ average precision, and their means. Precision, recall and F1 are 0 where undefin
 no example), as scikit-learn reports them by default; average precision is null for a class without
 positive examples.
 """
+
 import numpy as np
 
 MULTI_LABEL_THRESHOLD = 0.5
@@ -26,9 +27,15 @@ def _rates(true_positives, predicted, actual):
 
 def _per_class(class_names, precision, recall, f1, support, **extra):
     return [
-        {"index": index, "name": class_names.get(index, str(index)), "precision": float(precision[index]),
-         "recall": float(recall[index]), "f1": float(f1[index]), "support": int(support[index]),
-         **{name: values[index] for name, values in extra.items()}}
+        {
+            "index": index,
+            "name": class_names.get(index, str(index)),
+            "precision": float(precision[index]),
+            "recall": float(recall[index]),
+            "f1": float(f1[index]),
+            "support": int(support[index]),
+            **{name: values[index] for name, values in extra.items()},
+        }
         for index in range(len(support))
     ]
 
@@ -70,8 +77,12 @@ def single_label(labels, probabilities, class_names, top_k=None):
         "top_k_accuracy": {str(k): top_k_accuracy(labels, probabilities, k) for k in top_ks(top_k, num_classes)},
         "macro_average": _macro_average(precision, recall, f1),
         "per_class": _per_class(class_names, precision, recall, f1, counts.sum(axis=1)),
-        "confusion_matrix": {"rows": "true class", "columns": "predicted class", "classes": names,
-                             "counts": counts.tolist()},
+        "confusion_matrix": {
+            "rows": "true class",
+            "columns": "predicted class",
+            "classes": names,
+            "counts": counts.tolist(),
+        },
     }
 
 

@@ -6,6 +6,7 @@
 
 Epochs count from 0, as the log lines do; metric names are the log lines' (top_k_accuracy_5, ...).
 """
+
 import json
 import os
 

@@ -4,6 +4,7 @@ From what the training metrics see: logits (softmax cross-entropy, as SoftmaxCro
 for multi-label, per-class probabilities (binary cross-entropy averaged over classes, as
 SigmoidBinaryCrossEntropyLoss). Unweighted: use_weighted_loss changes what is optimised, not this.
 """
+
 import numpy as np
 
 EPSILON = 1e-7  # keeps log() finite for probabilities of exactly 0 or 1

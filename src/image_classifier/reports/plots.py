@@ -2,6 +2,7 @@
 
 Drawn with matplotlib's Agg canvas directly: no pyplot state, no display needed.
 """
+
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -60,7 +61,7 @@ def confusion_matrix(counts, class_names, path):
     axes = figure.subplots()
     image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     figure.colorbar(image, ax=axes, shrink=0.8, label="share of the true class")
-    names = [name if len(name) <= NAME_CHARACTERS else name[:NAME_CHARACTERS - 1] + "…" for name in class_names]
+    names = [name if len(name) <= NAME_CHARACTERS else name[: NAME_CHARACTERS - 1] + "…" for name in class_names]
     ticks = np.arange(num_classes)
     axes.set_xticks(ticks, names, rotation=90, fontsize=font_size)
     axes.set_yticks(ticks, names, fontsize=font_size)

@@ -12,6 +12,7 @@ for multi-label); ``metric`` is the loop's metric; ``batches`` yields (data, lab
 validation set. ``finish`` evaluates the model as kept in the model directory (the newest params file:
 the best epoch, or the last one with checkpoint_frequency), so the report describes what is deployed.
 """
+
 import json
 import logging
 
@@ -84,8 +85,10 @@ class Reporter:
         self.learning_rate = learning_rate
         self.batches_trained += 1
         if self.batches_trained % BATCH_SCALARS_EVERY == 0:
-            self.board.batch(self.batches_trained,
-                             {**self.train_values, "loss": self.window_loss.value, "learning_rate": learning_rate})
+            self.board.batch(
+                self.batches_trained,
+                {**self.train_values, "loss": self.window_loss.value, "learning_rate": learning_rate},
+            )
             self.window_loss = _Mean()
 
     def validation_batch(self, labels, scores, valid):
@@ -124,5 +127,10 @@ class Reporter:
         if not self.multi_label:
             matrix = report["confusion_matrix"]
             plots.confusion_matrix(matrix["counts"], matrix["classes"], self.data_dir / CONFUSION_FILE)
-        log.info("Evaluation of %s on %d validation images: accuracy=%f; reports in %s",
-                 report["model"], report["count"], report["accuracy"], self.data_dir)
+        log.info(
+            "Evaluation of %s on %d validation images: accuracy=%f; reports in %s",
+            report["model"],
+            report["count"],
+            report["accuracy"],
+            self.data_dir,
+        )

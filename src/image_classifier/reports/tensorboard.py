@@ -5,6 +5,7 @@ Per epoch (step = epoch, from 0): ``accuracy/train``, ``accuracy/validation``, `
 (step = batches trained so far): ``batch/accuracy`` and the other running training metrics,
 ``batch/loss`` (mean over those batches) and ``batch/learning_rate``.
 """
+
 from tensorboardX import SummaryWriter
 
 

@@ -4,6 +4,7 @@ gunicorn builds it in each worker after fork (``create_app()``), and the model i
 takes its first connection: a worker that answers at all has its model, so /ping only says 200. Every
 error is a JSON body {"error": "<one line>"} with its status; a traceback goes only to the log.
 """
+
 import logging
 import os
 
@@ -13,8 +14,8 @@ from werkzeug.exceptions import HTTPException
 
 from .. import devices, environment
 from . import codecs, custom_attributes, inputs
-from .body import closing_when_unread, read_body
 from .batching import Batcher
+from .body import closing_when_unread, read_body
 from .errors import PayloadTooLarge, ServingError
 from .predictor import MAX_BATCH, Predictor
 from .settings import Settings
@@ -36,7 +37,7 @@ def _probabilities(model, preprocessing, payload, limits):
     """Each image through the model, MAX_BATCH at a time, so memory does not grow with the request."""
     outputs = []
     for start in range(0, len(payload.items), MAX_BATCH):
-        chunk = enumerate(payload.items[start:start + MAX_BATCH], start + 1)
+        chunk = enumerate(payload.items[start : start + MAX_BATCH], start + 1)
         with model.preparing():
             batch = np.stack([_model_input(payload, number, item, preprocessing, limits) for number, item in chunk])
         outputs.append(model.predict(batch))
@@ -67,8 +68,9 @@ def _add_error_handlers(app):
 def create_app(settings=None, predictor=None):
     """The app of one worker, its model loaded (from base_dir()/model onto the worker's device by default)."""
     settings = settings or Settings.from_environ(os.environ)
-    predictor = predictor or Predictor.load(environment.base_dir() / "model",
-                                            devices.serving_context(settings.worker_slot))
+    predictor = predictor or Predictor.load(
+        environment.base_dir() / "model", devices.serving_context(settings.worker_slot)
+    )
     model = Batcher(predictor, max(1, settings.dynamic_batch or 1))  # requests take turns in arrival order
     app = Flask(__name__)
     _add_error_handlers(app)
@@ -84,14 +86,17 @@ def create_app(settings=None, predictor=None):
     @app.post("/invocations")
     def invocations():
         # The body first: an answer given with the body unread leaves the connection unusable (body.py).
-        body = read_body(request.environ, settings.max_payload_bytes, settings.payload_limit_text(),
-                         settings.body_timeout)
+        body = read_body(
+            request.environ, settings.max_payload_bytes, settings.payload_limit_text(), settings.body_timeout
+        )
         media_type = codecs.response_type(request.headers.get("Accept"), settings.default_accept)
         options = custom_attributes.parse(request.headers.get(custom_attributes.HEADER), predictor.num_classes)
         payload = codecs.decoder_for(request.mimetype)(body)
         if len(payload.items) > settings.max_images:
-            raise PayloadTooLarge(f"The request holds {len(payload.items)} images, more than the "
-                                  f"{settings.max_images} that IMAGE_CLASSIFIER_MAX_IMAGES allows")
+            raise PayloadTooLarge(
+                f"The request holds {len(payload.items)} images, more than the "
+                f"{settings.max_images} that IMAGE_CLASSIFIER_MAX_IMAGES allows"
+            )
         probabilities = _probabilities(model, predictor.preprocessing, payload, settings.image_limits)
         answer = codecs.encode(media_type, probabilities, payload.several, options.top_k, predictor.class_names)
         return Response(answer, mimetype=media_type)

@@ -12,6 +12,7 @@ clients that all got their answers from one pass send their next requests togeth
 the first one decoded would run alone and the rest in the pass after (batches of 1, 7, 1, 7 instead of 8).
 A lone request is never held back: nothing else is being decoded.
 """
+
 import queue
 import threading
 import time
@@ -89,5 +90,5 @@ class Batcher:
                 continue
             start = 0
             for batch, future in jobs:
-                future.set_result(probabilities[start:start + len(batch)])
+                future.set_result(probabilities[start : start + len(batch)])
                 start += len(batch)

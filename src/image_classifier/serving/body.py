@@ -12,9 +12,9 @@ A body refused before it was read whole leaves the connection where the next req
 gunicorn then closes it after its answer, which it would still call "keep-alive", and the client's next
 request on it fails. ``closing_when_unread`` makes that answer say "Connection: close".
 """
+
 import time
 from collections.abc import Callable, Iterable
-from typing import Optional
 
 from gunicorn.http.errors import NoMoreData, ParseException
 
@@ -24,7 +24,7 @@ READ_SIZE = 1024 * 1024
 UNREAD = "image_classifier.body_unread"  # set in the WSGI environ when a body was refused before its end
 
 
-def _content_length(environ: dict) -> Optional[int]:
+def _content_length(environ: dict) -> int | None:
     text = environ.get("CONTENT_LENGTH", "")
     return int(text) if text.isdigit() else None
 
@@ -52,14 +52,19 @@ def read_body(environ: dict, max_bytes: int, limit_text: str, timeout: float) ->
             chunks.append(chunk)
             received += len(chunk)
     except TimeoutError:
-        raise RequestTimeout(f"The request body did not arrive within {timeout:g} s (IMAGE_CLASSIFIER_BODY_TIMEOUT; "
-                             f"{received} bytes came); send the whole body without pausing") from None
+        raise RequestTimeout(
+            f"The request body did not arrive within {timeout:g} s (IMAGE_CLASSIFIER_BODY_TIMEOUT; "
+            f"{received} bytes came); send the whole body without pausing"
+        ) from None
     except ParseException as error:
-        raise BadRequest(f"The chunked transfer encoding of the body is malformed ({error}); "
-                         f"send chunks as hex size CRLF, data CRLF, ending with 0 CRLF CRLF") from None
+        raise BadRequest(
+            f"The chunked transfer encoding of the body is malformed ({error}); "
+            f"send chunks as hex size CRLF, data CRLF, ending with 0 CRLF CRLF"
+        ) from None
     except NoMoreData:
-        raise BadRequest(f"The connection ended after {received} bytes, before the body did; send the whole "
-                         f"body") from None
+        raise BadRequest(
+            f"The connection ended after {received} bytes, before the body did; send the whole body"
+        ) from None
     finally:
         if sock is not None:
             sock.settimeout(None)
@@ -69,10 +74,12 @@ def read_body(environ: dict, max_bytes: int, limit_text: str, timeout: float) ->
 def closing_when_unread(wsgi_app: Callable) -> Callable:
     """WSGI middleware: the answer to a request whose body was refused before its end closes the connection
     (gunicorn's ``Response.force_close``, reached through the ``start_response`` it passes)."""
+
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         response = wsgi_app(environ, start_response)
         server_response = getattr(start_response, "__self__", None)
         if environ.get(UNREAD) and hasattr(server_response, "force_close"):
             server_response.force_close()
         return response
+
     return app

@@ -18,6 +18,7 @@ per line). Probabilities come out of the model as they are: softmax, or independ
 multi-label models; an input that makes them NaN or infinite is refused, so every answer is valid JSON.
 Types are matched on type/subtype: parameters (``; charset=utf-8``) are ignored, and in Accept ``q`` ranks.
 """
+
 import base64
 import binascii
 import io
@@ -87,16 +88,21 @@ def _npy_header(stream):
     try:
         version = np.lib.format.read_magic(stream)
     except ValueError:
-        raise BadRequest("The body is not a .npy array: it does not start with the .npy magic string "
-                         "(\\x93NUMPY) and version that np.save writes") from None
+        raise BadRequest(
+            "The body is not a .npy array: it does not start with the .npy magic string "
+            "(\\x93NUMPY) and version that np.save writes"
+        ) from None
     if version not in NPY_HEADER_READERS:
-        raise BadRequest(f"The .npy format version {version[0]}.{version[1]} is not supported; send 1.0 or 2.0, "
-                         f"as np.save writes")
+        raise BadRequest(
+            f"The .npy format version {version[0]}.{version[1]} is not supported; send 1.0 or 2.0, as np.save writes"
+        )
     try:
         shape, fortran_order, dtype = NPY_HEADER_READERS[version](stream)
     except Exception:  # numpy's parser raises ValueError, SyntaxError, tokenize.TokenError, ... for a bad header
-        raise BadRequest("The .npy header is not the one np.save writes: a complete dictionary {'descr': "
-                         "<dtype>, 'fortran_order': <True or False>, 'shape': <tuple of whole numbers>}") from None
+        raise BadRequest(
+            "The .npy header is not the one np.save writes: a complete dictionary {'descr': "
+            "<dtype>, 'fortran_order': <True or False>, 'shape': <tuple of whole numbers>}"
+        ) from None
     if any(size < 0 for size in shape):
         raise BadRequest(f"The .npy header declares a negative size in shape {shape}")
     return shape, fortran_order, dtype
@@ -118,7 +124,7 @@ def _npy(body):
         raise BadRequest("The request holds no image")
     if 0 in shape:
         raise BadRequest(f"The .npy array's images are empty: shape {shape} has a size of 0")
-    data = memoryview(body)[stream.tell():]
+    data = memoryview(body)[stream.tell() :]
     expected = math.prod(shape) * dtype.itemsize
     if len(data) != expected:
         raise BadRequest(f"The .npy header declares {shape} {dtype} ({expected} bytes), but {len(data)} bytes follow")
@@ -151,8 +157,10 @@ def _json(results, several):
 
 
 def _jsonlines_response(results, _several):
-    return "\n".join(json.dumps(result if isinstance(result, dict) else {"prediction": result}, allow_nan=False)
-                     for result in results)
+    return "\n".join(
+        json.dumps(result if isinstance(result, dict) else {"prediction": result}, allow_nan=False)
+        for result in results
+    )
 
 
 ENCODERS = {JSON: _json, JSONLINES: _jsonlines_response}
@@ -187,9 +195,11 @@ def _check_finite(probabilities, several):
     finite = np.isfinite(probabilities).all(axis=1)
     if not finite.all():
         image = f"Image {int(np.argmin(finite)) + 1}: " if several else ""
-        raise BadRequest(f"{image}The model's output for this input is not a number (NaN or infinite); a "
-                         f"preprocessed float array must hold values on the scale of the training's normalised "
-                         f"pixels (about -3 to 3)")
+        raise BadRequest(
+            f"{image}The model's output for this input is not a number (NaN or infinite); a "
+            f"preprocessed float array must hold values on the scale of the training's normalised "
+            f"pixels (about -3 to 3)"
+        )
 
 
 def encode(media_type, probabilities, several, top_k=None, class_names=None):

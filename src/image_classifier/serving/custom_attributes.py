@@ -4,9 +4,9 @@
 
 Other keys are left alone: the header is shared with whatever else sits between client and model.
 """
+
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 from .errors import BadRequest
 
@@ -15,7 +15,7 @@ HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 
 @dataclass(frozen=True)
 class Options:
-    top_k: Optional[int] = None
+    top_k: int | None = None
 
 
 def _pairs(header_value):

@@ -5,6 +5,7 @@ so no MXNet or CUDA state exists before fork. Each worker imports the app, and w
 ``pre_fork`` gives each new worker the lowest free slot, so that a restarted worker takes over the GPU of
 the one it replaces. GUNICORN_CMD_ARGS still overrides anything here (``--access-logfile -``, say).
 """
+
 import os
 
 from ..logs import configure_logging

@@ -6,7 +6,8 @@ threads, and /invocations went unanswered. This worker gathers each request in i
 thread, non-blocking, request_buffer.py frames it) and hands it to a thread only once it is whole, so a
 stalled upload holds a socket and its bytes, never a thread. A request not whole within
 IMAGE_CLASSIFIER_BODY_TIMEOUT seconds of its first byte is answered 408 and closed; a new connection that
-sends nothing is closed after the keep-alive time, as gthread closes it. Memory: the bytes gathered by one worker are bounded by request threads x payload limit
+sends nothing is closed after the keep-alive time, as gthread closes it. Memory: the bytes gathered by one
+worker are bounded by request threads x payload limit
 (at most MAX_BUFFERED_BYTES); past that, a request goes to a thread as it is and the thread reads the rest
 under the app's own deadline (body.py). Connections per worker: gunicorn's worker_connections (1000).
 
@@ -19,6 +20,7 @@ once at start, with one that writes {"error": "<one line>"}, status and reason u
 JSON: nothing gunicorn answers; a client that disconnects, or opens a connection and never sends a byte,
 is closed without an answer (there is no request to answer).
 """
+
 import json
 import os
 import selectors
@@ -55,8 +57,10 @@ def error_body(status: int, reason: str, message: str) -> bytes:
 def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     """``gunicorn.util.write_error``, with a JSON body instead of an HTML page."""
     body = error_body(status_int, reason, mesg)
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
@@ -126,9 +130,13 @@ class ServingWorker(ThreadWorker):
             self._stop_gathering(conn)
             if conn.request.data:
                 try:
-                    write_json_error(conn.sock, 408, "Request Timeout",
-                                     f"The request was not whole within {self.body_timeout} s "
-                                     f"(IMAGE_CLASSIFIER_BODY_TIMEOUT; {len(conn.request.data)} bytes came)")
+                    write_json_error(
+                        conn.sock,
+                        408,
+                        "Request Timeout",
+                        f"The request was not whole within {self.body_timeout} s "
+                        f"(IMAGE_CLASSIFIER_BODY_TIMEOUT; {len(conn.request.data)} bytes came)",
+                    )
                 except OSError:
                     pass
             self.nr_conns -= 1

@@ -11,6 +11,7 @@ for 16-bit colour PNGs); float images are clipped to 0..255. Only the first fram
 A truncated image is refused, as long as Pillow's global LOAD_TRUNCATED_IMAGES stays off: gluoncv turns it
 on when imported, so the serving code never imports gluoncv.
 """
+
 import io
 
 import numpy as np

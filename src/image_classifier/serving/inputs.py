@@ -5,6 +5,7 @@ training are answered here instead: one smaller than the crop when the model has
 rejects those too), and one so elongated that resizing its shorter side would blow it up past the pixel
 limit (a 1x50000000 strip resized to a shorter side of 256 would be 3.2 trillion pixels).
 """
+
 import numpy as np
 
 from . import images
@@ -46,8 +47,10 @@ def model_input(item, preprocessing, limits: ImageLimits) -> np.ndarray:
             )
         values = item.astype(np.float32, copy=False)  # checked after the cast: 1e300 is infinite in float32
         if not np.isfinite(values).all():
-            raise BadRequest("A preprocessed float array holds NaN or infinite values, or values beyond "
-                             "float32's range (about 3.4e38)")
+            raise BadRequest(
+                "A preprocessed float array holds NaN or infinite values, or values beyond "
+                "float32's range (about 3.4e38)"
+            )
         return values
     _check_transformable(*pixels.shape[:2], preprocessing, limits.max_pixels)
     return preprocessing.apply(pixels)

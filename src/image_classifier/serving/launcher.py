@@ -8,6 +8,7 @@ does ``serve``, with gunicorn's exit code, so that the platform sees a dead cont
 no longer answers. The worker plan reaches gunicorn through the variables a user would set:
 SAGEMAKER_MODEL_SERVER_WORKERS, and OMP_NUM_THREADS and IMAGE_CLASSIFIER_DYNAMIC_BATCH unless already set.
 """
+
 import logging
 import os
 import signal
@@ -59,13 +60,23 @@ def main():
         log.error("serve cannot start: %s", error)
         return 1
     environ = gunicorn_environ(os.environ, plan)
-    log.info("Serving %s on %s:%d: %d worker(s), each with %s model thread(s), %d request threads and dynamic "
-             "batches of up to %s images", model_dir, settings.host, settings.port, plan.workers,
-             environ["OMP_NUM_THREADS"], settings.request_threads, environ["IMAGE_CLASSIFIER_DYNAMIC_BATCH"])
+    log.info(
+        "Serving %s on %s:%d: %d worker(s), each with %s model thread(s), %d request threads and dynamic "
+        "batches of up to %s images",
+        model_dir,
+        settings.host,
+        settings.port,
+        plan.workers,
+        environ["OMP_NUM_THREADS"],
+        settings.request_threads,
+        environ["IMAGE_CLASSIFIER_DYNAMIC_BATCH"],
+    )
     if not settings.max_payload_mb:
-        log.info("SAGEMAKER_MAX_PAYLOAD_IN_MB is 0: no payload limit of our own; bodies of any size and encoding "
-                 "(chunked too) are read up to our memory bound, IMAGE_CLASSIFIER_MAX_BODY_IN_MB (%d MB)",
-                 settings.max_body_mb)
+        log.info(
+            "SAGEMAKER_MAX_PAYLOAD_IN_MB is 0: no payload limit of our own; bodies of any size and encoding "
+            "(chunked too) are read up to our memory bound, IMAGE_CLASSIFIER_MAX_BODY_IN_MB (%d MB)",
+            settings.max_body_mb,
+        )
     gunicorn = subprocess.Popen(gunicorn_command(), env=environ)
     code = gunicorn.wait()
     if code:

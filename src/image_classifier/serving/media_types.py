@@ -1,4 +1,5 @@
 """The MIME types ``/invocations`` reads and writes."""
+
 JPEG = "image/jpeg"
 PNG = "image/png"
 X_IMAGE = "application/x-image"

@@ -7,6 +7,7 @@ on one image, then on two. Until its batch size first changes, MXNet 1.9 on CPU 
 threads spends about three times the CPU on each single image (measured with ResNet-18: 200 ms instead of
 70 ms), and an endpoint answering one image at a time would never leave that state.
 """
+
 import logging
 import threading
 import time
@@ -54,9 +55,15 @@ class Predictor:
             preprocessing=artifacts.read_preprocessing(model_dir),
             class_names=artifacts.read_classes(model_dir),
         )
-        log.info("Model of epoch %d loaded on %s in %.1f s: %d classes, input %s, preprocessing %s",
-                 artifacts.saved_epochs(model_dir)[-1], ctx, time.monotonic() - started, predictor.num_classes,
-                 "x".join(map(str, predictor.preprocessing.image_shape)), predictor.preprocessing)
+        log.info(
+            "Model of epoch %d loaded on %s in %.1f s: %d classes, input %s, preprocessing %s",
+            artifacts.saved_epochs(model_dir)[-1],
+            ctx,
+            time.monotonic() - started,
+            predictor.num_classes,
+            "x".join(map(str, predictor.preprocessing.image_shape)),
+            predictor.preprocessing,
+        )
         return predictor
 
     def predict(self, batch):

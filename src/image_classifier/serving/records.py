@@ -11,6 +11,7 @@ Batch transform with SplitType=RecordIO sends framed records with BatchStrategy=
 framing with SingleRecord: the body is then one record's data. A body that does not start with the magic
 number is read as that (no encoded image or IRHeader starts with it).
 """
+
 import io
 import struct
 
@@ -41,7 +42,7 @@ def split(body):
             raise BadRequest(f"The RecordIO record at byte {offset} is cut short")
         if (flag in (WHOLE, FIRST)) == bool(parts) or flag > LAST:
             raise BadRequest(f"The RecordIO record at byte {offset} breaks the multi-part sequence")
-        parts.append(body[start:start + length])
+        parts.append(body[start : start + length])
         if flag in (WHOLE, LAST):
             records.append(MAGIC_BYTES.join(parts))
             parts = []
@@ -73,6 +74,8 @@ def image_bytes(record: bytes) -> bytes:
     try:
         _header, image = recordio.unpack(record)
     except (ValueError, struct.error):
-        raise BadRequest("A RecordIO record holds neither an image nor an im2rec IRHeader and image (a body that "
-                         "does not start with RecordIO's magic number is read as one record's data)") from None
+        raise BadRequest(
+            "A RecordIO record holds neither an image nor an im2rec IRHeader and image (a body that "
+            "does not start with RecordIO's magic number is read as one record's data)"
+        ) from None
     return image

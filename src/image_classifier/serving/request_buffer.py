@@ -7,6 +7,7 @@ gunicorn or the app must refuse (a head too large, a bad Content-Length, malform
 the limit, ``Expect: 100-continue``), is also "ready": gunicorn's parser and the app then read what was
 gathered, answer as they always do, and read any rest themselves. The real parsing stays gunicorn's.
 """
+
 import re
 
 HEAD_END = b"\r\n\r\n"
@@ -78,7 +79,7 @@ class RequestBuffer:
             line_end = self.data.find(b"\r\n", self._next_chunk)
             if line_end < 0:
                 return len(self.data) - self._next_chunk > MAX_LINE
-            size_text = bytes(self.data[self._next_chunk:line_end]).split(b";")[0].strip()
+            size_text = bytes(self.data[self._next_chunk : line_end]).split(b";")[0].strip()
             if not HEX.fullmatch(size_text):
                 return True
             size = int(size_text, 16)

@@ -26,11 +26,11 @@ Ours:
     IMAGE_CLASSIFIER_BODY_TIMEOUT        20 seconds for a request to arrive whole from its first byte, else 408
     IMAGE_CLASSIFIER_MAX_BODY_IN_MB      100: our memory bound on one body when SAGEMAKER_MAX_PAYLOAD_IN_MB=0
 """
+
 import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from ..errors import UserError
 from .media_types import RESPONSE_TYPES
@@ -43,7 +43,7 @@ DECODE_MEMORY_SHARE = 6  # 2 (half the memory) x 3 (decoded image, its conversio
 CGROUP_MEMORY_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def memory_bytes(limit_files: tuple = CGROUP_MEMORY_LIMITS) -> int:
     """The memory the container may use: its cgroup's limit (v2 or v1), else the machine's."""
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -99,18 +99,18 @@ def _batch_strategy(environ, name, default):
 class Settings:
     port: int = 8080
     host: str = "0.0.0.0"
-    workers: Optional[int] = None
+    workers: int | None = None
     timeout: int = 60
     default_accept: str = "application/json"
     max_payload_mb: int = 6
-    max_concurrent_transforms: Optional[int] = None
+    max_concurrent_transforms: int | None = None
     batch_strategy: str = "MULTI_RECORD"
     request_threads: int = 16
     max_pixels: int = 50_000_000
     max_images: int = 1000
-    dynamic_batch: Optional[int] = None
+    dynamic_batch: int | None = None
     worker_slot: int = 0
-    max_decoded_mb: Optional[int] = None  # None: sized to the worker's memory (max_decoded_bytes)
+    max_decoded_mb: int | None = None  # None: sized to the worker's memory (max_decoded_bytes)
     body_timeout: int = 20
     max_body_mb: int = 100
 
@@ -125,11 +125,11 @@ class Settings:
             default_accept=_response_type(environ, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", defaults.default_accept),
             max_payload_mb=_whole_number(environ, "SAGEMAKER_MAX_PAYLOAD_IN_MB", defaults.max_payload_mb, 0),
             max_concurrent_transforms=_whole_number(
-                environ, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", defaults.max_concurrent_transforms, 1),
+                environ, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", defaults.max_concurrent_transforms, 1
+            ),
             batch_strategy=_batch_strategy(environ, "SAGEMAKER_BATCH_STRATEGY", defaults.batch_strategy),
             request_threads=_whole_number(environ, "IMAGE_CLASSIFIER_REQUEST_THREADS", defaults.request_threads, 1),
-            max_pixels=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_PIXELS", defaults.max_pixels, 1,
-                                     PILLOW_MAX_PIXELS),
+            max_pixels=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_PIXELS", defaults.max_pixels, 1, PILLOW_MAX_PIXELS),
             max_images=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_IMAGES", defaults.max_images, 1),
             dynamic_batch=_whole_number(environ, "IMAGE_CLASSIFIER_DYNAMIC_BATCH", defaults.dynamic_batch, 0),
             worker_slot=_whole_number(environ, WORKER_SLOT_ENV, defaults.worker_slot, 0),
@@ -147,8 +147,10 @@ class Settings:
         """The setting that bounds a body, as a 413 names it."""
         if self.max_payload_mb:
             return f"SAGEMAKER_MAX_PAYLOAD_IN_MB ({self.max_payload_mb} MB)"
-        return (f"IMAGE_CLASSIFIER_MAX_BODY_IN_MB ({self.max_body_mb} MB, the bound on one body when "
-                f"SAGEMAKER_MAX_PAYLOAD_IN_MB is 0)")
+        return (
+            f"IMAGE_CLASSIFIER_MAX_BODY_IN_MB ({self.max_body_mb} MB, the bound on one body when "
+            f"SAGEMAKER_MAX_PAYLOAD_IN_MB is 0)"
+        )
 
     @property
     def max_decoded_bytes(self) -> int:

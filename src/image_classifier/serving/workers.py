@@ -12,11 +12,11 @@ Dynamic batching (batching.py) is decided here too, per device: on a GPU a batch
 one image, so up to GPU_DYNAMIC_BATCH; on CPU, up to CPU_DYNAMIC_BATCH (measured in the README: ResNet-18
 on 2 cores ran 54 images/s at batch 8 against 45 at batch 1, and a lone request is never held back).
 """
+
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 THREADS_PER_CPU_WORKER = 4
 GPU_DYNAMIC_BATCH = 16  # predictor.MAX_BATCH, the most one forward pass takes
@@ -32,15 +32,18 @@ class WorkerPlan:
     dynamic_batch: int  # IMAGE_CLASSIFIER_DYNAMIC_BATCH of each worker
 
 
-def plan(num_gpus: int, cores: int, requested_workers: Optional[int] = None) -> WorkerPlan:
+def plan(num_gpus: int, cores: int, requested_workers: int | None = None) -> WorkerPlan:
     if requested_workers:
         workers = requested_workers
     elif num_gpus:
         workers = num_gpus
     else:
         workers = max(1, cores // min(cores, THREADS_PER_CPU_WORKER))
-    return WorkerPlan(workers=workers, model_threads=max(1, cores // workers),
-                      dynamic_batch=GPU_DYNAMIC_BATCH if num_gpus else CPU_DYNAMIC_BATCH)
+    return WorkerPlan(
+        workers=workers,
+        model_threads=max(1, cores // workers),
+        dynamic_batch=GPU_DYNAMIC_BATCH if num_gpus else CPU_DYNAMIC_BATCH,
+    )
 
 
 def _cgroup_quota(cgroup_root):

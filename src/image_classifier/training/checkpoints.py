@@ -7,6 +7,7 @@ written as ``.partial-epoch-NNNN`` and renamed when complete, so a crash or ``ki
 folder that looks finished; a start ignores (and removes) partial folders and falls back to an older
 checkpoint when any part of the newest does not load (the log names the part).
 """
+
 import json
 import logging
 import os

@@ -4,6 +4,7 @@ hosts[0] runs the scheduler; every host runs one server and one worker (the trai
 variables below tell each process its role and where the scheduler listens; ``import mxnet`` with
 ``DMLC_ROLE=server`` or ``scheduler`` runs that role until the workers finish.
 """
+
 import logging
 import os
 import socket
@@ -52,7 +53,9 @@ def plan(env):
             f"them, or use one instance"
         )
     if hp.early_stopping:
-        raise UserError("early_stopping is not available with several hosts; set early_stopping=False or use one instance")
+        raise UserError(
+            "early_stopping is not available with several hosts; set early_stopping=False or use one instance"
+        )
     variables = {
         "DMLC_PS_ROOT_URI": resolve(env.hosts[0]),
         "DMLC_PS_ROOT_PORT": str(hp.reserved.get("_ps_port", DEFAULT_PS_PORT)),

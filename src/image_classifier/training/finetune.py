@@ -8,6 +8,7 @@ Our hyperparameters, whose defaults train everything at ``learning_rate`` as the
 Frozen parameters get no gradient and their batch normalisation uses its running statistics, so they
 stay bit-identical. The schedule depends only on the epoch number, so a resumed job picks it up.
 """
+
 import logging
 
 from ..errors import UserError
@@ -35,8 +36,9 @@ class FineTuning:
         for param in body:
             param.lr_mult = hp.body_lr_mult
         # Also by the trainer's index: a dist kvstore's servers get the optimizer without its Parameters.
-        trainer.optimizer.set_lr_mult({index: hp.body_lr_mult for index, param
-                                       in enumerate(net.collect_params().values()) if param in body})
+        trainer.optimizer.set_lr_mult(
+            {index: hp.body_lr_mult for index, param in enumerate(net.collect_params().values()) if param in body}
+        )
 
     def start_epoch(self, epoch):
         """Freeze or unfreeze the body for ``epoch`` (0-based); True when that changed what trains."""
@@ -50,6 +52,9 @@ class FineTuning:
         elif top_layers is None:
             log.info("Epoch[%d] Training the head and the whole body", epoch)
         else:
-            log.info("Epoch[%d] Training the head and the body's top %d weighted layers; the rest is frozen",
-                     epoch, top_layers)
+            log.info(
+                "Epoch[%d] Training the head and the body's top %d weighted layers; the rest is frozen",
+                epoch,
+                top_layers,
+            )
         return True

@@ -1,7 +1,8 @@
 """One training job, run in the child process that ``train`` supervises.
 
-    python -m image_classifier.training.job
+python -m image_classifier.training.job
 """
+
 import dataclasses
 import logging
 import math
@@ -15,15 +16,13 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from .. import devices, failure, hyperparameters
+from .. import devices, environment, failure, hyperparameters
 from ..data import channels, checks, iterators
-from .. import environment
 from ..environment import Environment
 from ..errors import UserError
 from ..logs import configure_logging
-from ..model import artifacts, networks, sources
+from ..model import artifacts, networks, onnx_export, sources
 from ..model.preprocessing import Preprocessing
-from ..model import onnx_export
 from ..reports.reporter import Reporter
 from . import metrics
 from .checkpoints import Checkpoints
@@ -100,17 +99,20 @@ class Loop:
         self.fine_tuning = FineTuning(hp, net, self.trainer)
         self.loss, self.pos_weight = _loss(hp, sets.train, contexts)
         self.metric = metrics.make_metrics(hp.multi_label, hp.top_k)
-        iterator_args = dict(preprocessing=self.preprocessing, batch_size=hp.mini_batch_size,
-                             multi_label=bool(hp.multi_label))
-        self.train_iter_args = dict(iterator_args, augmentation_type=hp.augmentation_type,
-                                    num_parts=self.num_workers, part_index=rank)
+        iterator_args = dict(
+            preprocessing=self.preprocessing, batch_size=hp.mini_batch_size, multi_label=bool(hp.multi_label)
+        )
+        self.train_iter_args = dict(
+            iterator_args, augmentation_type=hp.augmentation_type, num_parts=self.num_workers, part_index=rank
+        )
         self.train_iter = None
         self.validation_iter = iterators.record_iter(sets.validation, train=False, seed=hp.seed, **iterator_args)
         self.served = networks.with_probabilities(net, bool(hp.multi_label))
         self._hybridize()
         self.split_logged = False
-        self.keeper = (ModelKeeper(env.model_dir, hp.checkpoint_frequency, sets.validation.count)
-                       if env.is_master else None)
+        self.keeper = (
+            ModelKeeper(env.model_dir, hp.checkpoint_frequency, sets.validation.count) if env.is_master else None
+        )
         self.model_dir = env.model_dir
         self.checkpoints = Checkpoints(env.checkpoint_dir)
         self.class_names = _class_names(hp, sets.train)
@@ -143,8 +145,9 @@ class Loop:
         """Epoch ``epoch``'s shuffle and augmentation follow from (seed, epoch) alone, so a resumed job sees
         the same batches as one never stopped."""
         self.train_iter = None  # its decode threads and buffers go before the next one's come
-        self.train_iter = iterators.record_iter(self.sets.train, train=True, seed=self.hp.seed + epoch,
-                                                **self.train_iter_args)
+        self.train_iter = iterators.record_iter(
+            self.sets.train, train=True, seed=self.hp.seed + epoch, **self.train_iter_args
+        )
         return iterators.batches(self.train_iter, self.sets.train, self.train_count)
 
     def train_epoch(self, epoch, stop, skip=0):
@@ -163,8 +166,10 @@ class Loop:
             pairs = self._forward(data, label)
             with autograd.record():
                 outputs = [self.net(x) for x, _ in pairs]
-                losses = [self.loss(out.astype("float32", copy=False), y, None, *self._pos_weight(i))
-                          for i, (out, (_, y)) in enumerate(zip(outputs, pairs))]
+                losses = [
+                    self.loss(out.astype("float32", copy=False), y, None, *self._pos_weight(i))
+                    for i, (out, (_, y)) in enumerate(zip(outputs, pairs))
+                ]
             autograd.backward(losses)
             self.trainer.step(data.shape[0] * self.num_workers)  # the gradient averaged over all workers
             scores = self._scores(outputs)
@@ -213,16 +218,24 @@ class Loop:
             self.net.cast("float16")
 
     def _progress(self, early_stopping, stopped_early, batches_done):
-        return {"seed": self.hp.seed, "batches_done": batches_done,
-                "keeper": self.keeper.state() if self.keeper else None,
-                "early_stopping": early_stopping.state() if early_stopping else None,
-                "stopped_early": stopped_early}
+        return {
+            "seed": self.hp.seed,
+            "batches_done": batches_done,
+            "keeper": self.keeper.state() if self.keeper else None,
+            "early_stopping": early_stopping.state() if early_stopping else None,
+            "stopped_early": stopped_early,
+        }
 
     def _checkpoint(self, epochs_done, early_stopping, stopped_early=False, batches_done=0):
         if self.checkpoints.enabled:
             trainer = None if self.distributed else self.trainer
-            self.checkpoints.save(epochs_done, self.net, trainer,
-                                  self._progress(early_stopping, stopped_early, batches_done), self.model_dir)
+            self.checkpoints.save(
+                epochs_done,
+                self.net,
+                trainer,
+                self._progress(early_stopping, stopped_early, batches_done),
+                self.model_dir,
+            )
 
     def _resume(self, early_stopping):
         """(epochs done, batches of the next epoch done) from the newest checkpoint, (0, 0) without one;
@@ -243,8 +256,11 @@ class Loop:
 
     def run(self, stop):
         hp = self.hp
-        early_stopping = EarlyStopping(hp.early_stopping_min_epochs, hp.early_stopping_patience,
-                                       hp.early_stopping_tolerance) if hp.early_stopping else None
+        early_stopping = (
+            EarlyStopping(hp.early_stopping_min_epochs, hp.early_stopping_patience, hp.early_stopping_tolerance)
+            if hp.early_stopping
+            else None
+        )
         start, skip = self._resume(early_stopping)
         hp = self.hp  # a resumed job goes on with the stopped one's seed
         for epoch in range(hp.epochs if start is None else start, hp.epochs):
@@ -263,7 +279,9 @@ class Loop:
             self.save(epoch, accuracy, loss, last=stopping or epoch + 1 == hp.epochs)
             self._checkpoint(epoch + 1, early_stopping, stopped_early=stopping)
             if stopping:
-                log.info("Early stopping after epoch %d: no improvement in %d epochs", epoch, hp.early_stopping_patience)
+                log.info(
+                    "Early stopping after epoch %d: no improvement in %d epochs", epoch, hp.early_stopping_patience
+                )
                 break
         if self.keeper is not None:
             self.keeper.finish()
@@ -285,7 +303,7 @@ def train(env):
     hp = hyperparameters.parse(env.hyperparameters)
     contexts = devices.training_contexts(hp.precision_dtype)
     if hp.seed is None:
-        hp = dataclasses.replace(hp, seed=random.SystemRandom().randrange(2 ** 31))
+        hp = dataclasses.replace(hp, seed=random.SystemRandom().randrange(2**31))
     _seed_everything(hp.seed)
     log.info("Training on %s with seed %d", ", ".join(str(ctx) for ctx in contexts), hp.seed)
     with tempfile.TemporaryDirectory(prefix="image-classifier-") as scratch_dir:

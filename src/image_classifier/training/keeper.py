@@ -9,6 +9,7 @@ loss weighs every image's confidence. While training runs, every epoch that may 
 the later epochs bring stays saved (a new epoch is written before any is removed); ``finish`` then leaves
 the chosen one alone and logs why it was chosen.
 """
+
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -46,8 +47,11 @@ def still_possible(history, tolerance):
     and not beaten by an epoch of at least their accuracy and a better rank (which stays near the best as long
     as they do)."""
     near = near_best(history, tolerance)
-    return [score for score in near
-            if not any(other.accuracy >= score.accuracy and other.rank() < score.rank() for other in near)]
+    return [
+        score
+        for score in near
+        if not any(other.accuracy >= score.accuracy and other.rank() < score.rank() for other in near)
+    ]
 
 
 class ModelKeeper:
@@ -71,29 +75,41 @@ class ModelKeeper:
         self._remove_all_but(keep)
 
     def finish(self):
-        """Log which epochs are kept and why; with checkpoint_frequency unset, leave only the chosen one's parameters."""
+        """Log which epochs are kept and why; with checkpoint_frequency unset, leave only the chosen one's
+        parameters."""
         if not self.history:
             return
         if self.frequency:
-            log.info("Kept epochs %s: every %d epochs (checkpoint_frequency) and the last",
-                     ", ".join(str(number - 1) for number in self.saved), self.frequency)
+            log.info(
+                "Kept epochs %s: every %d epochs (checkpoint_frequency) and the last",
+                ", ".join(str(number - 1) for number in self.saved),
+                self.frequency,
+            )
             return
         chosen = choose(self.history, self.tolerance)
         self._remove_all_but({chosen.epoch_number})
-        log.info("Kept epoch %d (%s): %s", chosen.epoch_number - 1,
-                 artifacts.params_path(self.model_dir, chosen.epoch_number).name, self._reason(chosen))
+        log.info(
+            "Kept epoch %d (%s): %s",
+            chosen.epoch_number - 1,
+            artifacts.params_path(self.model_dir, chosen.epoch_number).name,
+            self._reason(chosen),
+        )
 
     def _reason(self, chosen):
         near = near_best(self.history, self.tolerance)
         best = max(score.accuracy for score in self.history)
         said = f"Validation-accuracy={chosen.accuracy:f}, validation loss {chosen.loss:f}"
         if len(near) == 1:
-            return f"{said}; the best accuracy, more than one validation image ({self.tolerance:f}) above any other epoch"
+            return (
+                f"{said}; the best accuracy, more than one validation image ({self.tolerance:f}) above any other epoch"
+            )
         epochs = ", ".join(str(score.epoch_number - 1) for score in near)
         lowest = [score for score in near if score.loss == chosen.loss]
         why = "the lowest validation loss" + (" and the latest of those" if len(lowest) > 1 else "")
-        return (f"{said}; epochs {epochs} are within one validation image ({self.tolerance:f}) of the best accuracy "
-                f"{best:f}, and it has {why}")
+        return (
+            f"{said}; epochs {epochs} are within one validation image ({self.tolerance:f}) of the best accuracy "
+            f"{best:f}, and it has {why}"
+        )
 
     def state(self):
         return {"history": [asdict(score) for score in self.history], "saved": self.saved}

@@ -1,4 +1,5 @@
 """Accuracy (and top-k) as the built-in algorithm logs them: ``Epoch[3] Train-accuracy=0.912000``."""
+
 import mxnet as mx
 
 
@@ -41,4 +42,3 @@ def progress_line(epoch, batch, speed, metric):
 
 def accuracy(metric):
     return dict(metric.get_name_value())["accuracy"]
-

@@ -1,4 +1,5 @@
 """The optimizer and its learning-rate schedule from the built-in hyperparameters."""
+
 import mxnet as mx
 
 
@@ -12,9 +13,12 @@ def lr_scheduler(hp, batches_per_epoch):
 
 def optimizer_params(hp, batches_per_epoch):
     """The name and arguments ``gluon.Trainer`` takes for ``hp.optimizer``."""
-    params = {"learning_rate": hp.learning_rate, "wd": hp.weight_decay,
-              "lr_scheduler": lr_scheduler(hp, batches_per_epoch),
-              "multi_precision": hp.precision_dtype == "float16"}
+    params = {
+        "learning_rate": hp.learning_rate,
+        "wd": hp.weight_decay,
+        "lr_scheduler": lr_scheduler(hp, batches_per_epoch),
+        "multi_precision": hp.precision_dtype == "float16",
+    }
     if hp.optimizer in ("sgd", "nag"):
         params["momentum"] = hp.momentum
     elif hp.optimizer == "adam":

@@ -5,6 +5,7 @@ have not ended ``STOP_GRACE`` seconds later (a worker can block in the kvstore w
 them. When a parameter-server role dies while the job runs, it ends the job and fails naming the role.
 When the job is killed outright (the OOM killer sends SIGKILL) it leaves the reason the job could not.
 """
+
 import logging
 import signal
 import subprocess
@@ -18,16 +19,19 @@ from . import distributed
 log = logging.getLogger(__name__)
 STOP_GRACE = 30
 ROLE_EXIT_WAIT = 30
-KILLED_MESSAGE = ("Training was killed (SIGKILL), most often by the out-of-memory killer: lower "
-                  "mini_batch_size or image_shape, or use an instance with more memory")
+KILLED_MESSAGE = (
+    "Training was killed (SIGKILL), most often by the out-of-memory killer: lower "
+    "mini_batch_size or image_shape, or use an instance with more memory"
+)
 
 
 class Supervisor:
     def __init__(self, cluster):
         self.cluster = cluster
         self.roles = {role: distributed.start_role(cluster, role) for role in cluster.roles} if cluster else {}
-        self.job = subprocess.Popen([sys.executable, "-m", "image_classifier.training.job"],
-                                    env=distributed.worker_environment(cluster))
+        self.job = subprocess.Popen(
+            [sys.executable, "-m", "image_classifier.training.job"], env=distributed.worker_environment(cluster)
+        )
         self.stop_requested_at = None
         self.killed_by_us = False
         for number in (signal.SIGTERM, signal.SIGINT):
@@ -59,8 +63,10 @@ class Supervisor:
             dead = self._dead_role()
             if dead and not self.stop_requested_at:
                 role, code = dead
-                message = (f"The parameter {role} on host {self.cluster.host} exited (code {code}) while training "
-                           f"ran; the job cannot go on without it: check that host's log and memory, then retry")
+                message = (
+                    f"The parameter {role} on host {self.cluster.host} exited (code {code}) while training "
+                    f"ran; the job cannot go on without it: check that host's log and memory, then retry"
+                )
                 log.error(message)
                 failure.write_failure(output_dir, message)
                 self._kill_all()
