@@ -20,6 +20,18 @@ def train_command():
     return [str(script)] if script.exists() else [shutil.which("train")]
 
 
+def start_train(base_dir, **options):
+    """The real `train` on ``base_dir`` as a running process, its output (both streams) on ``stdout``."""
+    return subprocess.Popen(
+        train_command(),
+        env={**os.environ, "SAGEMAKER_BASE_DIR": str(base_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **options,
+    )
+
+
 def run_train(base_dir, timeout=300, env=None):
     environ = dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir), **(env or {}))
     return subprocess.run(train_command(), env=environ, capture_output=True, text=True, timeout=timeout)

@@ -1,19 +1,17 @@
 """Several devices and several hosts through the real `train`, on CPUs: contexts, and MXNet's parameter server."""
 
 import json
-import os
 import re
 import shutil
 import signal
 import socket
-import subprocess
 import time
 
 import mxnet as mx
 import numpy as np
 import psutil
 import pytest
-from conftest import run_train, train_command
+from conftest import run_train, start_train
 
 from image_classifier import demo_data
 from image_classifier.model import networks
@@ -67,16 +65,6 @@ def two_hosts(tmp_path, epochs, kv_store="dist_sync"):
     return first, second
 
 
-def start(base_dir):
-    return subprocess.Popen(
-        train_command(),
-        env={**os.environ, "SAGEMAKER_BASE_DIR": str(base_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def trainable_weights(params_file):
     net = networks.build(20, 4)
     net.load_parameters(str(params_file))
@@ -86,7 +74,7 @@ def trainable_weights(params_file):
 @pytest.mark.parametrize("kv_store", ["dist_sync", "dist_async"])
 def test_two_hosts_train_together_and_only_the_first_writes_the_model(tmp_path, kv_store):
     first, second = two_hosts(tmp_path, epochs=2, kv_store=kv_store)
-    processes = [start(first), start(second)]
+    processes = [start_train(first), start_train(second)]
     outputs = [process.communicate(timeout=240)[0] for process in processes]
     assert [process.returncode for process in processes] == [0, 0], outputs
     assert (first / "model" / "image-classification-symbol.json").exists()
@@ -103,7 +91,7 @@ def test_two_hosts_train_together_and_only_the_first_writes_the_model(tmp_path, 
 
 def test_a_dead_parameter_server_fails_the_job_and_leaves_no_process(tmp_path):
     first, second = two_hosts(tmp_path, epochs=100)
-    processes = [start(first), start(second)]
+    processes = [start_train(first), start_train(second)]
     supervisors = [psutil.Process(process.pid) for process in processes]
     deadline = time.time() + 120
     while not (first / "model").exists():

@@ -3,10 +3,9 @@
 import os
 import re
 import signal
-import subprocess
 import time
 
-from conftest import run_train, set_hyperparameters, train_command
+from conftest import run_train, set_hyperparameters, start_train
 
 from image_classifier import demo_data
 
@@ -23,14 +22,7 @@ def job(tmp_path, name, **sizes):
 
 
 def start(base_dir):
-    return subprocess.Popen(
-        train_command(),
-        env={**os.environ, "SAGEMAKER_BASE_DIR": str(base_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    return start_train(base_dir, start_new_session=True)
 
 
 def wait_for(condition, seconds=180):

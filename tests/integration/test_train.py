@@ -1,18 +1,16 @@
 """The real `train` command on a fake /opt/ml: artifacts, log lines, failures, signals."""
 
 import json
-import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import mxnet as mx
 import numpy as np
 import pytest
-from conftest import failure_text, run_train, set_hyperparameters, train_command
+from conftest import failure_text, run_train, set_hyperparameters, start_train, train_command
 
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
@@ -202,13 +200,7 @@ def test_corrupt_image_names_the_file_and_record(tiny_job):
 
 def test_sigterm_stops_training_promptly_and_keeps_finished_epochs(tiny_job):
     base_dir = tiny_job(num_train=2000, num_training_samples=2000, epochs=50, checkpoint_frequency=1)
-    process = subprocess.Popen(
-        train_command(),
-        env={**os.environ, "SAGEMAKER_BASE_DIR": str(base_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_train(base_dir)
     deadline = time.time() + 120
     while not (base_dir / "model" / "image-classification-0001.params").exists() and time.time() < deadline:
         time.sleep(0.2)
