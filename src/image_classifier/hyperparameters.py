@@ -10,6 +10,7 @@ from dataclasses import dataclass, make_dataclass
 from typing import Any
 
 from .errors import UserError
+from .model import catalog
 
 RESNET_DEPTHS = (18, 34, 50, 101, 152, 200)
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)
@@ -132,6 +133,8 @@ TABLE = (
     Spec("trainable_layers", _integer, None, lambda value: value >= 0, "an integer of at least 0", builtin=False),
     Spec("body_lr_mult", _number, 1.0, lambda value: 0.0 < value <= 1.0, "a float in the range (0, 1]", builtin=False),
     _choice("export_onnx", (0, 1), 0, parse=_integer, builtin=False),
+    # Checked with image_shape and num_layers in _check_network: a catalog name, refused with the closest ones.
+    Spec("network", _word, None, lambda value: True, "a GluonCV network of the README's table", builtin=False),
 )
 SPECS = {spec.name: spec for spec in TABLE}
 
@@ -172,12 +175,26 @@ def _check_together(values):
             f"The value '{values['checkpoint_frequency']}' is not valid for the 'checkpoint_frequency' "
             f"hyperparameter which accepts an integer from 1 to epochs ({values['epochs']})"
         )
-    if values["use_pretrained_model"] and values["num_layers"] not in PRETRAINED_DEPTHS:
+    if values["use_pretrained_model"] and values["network"] is None and values["num_layers"] not in PRETRAINED_DEPTHS:
         listed = ", ".join(str(depth) for depth in PRETRAINED_DEPTHS)
         raise UserError(
             f"Pretrained weights exist only for num_layers {listed}; set num_layers to one of them "
             f"or use_pretrained_model=0"
         )
+
+
+def _check_network(values, given):
+    """``network``: a catalog name, sized for image_shape, and num_layers (when given) agreeing with it."""
+    name = values["network"]
+    if name is None:
+        return
+    if name not in catalog.NETWORKS:
+        raise UserError(catalog.unknown_network(name))
+    problem = catalog.size_problem(name, values["image_shape"]) or (
+        catalog.layers_problem(name, values["num_layers"]) if "num_layers" in given else None
+    )
+    if problem:
+        raise UserError(problem)
 
 
 def parse(raw_values):
@@ -200,4 +217,5 @@ def parse(raw_values):
                 raise UserError(f"The required hyperparameter '{spec.name}' is missing: set it to {spec.accepts}")
             values[spec.name] = spec.default
     _check_together(values)
+    _check_network(values, raw_values)
     return Hyperparameters(reserved=reserved, **values)

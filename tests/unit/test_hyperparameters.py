@@ -45,6 +45,7 @@ CASES = {
     "trainable_layers": ("0", 0, "x"),
     "body_lr_mult": ("0.1", 0.1, "0"),
     "export_onnx": ("1", 1, "2"),
+    "network": ("mobilenetv3_large", "mobilenetv3_large", "mobilenetv3"),
 }
 DEFAULTS = {
     "num_layers": 152,
@@ -79,6 +80,7 @@ DEFAULTS = {
     "freeze_epochs": 0,
     "trainable_layers": None,
     "body_lr_mult": 1.0,
+    "network": None,
 }
 
 
@@ -157,11 +159,36 @@ def test_values_are_strings_but_json_numbers_work_too():
         ({"resize": "100", "image_shape": "3,224,224"}, "'resize' hyperparameter: it must be at least"),
         ({"checkpoint_frequency": "5", "epochs": "4"}, "accepts an integer from 1 to epochs (4)"),
         ({"use_pretrained_model": "1", "num_layers": "20"}, "Pretrained weights exist only for num_layers"),
+        ({"network": "inceptionv3"}, "network=inceptionv3 takes 299x299 images only"),
+        ({"network": "densenet121", "image_shape": "3,299,299"}, "set image_shape=3,224,224"),
+        ({"network": "resnest50", "image_shape": "3,64,64"}, "network=resnest50 needs images of at least 96x96"),
+        ({"network": "mobilenetv2_1.0", "image_shape": "3,16,16"}, "at least 32x32 pixels, not 16x16"),
+        ({"network": "resnet101_v1d", "num_layers": "50"}, "num_layers=50 disagrees with network=resnet101_v1d"),
+        ({"network": "mobilenetv3_small", "num_layers": "152"}, "remove num_layers"),
     ],
 )
 def test_combinations(values, fragment):
     with pytest.raises(UserError, match=re.escape(fragment)):
         hyperparameters.parse({**REQUIRED, **values})
+
+
+@pytest.mark.parametrize(
+    "name, closest",
+    [
+        ("mobilenetv3", "the closest are 'mobilenetv3_large', 'mobilenetv3_small'"),
+        ("resnext50", "the closest are 'resnext50_32x4d'"),
+        ("se_resnext50", "'se_resnext50_32x4d'"),
+    ],
+)
+def test_an_unknown_network_is_refused_with_the_closest_supported(name, closest):
+    with pytest.raises(UserError, match=re.escape(closest)):
+        hyperparameters.parse({**REQUIRED, "network": name})
+
+
+def test_a_network_with_the_agreeing_num_layers_or_without_one_is_accepted():
+    assert hyperparameters.parse({**REQUIRED, "network": "resnext50_32x4d", "num_layers": "50"}).num_layers == 50
+    parsed = hyperparameters.parse({**REQUIRED, "network": "inceptionv3", "image_shape": "3,299,299"})
+    assert (parsed.network, parsed.image_shape) == ("inceptionv3", (3, 299, 299))
 
 
 def test_readme_documents_exactly_the_table():

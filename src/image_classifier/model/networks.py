@@ -1,4 +1,4 @@
-"""ResNets from GluonCV's model zoo, by the built-in algorithm's ``num_layers``."""
+"""Networks from GluonCV's model zoo: ``network`` (a catalog name), else ResNet v1 by the built-in's ``num_layers``."""
 
 import mxnet as mx
 from gluoncv.model_zoo import get_model
@@ -8,6 +8,7 @@ from mxnet.gluon import nn
 from PIL import ImageFile
 
 from ..hyperparameters import CIFAR_DEPTHS
+from . import catalog, graph
 
 # Importing gluoncv turns Pillow's LOAD_TRUNCATED_IMAGES on; back to Pillow's default, so a truncated image
 # is refused with its name rather than half decoded (packing, and finding the image ImageRecordIter failed on).
@@ -20,12 +21,17 @@ CIFAR_CHANNELS = [16, 16, 32, 64]
 MSRA_INIT = mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2)
 
 
-def zoo_name(num_layers):
-    return f"resnet{num_layers}_v1"
+def zoo_name(num_layers, network=None):
+    """The model-zoo name of the network: ``network`` itself, or ResNet v1 of ``num_layers`` layers."""
+    return network or f"resnet{num_layers}_v1"
 
 
-def architecture(num_layers, num_classes):
-    """ResNet v1 (CIFAR-style for 20/32/44/56/110) with ``num_classes`` outputs, not initialised."""
+def architecture(num_layers, num_classes, network=None, image_shape=None):
+    """``network`` (sized for ``image_shape``), else ResNet v1 (CIFAR-style for 20/32/44/56/110), with
+    ``num_classes`` outputs, not initialised."""
+    if network is not None:
+        sized = {"input_size": tuple(image_shape[1:])} if catalog.NETWORKS[network].sized_by_input else {}
+        return get_model(network, classes=num_classes, **sized)
     if num_layers in CIFAR_DEPTHS:
         blocks = (num_layers - 2) // 6
         return CIFARResNetV1(CIFARBasicBlockV1, [blocks] * 3, CIFAR_CHANNELS, classes=num_classes)
@@ -34,11 +40,16 @@ def architecture(num_layers, num_classes):
     return get_model(zoo_name(num_layers), classes=num_classes)
 
 
-def build(num_layers, num_classes):
-    """A randomly initialised ResNet v1 (see ``architecture``)."""
-    net = architecture(num_layers, num_classes)
+def build(num_layers, num_classes, network=None, image_shape=None):
+    """A randomly initialised network (see ``architecture``)."""
+    net = architecture(num_layers, num_classes, network, image_shape)
     net.initialize(MSRA_INIT)
     return net
+
+
+def symbol(net):
+    """The network's graph, its input the variable ``data``; its parameters keep their names."""
+    return net(mx.sym.var(graph.INPUT_NAME))
 
 
 def with_probabilities(net, multi_label):

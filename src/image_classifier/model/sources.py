@@ -170,4 +170,4 @@ def starting_network(env, hp):
         path = zoo.weights_file(hp.num_layers)
         log.info("Starting from GluonCV's ImageNet weights in %s", path)
         return from_gluoncv_file(path, hp, f"GluonCV's {path.name}")
-    return networks.build(hp.num_layers, hp.num_classes)
+    return networks.build(hp.num_layers, hp.num_classes, hp.network, hp.image_shape)
