@@ -51,6 +51,20 @@ def test_split_classifier_reads_a_classifier_without_bias():
     assert classifier == graph.Classifier("fc_weight", None, 3)
 
 
+@pytest.mark.parametrize("kernel, splits", [((1, 1), True), ((3, 3), False)])
+def test_split_classifier_reads_a_pointwise_convolution_whose_output_is_flattened(kernel, splits):
+    pooled = mx.sym.Pooling(mx.sym.var("data"), global_pool=True, kernel=(1, 1), pool_type="avg")
+    conv = mx.sym.Convolution(pooled, num_filter=5, kernel=kernel, pad=(0, 0), name="pred")
+    symbol = mx.sym.softmax(mx.sym.Flatten(conv))
+    if not splits:
+        with pytest.raises(ValueError, match="its output comes from a Convolution operator"):
+            graph.split_classifier(symbol)
+        return
+    body, classifier = graph.split_classifier(symbol)
+    assert classifier == graph.Classifier("pred_weight", "pred_bias", 5)
+    assert body.infer_shape(data=(2, 8, 4, 4))[1] == [(2, 8, 1, 1)]
+
+
 def test_layers_follow_the_data():
     symbol = builtin_symbol(2)
     ops = [op for op, _ in graph.layers(symbol)]

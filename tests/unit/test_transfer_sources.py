@@ -148,7 +148,7 @@ def test_missing_zoo_weights_come_from_gluoncvs_downloader(tmp_path, monkeypatch
     source_net(18, 10).save_parameters(str(downloaded))
     calls = []
     monkeypatch.setattr(model_store, "get_model_file", lambda name, root: calls.append((name, root)) or downloaded)
-    assert zoo.weights_file(18) == downloaded
+    assert zoo.weights_file("resnet18_v1") == downloaded
     assert calls == [("resnet18_v1", str(tmp_path / "mxnet" / "models"))]
 
 

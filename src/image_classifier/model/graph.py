@@ -15,11 +15,14 @@ INPUT_NAME = "data"
 WEIGHTED_OPS = ("Convolution", "FullyConnected")
 # Operators that may follow the classifier: probabilities, and the cast back from float16.
 PROBABILITY_OPS = ("softmax", "SoftmaxOutput", "SoftmaxActivation", "sigmoid", "LogisticRegressionOutput", "Cast")
+# Operators that may follow a 1x1 convolution that classifies pooled features (GluonCV's MobileNets).
+FLATTEN_OPS = ("Flatten", "flatten")
 
 
 @dataclass(frozen=True)
 class Classifier:
-    """The network's last fully connected layer: its parameters' names and its number of outputs."""
+    """The network's classifier (its last fully connected layer, or a 1x1 convolution whose output is
+    flattened): its parameters' names and its number of outputs."""
 
     weight: str
     bias: str | None
@@ -40,10 +43,15 @@ def _is_probability(node):
     return node["op"] in PROBABILITY_OPS
 
 
-def split_classifier(symbol):
-    """(body, classifier): the graph up to the input of its final fully connected layer, and that layer.
+def _is_pointwise_convolution(node):
+    return node["op"] == "Convolution" and node.get("attrs", {}).get("kernel") in ("(1, 1)", "(1,1)")
 
-    Raises ValueError unless the output is a fully connected layer followed only by softmax or sigmoid.
+
+def split_classifier(symbol):
+    """(body, classifier): the graph up to the input of its classifier, and that layer.
+
+    The classifier is a fully connected layer at the output, or a 1x1 convolution whose output is flattened;
+    only softmax or sigmoid may follow. Raises ValueError for any other output.
     """
     graph = _graph(symbol)
     nodes = graph["nodes"]
@@ -52,13 +60,24 @@ def split_classifier(symbol):
     node = nodes[graph["heads"][0][0]]
     while _is_probability(node):
         node = nodes[node["inputs"][0][0]]
-    if node["op"] != "FullyConnected":
+    flattened = node["op"] in FLATTEN_OPS
+    if flattened:
+        node = nodes[node["inputs"][0][0]]
+    if not (node["op"] == "FullyConnected" or (flattened and _is_pointwise_convolution(node))):
         raise ValueError(f"its output comes from a {node['op']} operator, not from a fully connected layer")
     attrs = node.get("attrs", {})
     names = [nodes[entry[0]]["name"] for entry in node["inputs"]]
     has_bias = attrs.get("no_bias", "False") not in ("True", "true", "1")
+    outputs = attrs["num_hidden"] if node["op"] == "FullyConnected" else attrs["num_filter"]
     graph["heads"] = [node["inputs"][0]]
-    return _load(graph), Classifier(names[1], names[2] if has_bias else None, int(attrs["num_hidden"]))
+    return _load(graph), Classifier(names[1], names[2] if has_bias else None, int(outputs))
+
+
+def parameter_shapes(symbol, image_shape):
+    """The shapes of the graph's parameters (not its running statistics) for one image, in the graph's order:
+    two graphs of one network have the same, whatever their parameters are named."""
+    shapes, _, _ = symbol.infer_shape(**{INPUT_NAME: (1, *image_shape)})
+    return [shape for name, shape in zip(symbol.list_arguments(), shapes) if name != INPUT_NAME]
 
 
 def depth(symbol):

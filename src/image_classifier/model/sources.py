@@ -1,12 +1,14 @@
 """Where training's starting weights come from; the first of these that is given wins:
 
 - the ``model`` channel (incremental training): a previous model of this project or of the built-in
-  algorithm, as its model.tar.gz or its files. Its num_layers, image_shape and num_classes must be the
-  job's; it continues with its body and its classifier.
-- the ``pretrained`` channel: a GluonCV ResNet's ``.params`` (save_parameters), or a model.tar.gz or the
+  algorithm, as its model.tar.gz or its files. Its network (num_layers, or with ``network`` the parameter
+  shapes of that network), image_shape and num_classes must be the job's; it continues with its body and its
+  classifier.
+- the ``pretrained`` channel: a GluonCV network's ``.params`` (save_parameters), or a model.tar.gz or the
   files of a model of this project or of the built-in algorithm; its body gets a new head for num_classes.
 - ``use_pretrained_model=1``: GluonCV's ImageNet weights from its model store cache (zoo.py), new head.
 - otherwise random initialisation (networks.build).
+A network whose family takes no new head (catalog.Family.transfer) is refused any starting weights.
 A model's files are the built-in's: image-classification-symbol.json, image-classification-NNNN.params
 (the newest is used) and, for the ``model`` channel, model-shapes.json.
 """
@@ -21,7 +23,7 @@ import mxnet as mx
 from mxnet.base import MXNetError
 
 from ..errors import UserError
-from . import artifacts, graph, networks, tarballs, zoo
+from . import artifacts, catalog, graph, networks, tarballs, zoo
 from .transfer import TransferNet, error_line, from_gluoncv_file, read_arrays
 
 log = logging.getLogger(__name__)
@@ -107,16 +109,26 @@ def _split(symbol, channel):
         ) from None
 
 
+def _is_jobs_network(body, hp):
+    """Whether ``body`` has the parameter shapes of the body of the job's ``network``."""
+    shaped = networks.architecture(hp.num_layers, hp.num_classes, hp.network, hp.image_shape)
+    jobs_body, _ = graph.split_classifier(networks.symbol(shaped))
+    try:
+        shapes = graph.parameter_shapes(body, hp.image_shape)
+    except MXNetError:  # a body that cannot run on image_shape: the image_shape check names that
+        return True
+    return shapes == graph.parameter_shapes(jobs_body, hp.image_shape)
+
+
 def _continued(folder, hp):
-    """The model channel's network, checked against the job's num_layers, image_shape and num_classes."""
+    """The model channel's network, checked against the job's network, image_shape and num_classes."""
     symbol, arrays = _read_model(folder, "model")
     body, classifier = _split(symbol, "model")
-    saved = {
-        "num_layers": graph.depth(symbol),
-        "image_shape": _saved_image_shape(folder, "model"),
-        "num_classes": classifier.num_outputs,
-    }
-    wanted = {"num_layers": hp.num_layers, "image_shape": tuple(hp.image_shape), "num_classes": hp.num_classes}
+    by_depth = hp.network is None  # with network, the layers' shapes are compared below
+    saved = {"num_layers": graph.depth(symbol)} if by_depth else {}
+    wanted = {"num_layers": hp.num_layers} if by_depth else {}
+    saved |= {"image_shape": _saved_image_shape(folder, "model"), "num_classes": classifier.num_outputs}
+    wanted |= {"image_shape": tuple(hp.image_shape), "num_classes": hp.num_classes}
     differences = [
         f"{name}={_text(saved[name])} (this job: {_text(wanted[name])})"
         for name in saved
@@ -127,6 +139,11 @@ def _continued(folder, hp):
             f"The model in the 'model' channel has {', '.join(differences)}; set these hyperparameters "
             f"to the model's values to continue training it, or give it as the 'pretrained' channel"
         )
+    if not by_depth and not _is_jobs_network(body, hp):
+        raise UserError(
+            f"The model in the 'model' channel is not a {hp.network} (its layers' shapes differ); set network to "
+            f"the model's network to continue training it, or give it as the 'pretrained' channel"
+        )
     return TransferNet(body, arrays, hp.num_classes, hp.image_shape, "the 'model' channel's model", classifier)
 
 
@@ -134,8 +151,13 @@ def _from_pretrained_channel(folder, hp):
     if _is_model(folder):
         symbol, arrays = _read_model(folder, "pretrained")
         body, _ = _split(symbol, "pretrained")
+        if hp.network is not None and not _is_jobs_network(body, hp):
+            raise UserError(
+                f"The network in the 'pretrained' channel is not a {hp.network} (its layers' shapes differ); "
+                f"set network to its network"
+            )
         layers = graph.depth(symbol)
-        if layers != hp.num_layers:
+        if hp.network is None and layers != hp.num_layers:
             raise UserError(
                 f"The network in the 'pretrained' channel has {layers} layers but num_layers is "
                 f"{hp.num_layers}; set num_layers={layers}"
@@ -150,6 +172,14 @@ def _from_pretrained_channel(folder, hp):
     return from_gluoncv_file(params_files[0], hp, f"the 'pretrained' channel's {params_files[0].name}")
 
 
+def _refuse_weights_without_transfer(hp, source):
+    if hp.network is not None and not catalog.NETWORKS[hp.network].transfer:
+        raise UserError(
+            f"network={hp.network} cannot start from weights ({source}): its classifier is a convolution before "
+            f"its pooling, where no new head fits; train it from scratch, or choose another network"
+        )
+
+
 def starting_network(env, hp):
     """The network that training starts from, with its weights (see the module's docstring)."""
     model, pretrained = _given(env, "model"), _given(env, "pretrained")
@@ -159,15 +189,18 @@ def starting_network(env, hp):
             "(to start a new model from its weights), not both"
         )
     if model:
+        _refuse_weights_without_transfer(hp, "the 'model' channel")
         log.info("Continuing to train the model in the 'model' channel")
         with _unpacked(model, "model") as folder:
             return _continued(folder, hp)
     if pretrained:
+        _refuse_weights_without_transfer(hp, "the 'pretrained' channel")
         log.info("Starting from the weights in the 'pretrained' channel")
         with _unpacked(pretrained, "pretrained") as folder:
             return _from_pretrained_channel(folder, hp)
     if hp.use_pretrained_model:
-        path = zoo.weights_file(hp.num_layers)
+        _refuse_weights_without_transfer(hp, "use_pretrained_model=1")
+        path = zoo.weights_file(networks.zoo_name(hp.num_layers, hp.network))
         log.info("Starting from GluonCV's ImageNet weights in %s", path)
         return from_gluoncv_file(path, hp, f"GluonCV's {path.name}")
     return networks.build(hp.num_layers, hp.num_classes, hp.network, hp.image_shape)

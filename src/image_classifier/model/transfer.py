@@ -1,6 +1,6 @@
 """A network that starts from weights: a body (the weights' network up to its classifier's input) and a head.
 
-The body is a SymbolBlock of the graph that ``graph.split_classifier`` cuts, so GluonCV's ResNets, this
+The body is a SymbolBlock of the graph that ``graph.split_classifier`` cuts, so GluonCV's networks, this
 project's exported models and the built-in algorithm's symbolic ResNets all become bodies the same way,
 their parameters loaded under the symbol's own names (a symbol and its params file are one pair). The
 head is a dense layer created in the TransferNet's name scope: new and the only part initialised, or,
@@ -87,6 +87,8 @@ class TransferNet(gluon.HybridBlock):
 
     def _load_head(self, arrays, classifier, origin):
         weight = arrays[classifier.weight]
+        if weight.ndim == 4 and weight.shape[2:] == (1, 1):  # a 1x1 convolution on pooled features is a dense layer
+            weight = weight.reshape(weight.shape[:2])
         if weight.shape != self.head.weight.shape:
             raise UserError(
                 f"The classifier of {origin} has weights of shape {weight.shape}, but its network's features need "
@@ -118,23 +120,38 @@ class TransferNet(gluon.HybridBlock):
         return self.head(self.body(x))
 
 
+def _structural_names(net):
+    """{parameter name: its structural name in a save_parameters file, such as 'output.weight'}."""
+    return {param.name: key for key, param in net._collect_params_with_prefix().items()}
+
+
 def from_gluoncv_file(path, hp, origin):
-    """GluonCV's ResNet for ``hp.num_layers`` with the weights of ``path`` (save_parameters), under a new head."""
+    """The job's GluonCV network with the weights of ``path`` (save_parameters), its body under a new head.
+
+    The file's classifier is the parameter that the network's graph puts in its classifier (found by
+    ``graph.split_classifier``), under its structural name; its rows are the file's number of classes.
+    """
+    label = hp.network or "ResNet"
     arrays = read_arrays(Path(path))
-    classifier = arrays.get("output.weight")  # GluonCV's ResNets keep their classifier in the child 'output'
-    if classifier is None:
+    shaped = networks.architecture(hp.num_layers, hp.num_classes, hp.network, hp.image_shape)
+    _, classifier = graph.split_classifier(networks.symbol(shaped))
+    key = _structural_names(shaped)[classifier.weight]
+    if key not in arrays:
         raise UserError(
-            f"{path} holds no GluonCV ResNet's parameters (there is no 'output.weight'); give a GluonCV ResNet v1's "
+            f"{path} holds no GluonCV {label}'s parameters (there is no '{key}'); give a GluonCV {label}'s "
             f"save_parameters file, or a model.tar.gz"
         )
-    net = networks.architecture(hp.num_layers, classifier.shape[0])
+    net = networks.architecture(hp.num_layers, arrays[key].shape[0], hp.network, hp.image_shape)
     try:
         net.load_parameters(str(path))
     except (AssertionError, MXNetError) as error:  # how Gluon reports missing, extra and misshapen parameters
-        raise UserError(
-            f"{path} does not fit ResNet-{hp.num_layers} ({error_line(error)[:160]}); set num_layers to the depth "
-            f"these weights were trained with"
-        ) from None
-    symbol = net.features(mx.sym.var(graph.INPUT_NAME))
-    arrays = {param.name: param.data() for param in net.features.collect_params().values()}
-    return TransferNet(symbol, arrays, hp.num_classes, hp.image_shape, origin)
+        fix = (
+            "set network to the network these weights were trained with"
+            if hp.network
+            else "set num_layers to the depth these weights were trained with"
+        )
+        shown = hp.network or f"ResNet-{hp.num_layers}"
+        raise UserError(f"{path} does not fit {shown} ({error_line(error)[:160]}); {fix}") from None
+    body, _ = graph.split_classifier(networks.symbol(net))
+    arrays = {param.name: param.data() for param in net.collect_params().values()}
+    return TransferNet(body, arrays, hp.num_classes, hp.image_shape, origin)

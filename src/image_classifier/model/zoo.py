@@ -13,7 +13,6 @@ from pathlib import Path
 from gluoncv.model_zoo import model_store
 
 from ..errors import UserError
-from .networks import zoo_name
 
 log = logging.getLogger(__name__)
 
@@ -22,20 +21,26 @@ def cache_dir():
     return Path(os.environ.get("MXNET_HOME", "~/.mxnet")).expanduser() / "models"
 
 
-def cached_path(num_layers):
-    """Where GluonCV keeps the ImageNet weights of ResNet-``num_layers`` v1."""
-    name = zoo_name(num_layers)
-    return cache_dir() / f"{name}-{model_store.short_hash(name)}.params"
+def cached_path(name):
+    """Where GluonCV keeps the ImageNet weights of the model-zoo network ``name``."""
+    try:
+        short_hash = model_store.short_hash(name)
+    except ValueError:  # the model store names no weights for it
+        raise UserError(
+            f"GluonCV has no ImageNet weights for {name}; set use_pretrained_model=0, give weights in a "
+            f"'pretrained' channel, or choose a network that has them (the README's network table)"
+        ) from None
+    return cache_dir() / f"{name}-{short_hash}.params"
 
 
-def weights_file(num_layers):
-    """The cached weights file, downloaded from GluonCV's model store if it is not there yet."""
-    path = cached_path(num_layers)
+def weights_file(name):
+    """The cached weights file of ``name``, downloaded from GluonCV's model store if it is not there yet."""
+    path = cached_path(name)
     if path.is_file():
         return path
     log.info("Downloading %s from GluonCV's model store", path.name)
     try:
-        return Path(model_store.get_model_file(zoo_name(num_layers), root=str(path.parent)))
+        return Path(model_store.get_model_file(name, root=str(path.parent)))
     except Exception as error:  # the model store raises plain exceptions for download failures
         raise UserError(
             f"Pretrained weights {path.name} are not in {path.parent} and could not be downloaded "
