@@ -184,7 +184,11 @@ def test_imagenet_weights_of_the_family_come_from_mxnet_home(tmp_path, monkeypat
 
 def test_missing_imagenet_weights_fail_with_the_file_and_the_two_ways(tmp_path, monkeypatch):
     monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet"))
-    monkeypatch.setattr(model_store, "get_model_file", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+
+    def unreachable(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(model_store, "get_model_file", unreachable)
     with pytest.raises(UserError, match=r"Pretrained weights mobilenetv3_small-\w+\.params are not in .* \(OSError\)"):
         sources.starting_network(env_with(tmp_path), hp("mobilenetv3_small", use_pretrained_model=1))
 

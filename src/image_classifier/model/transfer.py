@@ -121,7 +121,8 @@ class TransferNet(gluon.HybridBlock):
 
 
 def _structural_names(net):
-    """{parameter name: its structural name in a save_parameters file, such as 'output.weight'}."""
+    """{parameter name: its structural name in a save_parameters file, such as 'output.weight'}: Gluon's own
+    naming, the one save_parameters and load_parameters use."""
     return {param.name: key for key, param in net._collect_params_with_prefix().items()}
 
 
