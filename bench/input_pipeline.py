@@ -27,7 +27,7 @@ from PIL import Image
 from image_classifier import demo_data, image_ops
 from image_classifier.data import iterators, packing
 from image_classifier.data.items import Item
-from image_classifier.data.recordio import RecordSet
+from image_classifier.data.record_set import RecordSet
 from image_classifier.model.preprocessing import Preprocessing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

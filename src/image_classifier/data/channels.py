@@ -21,6 +21,7 @@ from pathlib import Path
 from ..errors import UserError
 from . import annotations, channel_config, channel_files, lst, manifest, packing, pipe, recordio
 from .items import IMAGE_SUFFIXES
+from .record_set import RecordSet
 
 
 def _files_by_suffix(directory):
@@ -34,7 +35,7 @@ def _files_by_suffix(directory):
 def _pack(name, layout, entries, class_names, scratch_dir, min_size, resize):
     rec_path, index_path = scratch_dir / f"{name}.rec", scratch_dir / f"{name}.idx"
     labels, sources = packing.pack(entries, rec_path, index_path, min_size, resize, what=f"{name} channel, {layout}")
-    return recordio.RecordSet(name, (rec_path,), index_path, labels, class_names, sources)
+    return RecordSet(name, (rec_path,), index_path, labels, class_names, sources)
 
 
 def _concatenated(readings):

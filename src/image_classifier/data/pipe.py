@@ -24,6 +24,7 @@ import struct
 from ..errors import UserError
 from . import class_names, manifest, packing, recordio
 from .items import Item
+from .record_set import RecordSet
 
 MAGIC = 0xCED7230A
 MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -138,4 +139,4 @@ def prepare(channel, config, scratch_dir, num_classes, multi_label, min_size, re
         )
     if not len(labels):
         raise UserError(f"{shown} held no records; check the channel's manifest")
-    return recordio.RecordSet(channel.name, (rec_path,), index_path, labels, collector.names, sources)
+    return RecordSet(channel.name, (rec_path,), index_path, labels, collector.names, sources)

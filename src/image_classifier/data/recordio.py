@@ -10,7 +10,6 @@ import ctypes
 import dataclasses
 import io
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,28 +21,9 @@ from .. import image_ops
 from ..errors import UserError
 from . import channel_files
 from . import class_names as names
+from .record_set import RecordSet
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RecordSet:
-    """What a RecordIO channel holds, learnt from one pass over its records."""
-
-    channel: str
-    rec_files: tuple
-    index_path: Path
-    labels: np.ndarray  # (count,) class ids, or (count, num_classes) multi-hot for multi-label
-    class_names: dict  # label -> name, from the data (classes.json, .lst folders, categories, metadata); may be empty
-    sources: tuple = ()  # for packed sets: where each record's image came from ("line 3 of train.lst")
-
-    @property
-    def count(self):
-        return len(self.labels)
-
-    @property
-    def path_imgrec(self):
-        return ";".join(str(path) for path in self.rec_files)
 
 
 def _tell(reader):
