@@ -12,6 +12,7 @@ from mxnet import recordio
 from image_classifier import demo_data, hyperparameters
 from image_classifier.data import channels, pipe
 from image_classifier.data.channel_config import ChannelConfig
+from image_classifier.data.spec import DataSpec
 from image_classifier.environment import Environment
 from image_classifier.errors import UserError
 
@@ -51,7 +52,7 @@ def test_manifest_stream_items_with_metadata_names(tmp_path):
     data = manifest_stream(pairs, tmp_path, with_metadata=True)
     config = ChannelConfig("RecordIO", ("source-ref", "class", "class-metadata"))
     collector = pipe.class_names.Collector()
-    entries = list(pipe.manifest_items(io.BytesIO(data), "S", config, 4, False, collector))
+    entries = list(pipe.manifest_items(io.BytesIO(data), "S", config, DataSpec(4), collector))
     assert [entry.label for entry in entries] == [0, 1, 2, 3, 0, 1]
     assert entries[1].where == "image 1 (record 3) of S" and entries[1].source.startswith(b"\x89PNG")
     assert collector.names == dict(enumerate(demo_data.CLASS_NAMES))

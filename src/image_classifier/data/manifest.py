@@ -17,6 +17,7 @@ import json
 from ..errors import UserError
 from . import class_names, items
 from .items import Item
+from .spec import DataSpec
 
 SUFFIXES = (".manifest", ".jsonl")
 CLASS_IDS = "class-id"
@@ -32,22 +33,22 @@ def decoded(value):
     return value
 
 
-def label(value, num_classes, multi_label, label_format, where):
+def label(value, spec, label_format, where):
     value = decoded(value)
-    if not multi_label:
+    if not spec.multi_label:
         if isinstance(value, list):
             raise UserError(f"{where}: the label {value} is a list; set multi_label=1 for multi-label manifests")
-        return items.class_id(value, num_classes, where)
+        return spec.class_id(value, where)
     if not isinstance(value, list):
         raise UserError(f"{where}: with multi_label=1 the label must be a JSON array, not {value!r}")
     if label_format == CLASS_IDS:
-        return items.from_class_ids(value, num_classes, where)
-    if len(value) != num_classes:
+        return spec.from_class_ids(value, where)
+    if len(value) != spec.num_classes:
         raise UserError(
-            f"{where}: {len(value)} labels where num_classes={num_classes} multi-hot values are needed; for lists "
+            f"{where}: {len(value)} labels where num_classes={spec.num_classes} multi-hot values are needed; for lists "
             f"of class ids add '; label-format=class-id' to the channel's content type"
         )
-    return items.multi_hot(value, num_classes, where)
+    return spec.multi_hot(value, where)
 
 
 def collect_names(metadata, value, collector, where):
@@ -101,7 +102,7 @@ def _source(reference, channel_dir, where):
     return reference if reference.startswith("s3://") else items.image_in(channel_dir, reference, where)
 
 
-def read(manifest_path, channel_dir, configured_names, num_classes, multi_label=False, label_format=""):
+def read(manifest_path, channel_dir, configured_names, spec: DataSpec, label_format=""):
     """The manifest's lines as Items, and the class names its metadata gives."""
     entries, collector, names = [], class_names.Collector(), None
     try:
@@ -118,7 +119,7 @@ def read(manifest_path, channel_dir, configured_names, num_classes, multi_label=
         for attribute in names:
             if attribute not in document:
                 raise UserError(f"{where}: no '{attribute}' attribute; add it, or fix the channel's AttributeNames")
-        value = label(document[label_name], num_classes, multi_label, label_format, where)
+        value = label(document[label_name], spec, label_format, where)
         collect_names(document.get(f"{label_name}-metadata"), value, collector, where)
         entries.append(Item(where, _source(document[image_name], channel_dir, where), value))
     if not entries:

@@ -79,7 +79,7 @@ def _label_text(data, where, attribute_names):
         ) from None
 
 
-def manifest_items(stream, shown, config, num_classes, multi_label, collector):
+def manifest_items(stream, shown, config, spec, collector):
     """Items from an augmented-manifest stream: groups of one record per attribute, image first, label second."""
     attribute_names = config.attribute_names or ("source-ref", "class")
     if len(attribute_names) < 2:
@@ -97,7 +97,7 @@ def manifest_items(stream, shown, config, num_classes, multi_label, collector):
         first = number - len(attribute_names) + 1
         where = f"record {first + 1} (the label of image {image_number}) of {shown}"
         text = _label_text(group[1], where, attribute_names)
-        value = manifest.label(text, num_classes, multi_label, config.label_format, where)
+        value = manifest.label(text, spec, config.label_format, where)
         for position, (name, data) in enumerate(zip(attribute_names, group)):
             if name == metadata_name:
                 text = _label_text(data, f"record {first + position} of {shown}", attribute_names)
@@ -111,7 +111,7 @@ def manifest_items(stream, shown, config, num_classes, multi_label, collector):
         )
 
 
-def prepare(channel, config, scratch_dir, num_classes, multi_label, min_size, resize):
+def prepare(channel, config, scratch_dir, spec):
     """The Pipe-mode channel drained from its first FIFO into ``scratch_dir``, as a RecordSet."""
     source = first_fifo(channel)
     if channel.content_type.split(";")[0].strip().lower() in IMAGE_CONTENT_TYPES:
@@ -130,12 +130,12 @@ def prepare(channel, config, scratch_dir, num_classes, multi_label, min_size, re
         if config.record_wrapper != "RecordIO":
             with open(rec_path, "wb") as copy:
                 shutil.copyfileobj(stream, copy, 1 << 20)
-            return recordio.scan_files(channel.name, [rec_path], scratch_dir, num_classes, multi_label, min_size, shown)
+            return recordio.scan_files(channel.name, [rec_path], scratch_dir, spec, shown)
         collector = class_names.Collector()
-        entries = manifest_items(stream, shown, config, num_classes, multi_label, collector)
+        entries = manifest_items(stream, shown, config, spec, collector)
         index_path = scratch_dir / f"{channel.name}.idx"
         labels, sources = packing.pack(
-            entries, rec_path, index_path, min_size, resize, what=f"{channel.name} channel, Pipe-mode manifest stream"
+            entries, rec_path, index_path, spec, what=f"{channel.name} channel, Pipe-mode manifest stream"
         )
     if not len(labels):
         raise UserError(f"{shown} held no records; check the channel's manifest")

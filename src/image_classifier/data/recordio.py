@@ -22,6 +22,7 @@ from ..errors import UserError
 from . import channel_files
 from . import class_names as names
 from .record_set import RecordSet
+from .spec import DataSpec
 
 log = logging.getLogger(__name__)
 
@@ -56,26 +57,8 @@ def _records(rec_file, shown=None):
         reader.close()
 
 
-def _label_row(header, where, num_classes, multi_label):
-    values = np.atleast_1d(np.asarray(header.label, dtype=np.float32))
-    if multi_label:
-        if values.size != num_classes or not np.isin(values, (0.0, 1.0)).all():
-            raise UserError(
-                f"{where} has label {values.tolist()}, but multi_label=1 needs {num_classes} multi-hot values "
-                f"(0 or 1, one per class); pack the records with num_classes labels each"
-            )
-        return values
-    label = values[0]
-    if label != int(label) or not 0 <= label < num_classes:
-        raise UserError(
-            f"{where} has label {label:g}, which is not a class id from 0 to {num_classes - 1}; "
-            f"fix the label or raise num_classes"
-        )
-    return int(label)
-
-
-def _check_image(image, where, min_size):
-    """The image must be one PIL can read, and at least ``min_size`` (height, width) when given."""
+def _check_image(image, where, spec):
+    """The image must be one PIL can read, and at least the spec's ``min_size``."""
     try:
         with Image.open(io.BytesIO(image)) as opened:  # reads the header only
             width, height = opened.size
@@ -83,11 +66,7 @@ def _check_image(image, where, min_size):
         raise UserError(
             f"{where} does not hold a JPEG or PNG image; re-create the file with im2rec or 'image-classifier convert'"
         ) from None
-    if min_size and (height < min_size[0] or width < min_size[1]):
-        raise UserError(
-            f"{where} is {height}x{width} pixels, smaller than image_shape "
-            f"{min_size[0]}x{min_size[1]}; set resize={max(min_size)} or lower image_shape"
-        )
+    spec.check_size(height, width, where)
 
 
 def _class_names_from_lst(channel_dir, rec_file):
@@ -107,10 +86,9 @@ def _class_names_from_lst(channel_dir, rec_file):
     return names.from_folders(pairs)
 
 
-def scan_files(channel_name, rec_files, scratch_dir, num_classes, multi_label=False, min_size=None, shown=None):
-    """Read every record header of ``rec_files``; write the combined index into ``scratch_dir``.
+def scan_files(channel_name, rec_files, scratch_dir, spec: DataSpec, shown=None) -> RecordSet:
+    """Read every record header of ``rec_files``, checked against ``spec``; write one index into ``scratch_dir``.
 
-    ``min_size`` (height, width): the smallest image that can be cropped without resizing, or None.
     ``shown``: how errors name the one file when it is a copy (a Pipe-mode stream drained to scratch).
     """
     index_path = Path(scratch_dir) / f"{channel_name}.idx"
@@ -119,8 +97,8 @@ def scan_files(channel_name, rec_files, scratch_dir, num_classes, multi_label=Fa
     for rec_file in rec_files:
         for number, (offset, header, image) in enumerate(_records(rec_file, shown)):
             where = f"record {number} of {shown or rec_file}"
-            labels.append(_label_row(header, where, num_classes, multi_label))
-            _check_image(image, where, min_size)
+            labels.append(spec.record_label(header.label, where))
+            _check_image(image, where, spec)
             index_lines.append(f"{len(index_lines)}\t{file_start + offset}\n")
         file_start += rec_file.stat().st_size
     if not labels:
@@ -130,7 +108,7 @@ def scan_files(channel_name, rec_files, scratch_dir, num_classes, multi_label=Fa
     return RecordSet(channel_name, tuple(rec_files), index_path, np.array(labels), {})
 
 
-def scan(channel, scratch_dir, num_classes, multi_label=False, min_size=None):
+def scan(channel, scratch_dir, spec: DataSpec) -> RecordSet:
     """The RecordIO channel ``channel`` scanned (see scan_files), with the class names beside its files."""
     rec_files = tuple(channel_files.listed(channel.path, (".rec",)))
     if not rec_files:
@@ -139,7 +117,7 @@ def scan(channel, scratch_dir, num_classes, multi_label=False, min_size=None):
             f"The '{channel.name}' channel {present}: put RecordIO files (.rec) there, or make them from "
             f"images with 'image-classifier convert'"
         )
-    record_set = scan_files(channel.name, rec_files, scratch_dir, num_classes, multi_label, min_size)
+    record_set = scan_files(channel.name, rec_files, scratch_dir, spec)
     class_names = names.read_file(channel.path)
     if not class_names:
         for rec_file in rec_files:
