@@ -59,13 +59,6 @@ def _rgb(opened, item):
         ) from None
 
 
-def _shrunk(rgb, resize):
-    """The image with its shorter side brought down to ``resize``, as ImageRecordIter's resize computes it."""
-    rows, cols = rgb.shape[:2]
-    size = (resize, resize * rows // cols) if rows > cols else (resize * cols // rows, resize)
-    return image_ops.resize(rgb, *size)
-
-
 def _record(index, item, spec):
     """The packed record of ``item``: IRHeader, label, image bytes."""
     data = _read(item)
@@ -76,7 +69,7 @@ def _record(index, item, spec):
             if shrink or image_format not in PASS_THROUGH:  # decoded once, re-encoded in its format or as PNG
                 rgb = _rgb(opened, item)
                 data = image_ops.encode(
-                    _shrunk(rgb, spec.resize) if shrink else rgb,
+                    image_ops.resize_shorter_side(rgb, spec.resize) if shrink else rgb,
                     image_format if image_format in PASS_THROUGH else "PNG",
                 )
     except (UnidentifiedImageError, OSError):
