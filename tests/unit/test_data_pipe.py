@@ -9,7 +9,7 @@ import pytest
 from data_layouts import Fifos, first_failure_line, manifest_stream, pipe_config, recordio_stream, write_job
 from mxnet import recordio
 
-from image_classifier import demo_data, hyperparameters
+from image_classifier import demo_data, hyperparameters, recordio_framing
 from image_classifier.data import channels, pipe
 from image_classifier.data.channel_config import ChannelConfig
 from image_classifier.data.spec import DataSpec
@@ -28,9 +28,14 @@ def written(tmp_path, payloads):
 
 
 def test_records_are_read_as_mxnet_writes_them_even_split_at_the_magic_number(tmp_path):
-    payloads = [b"a", b"", b"abcd" + pipe.MAGIC_BYTES + b"efgh" + pipe.MAGIC_BYTES, bytes(range(256)) * 9]
+    payloads = [
+        b"a",
+        b"",
+        b"abcd" + recordio_framing.MAGIC_BYTES + b"efgh" + recordio_framing.MAGIC_BYTES,
+        bytes(range(256)) * 9,
+    ]
     data = written(tmp_path, payloads)
-    assert data.count(pipe.MAGIC_BYTES) > len(payloads)  # the writer did split the third record
+    assert data.count(recordio_framing.MAGIC_BYTES) > len(payloads)  # the writer did split the third record
     assert list(pipe.records(io.BytesIO(data), "the stream")) == payloads
 
 

@@ -19,16 +19,13 @@ needs a larger volume, or File mode.
 """
 
 import shutil
-import struct
 
+from .. import recordio_framing
 from ..errors import UserError
 from . import class_names, manifest, packing, recordio
 from .items import Item
 from .record_set import RecordSet
 
-MAGIC = 0xCED7230A
-MAGIC_BYTES = struct.pack("<I", MAGIC)
-LENGTH_BITS = 29
 IMAGE_CONTENT_TYPES = ("application/x-image", "image/jpeg", "image/png")
 
 
@@ -36,37 +33,20 @@ def first_fifo(channel):
     return channel.path.with_name(f"{channel.name}_0")
 
 
-def _exactly(stream, size, shown, number):
-    data = stream.read(size)
-    if len(data) != size:
-        raise UserError(f"{shown} ends inside record {number}; the stream was cut short, start the job again")
-    return data
-
-
 def records(stream, shown):
-    """The payloads of the RecordIO records in ``stream``, continuation parts joined as dmlc-core joins them."""
-    number, offset, payload = 0, 0, b""
-    while True:
-        head = stream.read(8)
-        if not head and not payload:
-            return
-        if len(head) < 8:
-            raise UserError(f"{shown} ends inside record {number}; the stream was cut short, start the job again")
-        magic, word = struct.unpack("<II", head)
-        if magic != MAGIC:
-            raise UserError(
-                f"record {number} of {shown} (byte {offset}) does not start with RecordIO's magic number; stream "
-                f"RecordIO: .rec files with RecordWrapperType None, or a manifest with RecordWrapperType RecordIO"
-            )
-        flag, length = word >> LENGTH_BITS, word & ((1 << LENGTH_BITS) - 1)
-        padded = (length + 3) // 4 * 4
-        payload += _exactly(stream, padded, shown, number)[:length]
-        offset += 8 + padded
-        if flag in (0, 3):  # a whole record, or the last part of a split one
+    """The payloads of the RecordIO records in ``stream`` (named ``shown`` in errors), in order."""
+    try:
+        for _offset, payload in recordio_framing.records(stream):
             yield payload
-            number, payload = number + 1, b""
-        else:  # the writer split the record where the magic number occurred in it
-            payload += MAGIC_BYTES
+    except recordio_framing.FramingError as error:
+        if error.problem in recordio_framing.CUT_SHORT:
+            raise UserError(
+                f"{shown} ends inside record {error.number}; the stream was cut short, start the job again"
+            ) from None
+        raise UserError(
+            f"record {error.number} of {shown} (byte {error.offset}) {error.problem}; stream RecordIO: .rec files "
+            f"with RecordWrapperType None, or a manifest with RecordWrapperType RecordIO"
+        ) from None
 
 
 def _label_text(data, where, attribute_names):

@@ -6,18 +6,17 @@ sizes, and write one index over all the channel's ``.rec`` files (MXNet's indexe
 Every other layout is packed into one scratch ``.rec`` (packing.py) and read the same way.
 """
 
-import ctypes
 import dataclasses
 import io
 import logging
+import struct
 from pathlib import Path
 
 import numpy as np
 from mxnet import recordio
-from mxnet.base import _LIB, MXNetError, check_call
 from PIL import Image, UnidentifiedImageError
 
-from .. import image_ops
+from .. import image_ops, recordio_framing
 from ..errors import UserError
 from . import channel_files
 from . import class_names as names
@@ -25,36 +24,28 @@ from .record_set import RecordSet
 from .spec import DataSpec
 
 log = logging.getLogger(__name__)
+READ_BUFFER = 1 << 20
 
 
-def _tell(reader):
-    position = ctypes.c_size_t()
-    check_call(_LIB.MXRecordIOReaderTell(reader.handle, ctypes.byref(position)))
-    return position.value
+def _invalid(shown, what):
+    return UserError(
+        f"{shown} is not a valid RecordIO file ({what}); re-create it with im2rec or 'image-classifier convert'"
+    )
 
 
 def _records(rec_file, shown=None):
     """Yield (byte offset, header, image bytes) of every record in one .rec file, named ``shown`` in errors."""
-    reader = recordio.MXRecordIO(str(rec_file), "r")
-    number = 0
-    try:
-        while True:
-            offset = _tell(reader)
-            try:
-                record = reader.read()
-                if record is None:
-                    return
-                header, image = recordio.unpack(record)
-            except (MXNetError, ValueError) as error:
-                raise UserError(
-                    f"{shown or rec_file} is not a valid RecordIO file (record {number} at byte {offset}: "
-                    f"{str(error).strip().splitlines()[-1][:120]}); re-create it with im2rec or "
-                    f"'image-classifier convert'"
-                ) from None
-            yield offset, header, image
-            number += 1
-    finally:
-        reader.close()
+    shown = shown or rec_file
+    with open(rec_file, "rb", buffering=READ_BUFFER) as stream:
+        try:
+            for number, (offset, record) in enumerate(recordio_framing.records(stream)):
+                try:
+                    header, image = recordio.unpack(record)
+                except (ValueError, struct.error):
+                    raise _invalid(shown, f"record {number} at byte {offset} is too short for its IRHeader") from None
+                yield offset, header, image
+        except recordio_framing.FramingError as error:
+            raise _invalid(shown, error) from None
 
 
 def _check_image(image, where, spec):
