@@ -13,13 +13,19 @@ images + .lst       .lst files in the channel itself               packed
 ==================  ============================================  =========================================
 
 Packing (packing.py) writes one ``.rec`` and ``.idx`` in the scratch directory, so every layout trains
-through the same ``ImageRecordIter`` path. Pipe mode: see pipe.py.
+through the same ``ImageRecordIter`` path. Pipe mode (pipe.py) drains the stream once: a RecordIO stream is
+scanned as a ``.rec``, a manifest stream's records are read by manifest.py and packed.
+
+This module is the hub: the transport (channel_files.py for File mode, pipe.py, and s3.py inside packing)
+hands bytes to a layout reader (recordio.py, lst.py, annotations.py, manifest.py), every reader and packing
+check against one DataSpec (spec.py), and every channel comes out as a RecordSet (record_set.py).
 """
 
+import dataclasses
 from pathlib import Path
 
 from ..errors import UserError
-from . import annotations, channel_config, channel_files, lst, manifest, packing, pipe, recordio
+from . import annotations, channel_config, channel_files, class_names, lst, manifest, packing, pipe, recordio
 from .items import IMAGE_SUFFIXES
 from .record_set import RecordSet
 from .spec import DataSpec
@@ -33,10 +39,29 @@ def _files_by_suffix(directory):
     return groups
 
 
-def _pack(name, layout, entries, class_names, scratch_dir, spec):
+def _pack(name, layout, entries, names, scratch_dir, spec):
     rec_path, index_path = scratch_dir / f"{name}.rec", scratch_dir / f"{name}.idx"
     labels, sources = packing.pack(entries, rec_path, index_path, spec, what=f"{name} channel, {layout}")
-    return RecordSet(name, (rec_path,), index_path, labels, class_names, sources)
+    return RecordSet(name, (rec_path,), index_path, labels, names, sources)
+
+
+def _pipe(channel, config, scratch_dir, spec):
+    """A Pipe-mode channel, its first FIFO drained once into ``scratch_dir`` (see pipe.py)."""
+    fifo = pipe.source(channel)
+    shown = f"the Pipe-mode stream {fifo}"
+    with open(fifo, "rb") as stream:
+        if config.record_wrapper != "RecordIO":
+            rec_path = scratch_dir / f"{channel.name}.rec"
+            pipe.drain(stream, rec_path)
+            return recordio.scan_files(channel.name, [rec_path], scratch_dir, spec, shown)
+        collector = class_names.Collector()
+        entries = manifest.stream_items(
+            pipe.records(stream, shown), shown, config.attribute_names, spec, config.label_format, collector
+        )
+        record_set = _pack(channel.name, "Pipe-mode manifest stream", entries, {}, scratch_dir, spec)
+    if not record_set.count:
+        raise UserError(f"{shown} held no records; check the channel's manifest")
+    return dataclasses.replace(record_set, class_names=collector.names)
 
 
 def _concatenated(readings):
@@ -83,11 +108,11 @@ def prepare(env, name, scratch_dir, hp):
     config = channel_config.read(env, name)
     declared = env.channels.get(name)
     if declared is not None and declared.input_mode == "Pipe":
-        return pipe.prepare(declared, config, scratch_dir, spec)
+        return _pipe(declared, config, scratch_dir, spec)
     channel = env.channel(name)
     found = _image_layout(env, name, channel, config, spec)
     if found is None:
         return recordio.scan(channel, scratch_dir, spec)
     layout, readings = found
-    entries, class_names = _concatenated(readings)
-    return _pack(name, layout, entries, class_names, scratch_dir, spec)
+    entries, names = _concatenated(readings)
+    return _pack(name, layout, entries, names, scratch_dir, spec)

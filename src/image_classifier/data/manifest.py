@@ -1,4 +1,4 @@
-"""Augmented manifests (JSON Lines, as SageMaker Ground Truth writes them) in File mode, and their labels.
+"""Augmented manifests (JSON Lines, as SageMaker Ground Truth writes them): File-mode lines, Pipe-mode records.
 
 One image a line::
 
@@ -10,6 +10,9 @@ is not metadata) names the image's ``-ref`` attribute first and the label second
 with multi_label=1 a JSON array, multi-hot by default or class ids with ``label-format=class-id`` in the
 channel's content type (Ground Truth's multi-label output). Class names come from ``<label>-metadata``:
 ``class-name`` for single-label lines, ``class-map`` for multi-label ones.
+
+In Pipe mode (``RecordWrapperType`` RecordIO) SageMaker streams each line as RecordIO records, one per
+AttributeNames entry: the image's bytes, the label as JSON text, then any further attribute (``stream_items``).
 """
 
 import json
@@ -125,3 +128,48 @@ def read(manifest_path, channel_dir, configured_names, spec: DataSpec, label_for
     if not entries:
         raise UserError(f"{manifest_path} has no lines; write one JSON object per image")
     return entries, collector.names
+
+
+def _label_text(data, where, attribute_names):
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(
+            f"{where} is {len(data)} bytes of binary data, not label text; the stream must repeat the records of "
+            f"AttributeNames {list(attribute_names)} (image, then label) for every image"
+        ) from None
+
+
+def stream_items(payloads, shown, configured_names, spec: DataSpec, label_format, collector):
+    """Items from the records of a Pipe-mode manifest stream (``shown`` in errors), names into ``collector``.
+
+    The records come in groups of one per AttributeNames entry: the image's bytes first, its label second.
+    """
+    attribute_names = configured_names or ("source-ref", "class")
+    if len(attribute_names) < 2:
+        raise UserError(
+            f"AttributeNames {list(attribute_names)} names no label; list the image attribute, then the label "
+            f"attribute, such as ['source-ref', 'class']"
+        )
+    metadata_name = f"{attribute_names[1]}-metadata"
+    group = []
+    for number, payload in enumerate(payloads):
+        group.append(payload)
+        if len(group) < len(attribute_names):
+            continue
+        image_number = number // len(attribute_names)
+        first = number - len(attribute_names) + 1
+        where = f"record {first + 1} (the label of image {image_number}) of {shown}"
+        text = _label_text(group[1], where, attribute_names)
+        value = label(text, spec, label_format, where)
+        for position, (name, data) in enumerate(zip(attribute_names, group)):
+            if name == metadata_name:
+                text = _label_text(data, f"record {first + position} of {shown}", attribute_names)
+                collect_names(decoded(text), value, collector, where)
+        yield Item(f"image {image_number} (record {first}) of {shown}", group[0], value)
+        group = []
+    if group:
+        raise UserError(
+            f"{shown} ends after {len(group)} of the {len(attribute_names)} records of an image; every image needs "
+            f"one record per AttributeNames entry {list(attribute_names)}"
+        )
