@@ -1,9 +1,10 @@
-"""RecordIO channels: one scan of every record before training, then MXNet's ``ImageRecordIter``.
+"""The RecordIO layout: a channel's ``.rec`` files, scanned in place before training, then MXNet's ``ImageRecordIter``.
 
-The scan reads each record's header (never decoding pixels) to count the images, check labels and image
-sizes, and write one index over all the channel's ``.rec`` files (MXNet's indexed reader accepts several
-``.rec`` files joined with ';' but only one ``.idx``), which gives record-level shuffling and sharding.
-Every other layout is packed into one scratch ``.rec`` (packing.py) and read the same way.
+The scan reads each record (framing: recordio_framing.py) and its header, never decoding pixels, to count the
+images, check labels and image sizes against the DataSpec, and write one index over all the channel's ``.rec``
+files (MXNet's indexed reader accepts several ``.rec`` files joined with ';' but only one ``.idx``), which gives
+record-level shuffling and sharding. Every other layout is packed into one scratch ``.rec`` (packing.py) and
+read the same way.
 """
 
 import dataclasses
