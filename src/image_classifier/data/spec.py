@@ -22,13 +22,13 @@ def _is_multi_hot(row, num_classes):
     return len(row) == num_classes and np.isin(row, (0.0, 1.0)).all()
 
 
-def _number(text, where, what):
+def _number(text, where):
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise UserError(f"{where}: {what} '{text}' is not a number; write class ids as integers such as 3") from None
+        raise UserError(f"{where}: label '{text}' is not a number; write class ids as integers such as 3") from None
     if not math.isfinite(value):
-        raise UserError(f"{where}: {what} '{text}' is not a finite number; write class ids as integers such as 3")
+        raise UserError(f"{where}: label '{text}' is not a finite number; write class ids as integers such as 3")
     return value
 
 
@@ -50,7 +50,7 @@ class DataSpec:
             raise UserError(
                 f"{where}: label {value} is not a class id; write an integer from 0 to {self.num_classes - 1}"
             )
-        number = _number(value, where, "label")
+        number = _number(value, where)
         if not _is_class_id(number, self.num_classes):
             raise UserError(
                 f"{where}: label {value} is not a class id from 0 to {self.num_classes - 1}; fix the label or raise "
@@ -65,7 +65,7 @@ class DataSpec:
                 f"{where}: {len(values)} labels, but multi_label=1 with num_classes={self.num_classes} needs "
                 f"{self.num_classes} multi-hot values (0 or 1, one per class); fix the line or num_classes"
             )
-        row = np.array([_number(value, where, "label") for value in values], np.float32)
+        row = np.array([_number(value, where) for value in values], np.float32)
         if not _is_multi_hot(row, self.num_classes):
             raise UserError(
                 f"{where}: multi-hot labels must each be 0 or 1, not {[f'{v:g}' for v in row]}; fix the line"
