@@ -115,3 +115,19 @@ def test_small_images_are_refused_before_training(tmp_path):
         UserError, match=r"record 0 of .* is 16x16 pixels, smaller than image_shape 32x32; set resize=32"
     ):
         recordio.scan(channel(tmp_path / "train"), tmp_path, DataSpec(4, min_size=(32, 32)))
+
+
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        (mxrecordio.pack(mxrecordio.IRHeader(0, float("nan"), 0, 0), b"x"), r"has label nan, which is not a class id"),
+        (b"short", r"record 0 at byte 0 is too short for its IRHeader"),
+    ],
+)
+def test_records_that_hold_no_label_are_user_errors(tmp_path, record, message):
+    (tmp_path / "train").mkdir()
+    writer = mxrecordio.MXRecordIO(str(tmp_path / "train" / "train.rec"), "w")
+    writer.write(record)
+    writer.close()
+    with pytest.raises(UserError, match=message):
+        recordio.scan(channel(tmp_path / "train"), tmp_path, DataSpec(4))
