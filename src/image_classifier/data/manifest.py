@@ -26,7 +26,7 @@ SUFFIXES = (".manifest", ".jsonl")
 CLASS_IDS = "class-id"
 
 
-def decoded(value):
+def _decoded(value):
     """A label value that is JSON text ("3", "[0, 2]", as the Pipe stream and some tools write it) decoded."""
     if isinstance(value, str):
         try:
@@ -36,8 +36,8 @@ def decoded(value):
     return value
 
 
-def label(value, spec, label_format, where):
-    value = decoded(value)
+def _label(value, spec, label_format, where):
+    value = _decoded(value)
     if not spec.multi_label:
         if isinstance(value, list):
             raise UserError(f"{where}: the label {value} is a list; set multi_label=1 for multi-label manifests")
@@ -54,7 +54,7 @@ def label(value, spec, label_format, where):
     return spec.multi_hot(value, where)
 
 
-def collect_names(metadata, value, collector, where):
+def _collect_names(metadata, value, collector, where):
     """Class names from a ``<label>-metadata`` object: ``class-map`` ({"0": "cat"}) or ``class-name``."""
     if not isinstance(metadata, dict):
         return
@@ -69,7 +69,7 @@ def collect_names(metadata, value, collector, where):
         collector.add(value, metadata["class-name"], where)
 
 
-def attribute_names(configured, document, where):
+def _attribute_names(configured, document, where):
     """(image attribute, label attribute): ``configured`` (AttributeNames), or what ``document`` shows."""
     if configured:
         if len(configured) < 2 or not configured[0].endswith("-ref"):
@@ -117,13 +117,13 @@ def read(manifest_path, channel_dir, configured_names, spec: DataSpec, label_for
             continue
         where = f"line {number} of {manifest_path}"
         document = _line(text, where)
-        image_name, label_name = names or attribute_names(configured_names, document, where)
+        image_name, label_name = names or _attribute_names(configured_names, document, where)
         names = image_name, label_name
         for attribute in names:
             if attribute not in document:
                 raise UserError(f"{where}: no '{attribute}' attribute; add it, or fix the channel's AttributeNames")
-        value = label(document[label_name], spec, label_format, where)
-        collect_names(document.get(f"{label_name}-metadata"), value, collector, where)
+        value = _label(document[label_name], spec, label_format, where)
+        _collect_names(document.get(f"{label_name}-metadata"), value, collector, where)
         entries.append(Item(where, _source(document[image_name], channel_dir, where), value))
     if not entries:
         raise UserError(f"{manifest_path} has no lines; write one JSON object per image")
@@ -161,11 +161,11 @@ def stream_items(payloads, shown, configured_names, spec: DataSpec, label_format
         first = number - len(attribute_names) + 1
         where = f"record {first + 1} (the label of image {image_number}) of {shown}"
         text = _label_text(group[1], where, attribute_names)
-        value = label(text, spec, label_format, where)
+        value = _label(text, spec, label_format, where)
         for position, (name, data) in enumerate(zip(attribute_names, group)):
             if name == metadata_name:
                 text = _label_text(data, f"record {first + position} of {shown}", attribute_names)
-                collect_names(decoded(text), value, collector, where)
+                _collect_names(_decoded(text), value, collector, where)
         yield Item(f"image {image_number} (record {first}) of {shown}", group[0], value)
         group = []
     if group:
