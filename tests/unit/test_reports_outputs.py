@@ -50,7 +50,7 @@ def _validation_batches(count=10, batch_size=4, multi_label=False):
 
 
 def _run_epochs(reporter, hp, epochs=2, batches_per_epoch=6):
-    metric = metrics.make_metrics(bool(hp.multi_label), hp.top_k)
+    metric = metrics.make_metrics(hp.multi_label, hp.top_k)
     for epoch in range(epochs):
         metric.reset()
         for _ in range(batches_per_epoch):

@@ -48,27 +48,28 @@ def _concatenated(readings):
 
 def _image_layout(env, name, channel, config, hp):
     """(layout, [(entries, class names) per file]) when the channel holds an image layout; None for RecordIO."""
-    multi_label = bool(hp.multi_label)
     if f"{name}_lst" in env.channels:
         lists = channel_files.listed(env.channel(f"{name}_lst").path, (".lst",))
         if not lists:
             raise UserError(f"The '{name}_lst' channel holds no .lst file; put the list of the '{name}' images there")
-        return "images + .lst", [lst.read(path, channel.path, hp.num_classes, multi_label) for path in lists]
+        return "images + .lst", [lst.read(path, channel.path, hp.num_classes, hp.multi_label) for path in lists]
     if f"{name}_annotation" in env.channels:
         annotation_dir = env.channel(f"{name}_annotation").path
         return "images + JSON annotations", [
-            annotations.read(annotation_dir, channel.path, hp.num_classes, multi_label)
+            annotations.read(annotation_dir, channel.path, hp.num_classes, hp.multi_label)
         ]
     files = _files_by_suffix(channel.path)
     if ".rec" in files:
         return None
     if manifests := sorted(path for suffix in manifest.SUFFIXES for path in files.get(suffix, [])):
         return "an augmented manifest", [
-            manifest.read(path, channel.path, config.attribute_names, hp.num_classes, multi_label, config.label_format)
+            manifest.read(
+                path, channel.path, config.attribute_names, hp.num_classes, hp.multi_label, config.label_format
+            )
             for path in manifests
         ]
     if ".lst" in files:
-        return "images + .lst", [lst.read(path, channel.path, hp.num_classes, multi_label) for path in files[".lst"]]
+        return "images + .lst", [lst.read(path, channel.path, hp.num_classes, hp.multi_label) for path in files[".lst"]]
     if any(suffix in files for suffix in IMAGE_SUFFIXES):
         raise UserError(
             f"The '{name}' channel holds images but nothing that labels them: add a '{name}_lst' channel or a .lst "
@@ -85,11 +86,11 @@ def prepare(env, name, scratch_dir, hp):
     config = channel_config.read(env, name)
     declared = env.channels.get(name)
     if declared is not None and declared.input_mode == "Pipe":
-        return pipe.prepare(declared, config, scratch_dir, hp.num_classes, bool(hp.multi_label), min_size, hp.resize)
+        return pipe.prepare(declared, config, scratch_dir, hp.num_classes, hp.multi_label, min_size, hp.resize)
     channel = env.channel(name)
     found = _image_layout(env, name, channel, config, hp)
     if found is None:
-        return recordio.scan(channel, scratch_dir, hp.num_classes, bool(hp.multi_label), min_size)
+        return recordio.scan(channel, scratch_dir, hp.num_classes, hp.multi_label, min_size)
     layout, readings = found
     entries, class_names = _concatenated(readings)
     return _pack(name, layout, entries, class_names, scratch_dir, min_size, hp.resize)

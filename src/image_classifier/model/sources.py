@@ -116,7 +116,7 @@ def _continued(folder, hp):
         "image_shape": _saved_image_shape(folder, "model"),
         "num_classes": classifier.num_outputs,
     }
-    wanted = {"num_layers": hp.num_layers, "image_shape": tuple(hp.image_shape), "num_classes": hp.num_classes}
+    wanted = {"num_layers": hp.num_layers, "image_shape": hp.image_shape, "num_classes": hp.num_classes}
     differences = [
         f"{name}={_text(saved[name])} (this job: {_text(wanted[name])})"
         for name in saved

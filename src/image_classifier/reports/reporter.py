@@ -57,7 +57,7 @@ def _predict(net, batches, ctx):
 class Reporter:
     def __init__(self, env, hp, class_names):
         self.active = env.is_master
-        self.multi_label = bool(hp.multi_label)
+        self.multi_label = hp.multi_label
         self.top_k = hp.top_k
         self.class_names = class_names
         self.data_dir = env.output_data_dir

@@ -100,14 +100,14 @@ class Loop:
         self.loss, self.pos_weight = _loss(hp, sets.train, contexts)
         self.metric = metrics.make_metrics(hp.multi_label, hp.top_k)
         iterator_args = dict(
-            preprocessing=self.preprocessing, batch_size=hp.mini_batch_size, multi_label=bool(hp.multi_label)
+            preprocessing=self.preprocessing, batch_size=hp.mini_batch_size, multi_label=hp.multi_label
         )
         self.train_iter_args = dict(
             iterator_args, augmentation_type=hp.augmentation_type, num_parts=self.num_workers, part_index=rank
         )
         self.train_iter = None
         self.validation_iter = iterators.record_iter(sets.validation, train=False, seed=hp.seed, **iterator_args)
-        self.served = networks.with_probabilities(net, bool(hp.multi_label))
+        self.served = networks.with_probabilities(net, hp.multi_label)
         self._hybridize()
         self.split_logged = False
         self.keeper = (
