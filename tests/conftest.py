@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from image_classifier import demo_data
+from image_classifier import demo_data, libraries
 
+libraries.settle_cv2()  # as every entry point that loads MXNet does (the image has no libGL for cv2)
 TINY = {"num_layers": 20, "epochs": 1, "mini_batch_size": 16, "learning_rate": 0.02}
 
 

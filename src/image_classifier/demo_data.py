@@ -130,6 +130,9 @@ def run(args):
 
 
 if __name__ == "__main__":
+    from . import libraries
+
+    libraries.settle_cv2()  # write_job imports MXNet
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     raise SystemExit(run(parser.parse_args()))

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 
-from .. import environment
+from .. import environment, libraries
 from ..errors import UserError
 from ..logs import configure_logging
 from . import workers
@@ -48,6 +48,7 @@ def main():
 
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, forward)
+    libraries.settle_cv2()
     from .. import devices  # MXNet, seconds to import: only once the signals are handled
     from .predictor import check_model_dir
 

@@ -1,7 +1,4 @@
-"""One training job, run in the child process that ``train`` supervises.
-
-python -m image_classifier.training.job
-"""
+"""One training job, run in the child process that ``train`` supervises (cli.job_main)."""
 
 import dataclasses
 import logging
@@ -311,11 +308,7 @@ def train(env):
         Loop(env, hp, contexts, sets, _build_net(env, hp, contexts)).run(stop)
 
 
-def main():
+def main() -> int:
     configure_logging()
     base_dir = environment.base_dir()
-    raise SystemExit(failure.run(base_dir / "output", lambda: train(Environment.load(base_dir))))
-
-
-if __name__ == "__main__":
-    main()
+    return failure.run(base_dir / "output", lambda: train(Environment.load(base_dir)))

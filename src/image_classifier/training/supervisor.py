@@ -17,6 +17,7 @@ from ..environment import Environment
 from . import distributed
 
 log = logging.getLogger(__name__)
+JOB_CODE = "from image_classifier.cli import job_main; raise SystemExit(job_main())"
 STOP_GRACE = 30
 ROLE_EXIT_WAIT = 30
 KILLED_MESSAGE = (
@@ -29,9 +30,7 @@ class Supervisor:
     def __init__(self, cluster):
         self.cluster = cluster
         self.roles = {role: distributed.start_role(cluster, role) for role in cluster.roles} if cluster else {}
-        self.job = subprocess.Popen(
-            [sys.executable, "-m", "image_classifier.training.job"], env=distributed.worker_environment(cluster)
-        )
+        self.job = subprocess.Popen([sys.executable, "-c", JOB_CODE], env=distributed.worker_environment(cluster))
         self.stop_requested_at = None
         self.killed_by_us = False
         for number in (signal.SIGTERM, signal.SIGINT):
