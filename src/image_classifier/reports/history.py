@@ -8,7 +8,8 @@ Epochs count from 0, as the log lines do; metric names are the log lines' (top_k
 """
 
 import json
-import os
+
+from .. import atomic_files
 
 
 class History:
@@ -19,6 +20,4 @@ class History:
     def add(self, record):
         self.epochs.append(record)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        staging = self.path.with_name(f".staging-{self.path.name}")
-        staging.write_text(json.dumps({"epochs": self.epochs}, indent=1))
-        os.replace(staging, self.path)
+        atomic_files.write_text(self.path, json.dumps({"epochs": self.epochs}, indent=1))
