@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .environment import Paths
+
 CLASS_NAMES = ("circle", "square", "triangle", "cross")
 NUM_CLASSES = len(CLASS_NAMES)
 
@@ -75,7 +77,8 @@ def write_recordio(prefix, pairs):
 def write_job(base_dir, num_train=800, num_validation=200, size=32, seed=0, **hyperparameters):
     """A complete /opt/ml tree: RecordIO channels and the three config files."""
     base_dir = Path(base_dir)
-    data_dir = base_dir / "input" / "data"
+    paths = Paths(base_dir)
+    data_dir = paths.data_dir
     write_recordio(data_dir / "train" / "train", samples(num_train, size, seed))
     write_recordio(data_dir / "validation" / "validation", samples(num_validation, size, seed + 1))
     config = {
@@ -97,11 +100,10 @@ def write_job(base_dir, num_train=800, num_validation=200, size=32, seed=0, **hy
         "S3DistributionType": "FullyReplicated",
         "RecordWrapperType": "None",
     }
-    config_dir = base_dir / "input" / "config"
-    config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in config.items()}, indent=1))
-    (config_dir / "inputdataconfig.json").write_text(json.dumps({"train": channel, "validation": channel}, indent=1))
-    (config_dir / "resourceconfig.json").write_text(
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    paths.hyperparameters_file.write_text(json.dumps({k: str(v) for k, v in config.items()}, indent=1))
+    paths.input_data_config_file.write_text(json.dumps({"train": channel, "validation": channel}, indent=1))
+    paths.resource_config_file.write_text(
         json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}, indent=1)
     )
     return base_dir

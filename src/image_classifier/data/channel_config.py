@@ -7,7 +7,6 @@
 manifests; multi-hot otherwise).
 """
 
-import json
 from dataclasses import dataclass
 
 from ..errors import UserError
@@ -27,8 +26,8 @@ def _parameters(content_type):
 
 
 def read(env, name):
-    path = env.root / "input" / "config" / "inputdataconfig.json"
-    config = json.loads(path.read_text()).get(name, {}) if path.exists() else {}
+    channel = env.channels.get(name)
+    config = channel.config if channel else {}
     attribute_names = config.get("AttributeNames") or []
     if not isinstance(attribute_names, list) or not all(isinstance(item, str) for item in attribute_names):
         raise UserError(

@@ -60,10 +60,10 @@ class Reporter:
         self.multi_label = hp.multi_label
         self.top_k = hp.top_k
         self.class_names = class_names
-        self.data_dir = env.output_data_dir
-        self.model_dir = env.model_dir
+        self.data_dir = env.paths.output_data_dir
+        self.model_dir = env.paths.model_dir
         self.history = History(self.data_dir / HISTORY_FILE)
-        self.board = TensorBoard(env.output_dir / "tensorboard") if self.active else None
+        self.board = TensorBoard(env.paths.tensorboard_dir) if self.active else None
         self.batches_trained = 0
         self.learning_rate = None
         self.train_values = {}

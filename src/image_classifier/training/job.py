@@ -13,9 +13,9 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from .. import devices, environment, failure, hyperparameters
+from .. import devices, failure, hyperparameters
 from ..data import channels, checks, iterators
-from ..environment import Environment
+from ..environment import Environment, Paths
 from ..errors import UserError
 from ..logs import configure_logging
 from ..model import artifacts, networks, onnx_export, sources
@@ -108,10 +108,10 @@ class Loop:
         self._hybridize()
         self.split_logged = False
         self.keeper = (
-            ModelKeeper(env.model_dir, hp.checkpoint_frequency, sets.validation.count) if env.is_master else None
+            ModelKeeper(env.paths.model_dir, hp.checkpoint_frequency, sets.validation.count) if env.is_master else None
         )
-        self.model_dir = env.model_dir
-        self.checkpoints = Checkpoints(env.checkpoint_dir)
+        self.model_dir = env.paths.model_dir
+        self.checkpoints = Checkpoints(env.paths.checkpoint_dir)
         self.class_names = _class_names(hp, sets.train)
         self.reporter = Reporter(env, hp, self.class_names)
 
@@ -310,5 +310,5 @@ def train(env):
 
 def main() -> int:
     configure_logging()
-    base_dir = environment.base_dir()
-    return failure.run(base_dir / "output", lambda: train(Environment.load(base_dir)))
+    paths = Paths.from_environ()
+    return failure.run(paths, lambda: train(Environment.load(paths)))
