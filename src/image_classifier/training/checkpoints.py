@@ -39,6 +39,19 @@ class Checkpoints:
         found = [(int(m.group(1)), path) for path in self.directory.iterdir() if (m := NAME.match(path.name))]
         return [path for _, path in sorted(found)]
 
+    def saved_seed(self) -> int | None:
+        """The stopped job's seed, from the newest checkpoint whose state.json reads; None without one.
+
+        Known before the job builds anything, so that a resumed job draws everything from the seed it had."""
+        if not self.enabled:
+            return None
+        for path in reversed(self._complete()):
+            try:
+                return _state(json.loads((path / "state.json").read_text())).get("seed")
+            except (OSError, ValueError):
+                continue
+        return None
+
     def save(self, epochs_done, net, trainer, state, model_dir):
         """``trainer`` None: its state is not ours to save (with a dist kvstore the servers hold it)."""
         final = self.directory / f"epoch-{epochs_done:04d}"  # replaces one for the same progress, before a stop
