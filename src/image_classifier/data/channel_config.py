@@ -9,13 +9,14 @@ manifests; multi-hot otherwise).
 
 from dataclasses import dataclass
 
+from ..environment import Environment
 from ..errors import UserError
 
 
 @dataclass(frozen=True)
 class ChannelConfig:
     record_wrapper: str = "None"
-    attribute_names: tuple = ()
+    attribute_names: tuple[str, ...] = ()
     label_format: str = ""
 
 
@@ -25,7 +26,7 @@ def _parameters(content_type):
     return {name.strip().lower(): value.strip().lower() for name, value in pairs}
 
 
-def read(env, name):
+def read(env: Environment, name: str) -> ChannelConfig:
     channel = env.channels.get(name)
     config = channel.config if channel else {}
     attribute_names = config.get("AttributeNames") or []

@@ -26,11 +26,11 @@ PARAMS_FILES = f"{PREFIX}-NNNN.params"  # any epoch's params file, as messages n
 MODEL_FILES = (SYMBOL_FILE, SHAPES_FILE, PARAMS_FILES)
 
 
-def params_path(model_dir, epoch_number):
+def params_path(model_dir: Path, epoch_number: int) -> Path:
     return Path(model_dir) / f"{PREFIX}-{epoch_number:04d}.params"
 
 
-def saved_epochs(model_dir):
+def saved_epochs(model_dir: Path) -> list[int]:
     """The 1-based epoch numbers that have a params file, in order."""
     found = (PARAMS_PATTERN.match(path.name) for path in Path(model_dir).glob(f"{PREFIX}-*.params"))
     return sorted(int(match.group(1)) for match in found if match)
@@ -49,7 +49,7 @@ def holds_model(model_dir: Path) -> bool:
     return len(missing_files(model_dir, (SYMBOL_FILE, PARAMS_FILES))) < 2
 
 
-def save_epoch(served_net, model_dir, epoch_number):
+def save_epoch(served_net: mx.gluon.HybridBlock, model_dir: Path, epoch_number: int) -> None:
     """Export symbol and params for ``epoch_number``; each file appears whole or not at all."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def save_epoch(served_net, model_dir, epoch_number):
         served_net.export(str(atomic_files.partial_path(model_dir / PREFIX)), epoch_number)
 
 
-def write_metadata(model_dir, preprocessing, class_names):
+def write_metadata(model_dir: Path, preprocessing: Preprocessing, class_names: dict[int, str]) -> None:
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     shapes = [{"name": "data", "shape": [1, *preprocessing.image_shape]}]
@@ -68,12 +68,12 @@ def write_metadata(model_dir, preprocessing, class_names):
     atomic_files.write_text(model_dir / PREPROCESSING_FILE, preprocessing.to_json())
 
 
-def read_classes(model_dir):
+def read_classes(model_dir: Path) -> dict[int, str]:
     path = Path(model_dir) / CLASSES_FILE
     return {int(k): v for k, v in json.loads(path.read_text()).items()} if path.exists() else {}
 
 
-def read_preprocessing(model_dir):
+def read_preprocessing(model_dir: Path) -> Preprocessing:
     """Our preprocessing.json, or for a built-in algorithm artifact the built-in's squash to model-shapes."""
     model_dir = Path(model_dir)
     path = model_dir / PREPROCESSING_FILE
@@ -83,7 +83,7 @@ def read_preprocessing(model_dir):
     return Preprocessing(tuple(shape[1:]), crop="squash", mean=(0.0,) * shape[1], std=(1.0,) * shape[1])
 
 
-def load(model_dir, ctx=None, epoch_number=None):
+def load(model_dir: Path, ctx: mx.Context | None = None, epoch_number: int | None = None) -> mx.gluon.SymbolBlock:
     """The served network (a SymbolBlock) from the newest params file, or from ``epoch_number``.
 
     Its input is declared float32, what serving and evaluation feed (a float16-trained model is saved in

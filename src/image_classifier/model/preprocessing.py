@@ -21,11 +21,11 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 
 @dataclass(frozen=True)
 class Preprocessing:
-    image_shape: tuple  # (channels, height, width)
+    image_shape: tuple[int, int, int]  # (channels, height, width)
     resize: int | None = None
     crop: str = "center"  # "center", or "squash" for the built-in algorithm's artifacts
-    mean: tuple = IMAGENET_MEAN
-    std: tuple = IMAGENET_STD
+    mean: tuple[float, ...] = IMAGENET_MEAN  # per channel
+    std: tuple[float, ...] = IMAGENET_STD
 
     @classmethod
     def for_training(cls, image_shape, resize):

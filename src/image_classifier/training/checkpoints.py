@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from mxnet import gluon
 
 from .. import atomic_files
 
@@ -27,11 +28,11 @@ NAME = re.compile(r"^epoch-(\d{4})$")
 
 
 class Checkpoints:
-    def __init__(self, directory):
+    def __init__(self, directory: Path):
         self.directory = Path(directory)
 
     @property
-    def enabled(self):
+    def enabled(self) -> bool:
         """SageMaker creates /opt/ml/checkpoints only when the job asks for checkpoints."""
         return self.directory.is_dir()
 
@@ -52,7 +53,9 @@ class Checkpoints:
                 continue
         return None
 
-    def save(self, epochs_done, net, trainer, state, model_dir):
+    def save(
+        self, epochs_done: int, net: gluon.Block, trainer: gluon.Trainer | None, state: dict, model_dir: Path
+    ) -> None:
         """``trainer`` None: its state is not ours to save (with a dist kvstore the servers hold it)."""
         final = self.directory / f"epoch-{epochs_done:04d}"  # replaces one for the same progress, before a stop
         with atomic_files.staged(final) as partial:
@@ -69,7 +72,7 @@ class Checkpoints:
             shutil.rmtree(old, ignore_errors=True)
         log.info("Checkpoint saved: %s", final)
 
-    def resume(self, net, trainer, model_dir):
+    def resume(self, net: gluon.Block, trainer: gluon.Trainer | None, model_dir: Path) -> dict | None:
         """Load the newest checkpoint that loads into ``net`` and ``trainer``; its state, or None."""
         atomic_files.remove_partials(self.directory)
         complete = self._complete()

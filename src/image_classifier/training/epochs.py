@@ -6,6 +6,8 @@ resumed from a checkpoint trains the same batches, in the same order, as one nev
 
 import logging
 import time
+from pathlib import Path
+from typing import Protocol
 
 import mxnet as mx
 import numpy as np
@@ -24,8 +26,13 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY = 20  # batches between progress lines, as MXNet's image-classification examples log
 
 
+class StopCheck(Protocol):
+    def check(self, epoch: int) -> None:
+        """Raise failure.Stopped when the job was asked to stop."""
+
+
 class EpochRunner:
-    def __init__(self, setup: Setup, checkpoints: Checkpoints, model_dir):
+    def __init__(self, setup: Setup, checkpoints: Checkpoints, model_dir: Path):
         self.setup = setup
         self.checkpoints = checkpoints
         self.model_dir = model_dir
@@ -65,7 +72,7 @@ class EpochRunner:
         )
         return iterators.batches(self.train_iter, setup.sets.train, setup.train_count)
 
-    def train_epoch(self, epoch, stop, progress):
+    def train_epoch(self, epoch: int, stop: StopCheck, progress: Progress) -> None:
         """Train one epoch, leaving out the batches ``progress`` says were trained before a stop, and counting
         in ``progress`` the batches done (a stop raises failure.Stopped between batches)."""
         setup = self.setup
@@ -109,7 +116,8 @@ class EpochRunner:
         if not np.isfinite(losses[0].mean().asscalar()):
             raise UserError(f"Training diverged (the loss is not finite) in epoch {epoch}; lower learning_rate")
 
-    def validate(self, epoch):
+    def validate(self, epoch: int) -> tuple[float, float]:
+        """Validation accuracy and mean loss of the network after epoch ``epoch``."""
         setup = self.setup
         setup.metric.reset()
         for data, label, valid in iterators.batches(setup.validation_iter, setup.sets.validation):
@@ -122,7 +130,8 @@ class EpochRunner:
         loss = setup.reporter.end_of_epoch(epoch, setup.metric)
         return metrics.accuracy(setup.metric), loss
 
-    def save(self, epoch, accuracy, loss, last):
+    def save(self, epoch: int, accuracy: float, loss: float, last: bool) -> None:
+        """Hand epoch ``epoch`` to the keeper (on the master host), which saves it if it may be kept."""
         setup = self.setup
         if setup.keeper is None:
             return
@@ -141,7 +150,7 @@ class EpochRunner:
             trainer = None if self.setup.distributed else self.setup.trainer  # dist: the servers hold its state
             self.checkpoints.save(progress.epochs_done, self.setup.net, trainer, progress.state(), self.model_dir)
 
-    def run(self, progress: Progress, stop) -> None:
+    def run(self, progress: Progress, stop: StopCheck) -> None:
         """The epochs from ``progress`` on (none when early stopping had ended training), then the reports."""
         setup, hp = self.setup, self.setup.hp
         for epoch in range(hp.epochs if progress.stopped_early else progress.epochs_done, hp.epochs):

@@ -32,7 +32,7 @@ class StopRequest:
     def _on_signal(self, number, _frame):
         self.signal = number
 
-    def check(self, epoch):
+    def check(self, epoch: int) -> None:
         if self.signal is not None:
             raise failure.Stopped(
                 f"Training stopped by {signal.Signals(self.signal).name} during epoch {epoch}; "
@@ -83,7 +83,7 @@ def _build_net(env, hp, contexts):
     return net
 
 
-def train(env):
+def train(env: Environment) -> None:
     stop = StopRequest()
     hp = hyperparameters.parse(env.hyperparameters)
     contexts = devices.training_contexts(hp.precision_dtype)

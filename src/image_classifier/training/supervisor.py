@@ -55,7 +55,7 @@ class Supervisor:
         """A role that failed; one that exits 0 has seen every worker finish, which is how it should end."""
         return next(((role, p.returncode) for role, p in self.roles.items() if p.poll() not in (None, 0)), None)
 
-    def wait(self, paths):
+    def wait(self, paths: Paths) -> int:
         while self.job.poll() is None:
             if self.stop_requested_at and time.time() - self.stop_requested_at > STOP_GRACE:
                 self._kill_all()
@@ -94,7 +94,7 @@ class Supervisor:
         return 128 - code if code < 0 else code
 
 
-def main():
+def main() -> int:
     paths = Paths.from_environ()
     failure.reset(paths)
     try:
