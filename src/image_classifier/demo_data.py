@@ -27,7 +27,7 @@ def _distinct_colours(rng):
     return [int(c) for c in background], [int(c) for c in foreground]
 
 
-def render(label, size, rng):
+def render(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """One RGB uint8 image of class ``label``: a shape of random colour, place and size, with noise."""
     background, foreground = _distinct_colours(rng)
     image = Image.new("RGB", (size, size), tuple(background))
@@ -50,13 +50,13 @@ def render(label, size, rng):
     return np.clip(np.asarray(image) + noise, 0, 255).astype(np.uint8)
 
 
-def samples(count, size, seed, num_classes=NUM_CLASSES):
+def samples(count: int, size: int, seed: int, num_classes: int = NUM_CLASSES) -> list[tuple[int, np.ndarray]]:
     """``count`` (label, image) pairs, classes in turn, reproducible from ``seed``."""
     rng = np.random.default_rng(seed)
     return [(index % num_classes, render(index % num_classes, size, rng)) for index in range(count)]
 
 
-def write_recordio(prefix, pairs):
+def write_recordio(prefix: Path, pairs: list[tuple[int, np.ndarray]]) -> None:
     """Write prefix.rec, prefix.idx and prefix.lst (PNG images) the way MXNet's im2rec does."""
     from mxnet import recordio
 
@@ -74,7 +74,9 @@ def write_recordio(prefix, pairs):
     Path(str(prefix) + ".lst").write_text("".join(lines))
 
 
-def write_job(base_dir, num_train=800, num_validation=200, size=32, seed=0, **hyperparameters):
+def write_job(
+    base_dir: Path, num_train: int = 800, num_validation: int = 200, size: int = 32, seed: int = 0, **hyperparameters
+) -> Path:
     """A complete /opt/ml tree: RecordIO channels and the three config files."""
     base_dir = Path(base_dir)
     paths = Paths(base_dir)
@@ -109,7 +111,7 @@ def write_job(base_dir, num_train=800, num_validation=200, size=32, seed=0, **hy
     return base_dir
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir")
     parser.add_argument("--num-train", type=int, default=800)
     parser.add_argument("--num-validation", type=int, default=200)
@@ -124,7 +126,7 @@ def add_arguments(parser):
     )
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     overrides = dict(item.split("=", 1) for item in args.set)
     write_job(args.out_dir, args.num_train, args.num_validation, args.size, args.seed, **overrides)
     print(f"demo data set written to {args.out_dir}")

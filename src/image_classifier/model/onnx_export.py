@@ -10,6 +10,7 @@ the model's doc_string says it in words, and metadata_props carries ``preprocess
 and ``classes`` (classes.json) for programs.
 """
 
+import argparse
 import json
 import logging
 import sys
@@ -96,7 +97,7 @@ def _epoch_to_export(model_dir, epoch_number):
     return epoch_number or saved_epochs[-1]
 
 
-def export(model_dir, output_path=None, epoch_number=None):
+def export(model_dir: Path, output_path: Path | None = None, epoch_number: int | None = None) -> Path:
     """Write model.onnx from the newest params file (or the 1-based ``epoch_number``); returns its path."""
     # Imported on use: the image-classifier command imports this module to build its parser on every run.
     import mxnet as mx
@@ -142,13 +143,13 @@ def export(model_dir, output_path=None, epoch_number=None):
     return output_path
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", help="a trained model directory (image-classification-symbol.json, -NNNN.params)")
     parser.add_argument("--output", help=f"where to write the ONNX file (default: MODEL_DIR/{FILE_NAME})")
     parser.add_argument("--epoch", type=int, help="the 1-based epoch of the params file (default: the newest)")
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     try:
         path = export(args.model_dir, args.output, args.epoch)
     except UserError as error:

@@ -72,7 +72,9 @@ def _class_names(hp, train_set):
     return {label: train_set.class_names.get(label, str(label)) for label in range(hp.num_classes)}
 
 
-def build(env: Environment, hp: Hyperparameters, contexts: list[mx.Context], sets: SimpleNamespace, net) -> Setup:
+def build(
+    env: Environment, hp: Hyperparameters, contexts: list[mx.Context], sets: SimpleNamespace, net: gluon.HybridBlock
+) -> Setup:
     preprocessing = Preprocessing.for_training(hp.image_shape, hp.resize)
     # Several hosts: one shard per worker, each the same number of batches (or dist_sync would hang).
     distributed = len(env.hosts) > 1
