@@ -13,7 +13,7 @@ ALLOWED = {
     "serving": {"model"},
     "aws": set(),
 }
-COMMANDS = {"cli"}  # the entry points, above everything: they may import any package
+COMMANDS = {"cli", "demo_data"}  # the commands, above everything: they may import any package
 PACKAGES = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").exists()}
 
 
