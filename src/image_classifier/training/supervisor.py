@@ -4,6 +4,8 @@ The supervisor may be PID 1 in the container. It forwards SIGTERM and SIGINT to 
 have not ended ``STOP_GRACE`` seconds later (a worker can block in the kvstore when a peer is gone), kills
 them. When a parameter-server role dies while the job runs, it ends the job and fails naming the role.
 When the job is killed outright (the OOM killer sends SIGKILL) it leaves the reason the job could not.
+A job whose hyperparameters name a script of the user's (``sagemaker_program``) runs that instead
+(``script_mode``).
 """
 
 import logging
@@ -14,7 +16,7 @@ import time
 
 from .. import environment, failure
 from ..environment import Environment
-from . import distributed
+from . import distributed, script_mode
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 30
@@ -100,7 +102,10 @@ def main():
     output_dir = base_dir / "output"
     failure.reset(output_dir)
     try:
-        supervisor = Supervisor(distributed.plan(Environment.load(base_dir)))
+        env = Environment.load(base_dir)
+        if script_mode.requested(env.hyperparameters):
+            return script_mode.run(env, STOP_GRACE)
+        supervisor = Supervisor(distributed.plan(env))
     except Exception as error:  # reading the configuration fails through the same funnel as the job
         return failure.record(output_dir, error)
     return supervisor.wait(output_dir)
