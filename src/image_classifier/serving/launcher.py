@@ -49,12 +49,14 @@ def main():
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, forward)
     from .. import devices  # MXNet, seconds to import: only once the signals are handled
+    from .handlers import program_path
     from .predictor import check_model_dir
 
     try:
         settings = Settings.from_environ(os.environ)
         model_dir = environment.base_dir() / "model"
-        check_model_dir(model_dir)
+        if program_path(model_dir, os.environ) is None:  # with inference code, its model_fn may read other files
+            check_model_dir(model_dir)
         plan = workers.plan(devices.gpu_count(), workers.available_cores(), settings.workers)
     except UserError as error:
         log.error("serve cannot start: %s", error)
