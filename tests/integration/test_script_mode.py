@@ -1,5 +1,6 @@
 """`train` in script mode: the user's own script run by sagemaker-training's entry-point runner."""
 
+import io
 import json
 import re
 import signal
@@ -9,6 +10,8 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 from conftest import failure_text, run_train, start_train
+from PIL import Image
+from serving_process import ServeProcess
 
 from image_classifier import demo_data
 from image_classifier.model import artifacts
@@ -40,7 +43,30 @@ def script_job(tmp_path, program, source, **hyperparameters):
     return base_dir
 
 
-def test_readme_script_trains_a_gluon_model_that_loads_as_ours(tmp_path):
+INPUT_FN = """
+import io
+import numpy as np
+
+def input_fn(body, content_type):
+    if content_type != "application/x-npy":
+        raise ValueError("this endpoint reads application/x-npy")
+    return np.load(io.BytesIO(body))["missing"]
+"""
+
+
+def npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def png(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_readme_script_trains_a_gluon_model_that_serve_serves(tmp_path):
     base_dir = script_job(
         tmp_path, "train.py", {"train.py": readme_training_script()}, epochs=2, image_size=16, batch_size=16
     )
@@ -50,11 +76,26 @@ def test_readme_script_trains_a_gluon_model_that_loads_as_ours(tmp_path):
     assert (base_dir / "output" / "success").exists()
     model_dir = base_dir / "model"
     assert artifacts.saved_epochs(model_dir) == [2]
-    net = artifacts.load(model_dir)
-    probabilities = net(mx.nd.zeros((2, 3, 16, 16))).asnumpy()
-    assert probabilities.shape == (2, 4)
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
     assert artifacts.read_preprocessing(model_dir).image_shape == (3, 16, 16)
+    probabilities = artifacts.load(model_dir)(mx.nd.zeros((2, 3, 16, 16))).asnumpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+
+    image = png(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    with ServeProcess(base_dir) as server:  # the default handlers
+        server.wait_until_ready()
+        answer = server.post(image, "image/png")
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()) == 4 and abs(sum(answer.json()) - 1) < 1e-4
+    (model_dir / "code").mkdir()
+    (model_dir / "code" / "inference.py").write_text(INPUT_FN)
+    with ServeProcess(base_dir) as server:  # an input_fn of the user's, in a real gunicorn worker
+        server.wait_until_ready()
+        refused = server.post(image, "image/png")
+        assert (refused.status_code, refused.json()) == (400, {"error": "this endpoint reads application/x-npy"})
+        failed = server.post(npy(np.zeros((3, 16, 16), np.float32)), "application/x-npy")
+        assert failed.status_code == 500
+        assert "Traceback" in server.log and "Traceback" not in failed.text
+        assert server.post(image, "image/png").status_code == 400  # the worker serves on
 
 
 REPORT_SCRIPT = """
