@@ -4,12 +4,15 @@ import io
 import json
 import re
 import signal
+import tarfile
 import time
 from pathlib import Path
 
+import boto3
 import mxnet as mx
 import numpy as np
 from conftest import failure_text, run_train, start_train
+from moto.server import ThreadedMotoServer
 from PIL import Image
 from serving_process import ServeProcess
 
@@ -126,6 +129,39 @@ def test_hyperparameters_become_arguments_and_the_environment_is_sagemaker_train
         "SM_OUTPUT_DATA_DIR": str(base_dir / "output" / "data"),
     }
     assert report["cwd"] == str(base_dir / "code")
+
+
+def test_an_s3_sourcedir_tarball_as_the_sdk_uploads_it(tmp_path):
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        aws = {
+            "AWS_ENDPOINT_URL": "http://{}:{}".format(*server.get_host_and_port()),
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+        }
+        client = boto3.client("s3", region_name="us-west-2", endpoint_url=aws["AWS_ENDPOINT_URL"], **_keys(aws))
+        client.create_bucket(Bucket="code", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+            member = tarfile.TarInfo("report.py")
+            member.size = len(REPORT_SCRIPT.encode())
+            tar.addfile(member, io.BytesIO(REPORT_SCRIPT.encode()))
+        client.put_object(Bucket="code", Key="job/source/sourcedir.tar.gz", Body=archive.getvalue())
+        base_dir = script_job(tmp_path, "report.py", {}, epochs=1)
+        hyperparameters_path = base_dir / "input" / "config" / "hyperparameters.json"
+        values = json.loads(hyperparameters_path.read_text())
+        values["sagemaker_submit_directory"] = json.dumps("s3://code/job/source/sourcedir.tar.gz")
+        hyperparameters_path.write_text(json.dumps(values))
+        result = run_train(base_dir, env=aws)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((base_dir / "model" / "report.json").read_text())["argv"] == ["--epochs", "1"]
+
+
+def _keys(aws):
+    return {"aws_access_key_id": aws["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": aws["AWS_SECRET_ACCESS_KEY"]}
 
 
 def test_source_already_in_opt_ml_code_as_local_mode_mounts_it(tmp_path):

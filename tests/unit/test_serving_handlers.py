@@ -3,14 +3,17 @@
 import io
 import json
 import logging
+import tarfile
 import textwrap
 
 import mxnet as mx
 import numpy as np
 import pytest
+from moto.server import ThreadedMotoServer
 from PIL import Image
 from serving_models import CLASS_NAMES, export_model
 
+from image_classifier.data import s3
 from image_classifier.errors import UserError
 from image_classifier.model import artifacts
 from image_classifier.serving import handlers
@@ -187,3 +190,39 @@ def test_sagemaker_program_names_the_script_and_a_missing_one_is_named(tmp_path)
     with pytest.raises(UserError, match="SAGEMAKER_PROGRAM is other.py, but .* does not exist"):
         handlers.program_path(tmp_path, {"SAGEMAKER_PROGRAM": "other.py"})
     assert handlers.program_path(tmp_path / "elsewhere", {}) is None
+
+
+@pytest.fixture
+def bucket(monkeypatch):
+    """A bucket on moto's S3 stand-in (127.0.0.1), and boto3 pointed at it."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    for name, value in (
+        ("AWS_ENDPOINT_URL", "http://{}:{}".format(*server.get_host_and_port())),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(s3, "_client", None)
+    client = s3._s3()
+    client.create_bucket(Bucket="code")
+    yield client
+    server.stop()
+
+
+def test_an_s3_sourcedir_is_downloaded_once_for_the_workers(tmp_path, bucket):
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        script = b"def output_fn(prediction, accept):\n    return 'ok', 'text/plain'\n"
+        member = tarfile.TarInfo("serve_me.py")
+        member.size = len(script)
+        tar.addfile(member, io.BytesIO(script))
+    bucket.put_object(Bucket="code", Key="job/sourcedir.tar.gz", Body=archive.getvalue())
+    environ = {"SAGEMAKER_PROGRAM": "serve_me.py", "SAGEMAKER_SUBMIT_DIRECTORY": "s3://code/job/sourcedir.tar.gz"}
+    workers_environ = handlers.with_local_source(tmp_path, environ)
+    path = handlers.program_path(tmp_path, workers_environ)
+    assert path.name == "serve_me.py" and b"output_fn" in path.read_bytes()
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "serve_me.py").write_text("")  # repacked into the model archive: nothing to download
+    assert handlers.with_local_source(tmp_path, environ) is environ

@@ -28,6 +28,7 @@ steps answer as our endpoint does (415, 400, 406, 413). Without user code none o
 import importlib.util
 import logging
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -35,8 +36,9 @@ import mxnet as mx
 import numpy as np
 from flask import Response, request
 
+from ..data import s3
 from ..errors import UserError
-from ..model import artifacts, preprocessing
+from ..model import artifacts, preprocessing, tarballs
 from . import codecs, custom_attributes, inputs
 from .batching import Batcher
 from .body import read_body
@@ -71,6 +73,24 @@ def program_path(model_dir: Path, environ: dict) -> Path | None:
             f"code/ folder (the SageMaker SDK repacks model.tar.gz so for a Model with entry_point and source_dir)"
         )
     return path
+
+
+def with_local_source(model_dir: Path, environ: dict) -> dict:
+    """``environ`` for the workers, with an ``s3://`` SAGEMAKER_SUBMIT_DIRECTORY downloaded and unpacked once.
+
+    The SDK's Model with an entry_point but no source_dir uploads the code as its own sourcedir.tar.gz;
+    with a source_dir it repacks model.tar.gz with the code in ``code/``, which needs no download.
+    """
+    program, submitted = environ.get("SAGEMAKER_PROGRAM"), environ.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+    if not (program and submitted.startswith("s3://")) or (model_dir / "code" / program).is_file():
+        return environ
+    source_dir = Path(tempfile.mkdtemp(prefix="inference-code-"))
+    archive = source_dir.with_suffix(".tar.gz")
+    archive.write_bytes(s3.fetch(submitted, "SAGEMAKER_SUBMIT_DIRECTORY"))
+    tarballs.unpack(archive, source_dir)
+    archive.unlink()
+    log.info("Inference code from %s unpacked into %s", submitted, source_dir)
+    return {**environ, "SAGEMAKER_SUBMIT_DIRECTORY": str(source_dir)}
 
 
 def _import(path: Path):
