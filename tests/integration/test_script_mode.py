@@ -4,6 +4,7 @@ import io
 import json
 import re
 import signal
+import socket
 import tarfile
 import time
 from pathlib import Path
@@ -22,9 +23,9 @@ from image_classifier.model import artifacts
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def readme_training_script():
-    """The complete example script of the README's "Your own training script" section."""
-    return re.search(r"```python\n(# src/train\.py.*?)```", README.read_text(), re.S).group(1)
+def readme_script(name):
+    """A script of the README's "Your own training script" section: the code block starting ``# src/NAME``."""
+    return re.search(rf"```python\n(# src/{re.escape(name)}\n.*?)```", README.read_text(), re.S).group(1)
 
 
 def script_job(tmp_path, program, source, **hyperparameters):
@@ -71,7 +72,7 @@ def png(array):
 
 def test_readme_script_trains_a_gluon_model_that_serve_serves(tmp_path):
     base_dir = script_job(
-        tmp_path, "train.py", {"train.py": readme_training_script()}, epochs=2, image_size=16, batch_size=16
+        tmp_path, "train.py", {"train.py": readme_script("train.py")}, epochs=2, image_size=16, batch_size=16
     )
     result = run_train(base_dir)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -261,3 +262,42 @@ def test_a_script_ended_by_sigterm_exits_143(tmp_path):
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 143, output
     assert failure_text(base_dir).startswith("Training was stopped (SIGTERM); the training script wait.py ended")
+
+
+PARAMETER_SERVER_WORKER = """
+import json, os, sys
+from parameter_server import start_parameter_server
+start_parameter_server(int(sys.argv[sys.argv.index("--ps_port") + 1]))
+import mxnet as mx
+kvstore = mx.kv.create("dist_sync")
+kvstore.init(0, mx.nd.zeros(1))
+kvstore.push(0, mx.nd.ones(1) * (kvstore.rank + 1))
+pulled = mx.nd.zeros(1)
+kvstore.pull(0, out=pulled)
+report = {"rank": kvstore.rank, "num_workers": kvstore.num_workers, "pulled": float(pulled.asscalar())}
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "kvstore.json"), "w") as file:
+    json.dump(report, file)
+"""
+
+
+def test_the_readme_parameter_server_on_two_hosts(tmp_path):
+    """Two /opt/ml trees on one machine, hosts 127.0.0.1 and 127.0.0.2 (both loopback)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = {"worker.py": PARAMETER_SERVER_WORKER, "parameter_server.py": readme_script("parameter_server.py")}
+    hosts = ["127.0.0.1", "127.0.0.2"]
+    base_dirs = []
+    for host in hosts:
+        (tmp_path / host).mkdir()
+        base_dir = script_job(tmp_path / host, "worker.py", source, ps_port=port)
+        (base_dir / "input" / "config" / "resourceconfig.json").write_text(
+            json.dumps({"current_host": host, "hosts": hosts, "network_interface_name": "lo"})
+        )
+        base_dirs.append(base_dir)
+    processes = [start_train(base_dir) for base_dir in base_dirs]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    reports = [json.loads((base_dir / "model" / "kvstore.json").read_text()) for base_dir in base_dirs]
+    assert sorted(report["rank"] for report in reports) == [0, 1]
+    assert all(report["num_workers"] == 2 and report["pulled"] == 3.0 for report in reports)
