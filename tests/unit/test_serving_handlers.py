@@ -1,10 +1,13 @@
 """Serving through the user's inference code (code/inference.py): theirs where defined, ours for the rest."""
 
+import base64
 import io
 import json
 import logging
+import re
 import tarfile
 import textwrap
+from pathlib import Path
 
 import mxnet as mx
 import numpy as np
@@ -20,6 +23,7 @@ from image_classifier.serving import handlers
 from image_classifier.serving.app import create_app
 from image_classifier.serving.settings import Settings
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 IMAGE = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
 
 
@@ -125,6 +129,15 @@ def test_output_fn_alone_gets_our_probabilities(serve_code):
     failed = invoke(client, png(IMAGE), "image/png", Accept="application/json")
     assert failed.status_code == 500
     assert failed.get_json()["error"].startswith("output_fn in inference.py raised RuntimeError")
+
+
+def test_the_readme_output_fn(serve_code):
+    source = re.search(r"```python\n(# code/inference\.py\n.*?)```", README.read_text(), re.S).group(1)
+    client, model_dir = serve_code(source)
+    best = [int(np.argmax(row)) for row in in_process(model_dir, [IMAGE, IMAGE[::-1]])]
+    assert invoke(client, png(IMAGE), "image/png").get_json() == best[:1]
+    lines = "\n".join(json.dumps({"b64": base64.b64encode(png(image)).decode()}) for image in (IMAGE, IMAGE[::-1]))
+    assert invoke(client, lines, "application/jsonlines").get_json() == best
 
 
 def test_model_fn_and_predict_fn_with_our_input_and_output(serve_code):
