@@ -7,6 +7,7 @@ import logging
 import re
 import tarfile
 import textwrap
+import threading
 from pathlib import Path
 
 import mxnet as mx
@@ -239,3 +240,34 @@ def test_an_s3_sourcedir_is_downloaded_once_for_the_workers(tmp_path, bucket):
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "serve_me.py").write_text("")  # repacked into the model archive: nothing to download
     assert handlers.with_local_source(tmp_path, environ) is environ
+
+
+def test_predict_fn_runs_one_request_at_a_time(serve_code):
+    client, _ = serve_code(
+        """
+        import threading
+        import time
+
+        inside, most, counting = 0, 0, threading.Lock()
+
+        def predict_fn(data, model):
+            global inside, most
+            with counting:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.05)
+            with counting:
+                inside -= 1
+            return [float(most)]
+        """
+    )
+    answers = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(invoke(client, png(IMAGE), "image/png").get_json()))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [[1.0]] * 4

@@ -18,6 +18,8 @@ as AWS's MXNet inference containers call them. Any not defined is ours, the same
                 on the CPU array), probabilities: (classes,) for CxHxW, (N, classes) for NxCxHxW
     output_fn   our encoders: JSON or JSON Lines, top_k from the custom attributes, class names
 
+The request threads of a worker run input_fn and output_fn side by side; predict_fn and transform_fn one
+request at a time (a worker's model is not run by two threads at once, as MXNet 1.x needs).
 content_type is the request's type/subtype, without parameters; accept is the Accept header, or
 SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT when it is missing or ``*/*``. A ValueError raised by the user's
 input_fn or transform_fn is a 400 with its message (their way of refusing a request); any other exception
@@ -219,10 +221,15 @@ class Handlers:
         if content_type in TEXT_TYPES and any(name in self.functions for name in INPUT_FUNCTIONS):
             body = body.decode("utf-8", "replace")
         if "transform_fn" in self.functions:
-            result = self._call("transform_fn", self.model, body, content_type, accept)
+            with self._lock:  # the model's work: one request at a time, as MXNet 1.x networks need
+                result = self._call("transform_fn", self.model, body, content_type, accept)
         else:
             data = self._step("input_fn", self.input_fn, body, content_type)
-            prediction = self._step("predict_fn", self.predict_fn, data, self.model)
+            if "predict_fn" in self.functions:
+                with self._lock:
+                    prediction = self._call("predict_fn", data, self.model)
+            else:
+                prediction = self.predict_fn(data, self.model)
             result = self._step("output_fn", self.output_fn, prediction, accept)
         answer, media_type = result if isinstance(result, tuple) else (result, accept)
         return Response(answer, content_type=media_type)
