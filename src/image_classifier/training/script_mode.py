@@ -21,6 +21,7 @@ sagemaker_training is imported here only, when a job asks for a script: its ``en
 it is imported.
 """
 
+import contextlib
 import logging
 import re
 import signal
@@ -140,11 +141,13 @@ class _Forwarder:
             timer.daemon = True
             timer.start()
         for child in psutil.Process().children():
-            child.send_signal(number)
+            with contextlib.suppress(psutil.NoSuchProcess):  # it may end meanwhile
+                child.send_signal(number)
 
     def _kill(self):
         for child in psutil.Process().children(recursive=True):
-            child.kill()
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
 
 
 def run(env: Environment, stop_grace: float) -> int:
@@ -171,6 +174,8 @@ def run(env: Environment, stop_grace: float) -> int:
     except errors.InstallRequirementsError as error:
         return failure.record(output_dir, UserError(_requirements_message(error)))
     except errors.ExecuteUserScriptError as error:
+        if not error.return_code.lstrip("-").isdigit():  # the script could not be started at all
+            return failure.record(output_dir, error)
         code = int(error.return_code)
         message = _script_message(program, code, error.output, forwarder.stopped)
         log.error("%s", message)
