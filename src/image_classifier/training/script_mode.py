@@ -14,17 +14,21 @@ These are ``entry_point.run``'s steps, in its order, with three differences:
 - SIGTERM and SIGINT reach the script (the toolkit waits on it without forwarding them), and whatever still
   runs ``stop_grace`` seconds later is killed, as the built-in path's supervisor does;
 - failures go through our funnel: the first line of /opt/ml/output/failure says what failed and what to do,
-  the end of the script's or pip's error output follows.
+  the last lines of the script's (or pip's) stderr follow, read whole from our own stderr, which they
+  inherit (``_stderr_tail``), instead of the toolkit's ``capture_error`` (see there).
 
 sagemaker_training is imported here only, when a job asks for a script: its ``environment`` module creates
 ``<base dir>/code`` (and, with neither /opt/ml nor SAGEMAKER_BASE_DIR, a tree under ~/sagemaker_local) when
 it is imported.
 """
 
+import collections
 import contextlib
 import logging
+import os
 import re
 import signal
+import sys
 import threading
 
 import psutil
@@ -94,24 +98,46 @@ def _toolkit_environment(env: Environment):
     return toolkit_environment.Environment(resource_config=resource_config, input_data_config=input_data_config)
 
 
-def _tail(output) -> list:
-    """The last lines of the error output the toolkit captured (it starts at the first line naming an error)."""
-    text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output or ""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-ERROR_LINES:]
+@contextlib.contextmanager
+def _stderr_tail(count: int):
+    """The last ``count`` lines written to this process's stderr (fd 2, which children inherit) meanwhile.
+
+    Every line still reaches the log, whole: the toolkit's own capture (``capture_error=True``) prints each
+    chunk it reads from a pipe as a line of its own, so an unbuffered script's lines came out in pieces.
+    """
+    read_end, write_end = os.pipe()
+    saved = os.dup(2)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    tail = collections.deque(maxlen=count)
+
+    def pump():
+        with os.fdopen(read_end, "rb") as pipe, os.fdopen(os.dup(saved), "wb", buffering=0) as stderr:
+            for line in pipe:
+                stderr.write(line)
+                if line.strip():
+                    tail.append(line.decode("utf-8", "replace").rstrip())
+
+    reader = threading.Thread(target=pump, name="stderr-tail", daemon=True)
+    reader.start()
+    try:
+        yield tail
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # our write end closes: the reader ends once the children's copies have closed too
+        os.close(saved)
+        reader.join(timeout=5)
 
 
-def _requirements_message(error) -> str:
-    lines = _tail(error.output)
+def _requirements_message(lines: list, return_code) -> str:
     text = "\n".join(lines)
     cause = next((advice for pattern, advice in PIP_CAUSES if pattern.search(text)), None)
-    last_line = lines[-1] if lines else "see its output in the log"
-    reason = cause or f"pip exited with code {error.return_code}: {last_line}"
+    last_line = lines[-1].strip() if lines else "see its output in the log"
+    reason = cause or f"pip exited with code {return_code}: {last_line}"
     return "\n".join([f"The source directory's requirements.txt could not be installed: {reason}", *lines])
 
 
-def _script_message(program: str, code: int, output, stopped: bool) -> str:
-    lines = _tail(output)
+def _script_message(program: str, code: int, lines: list, stopped: bool) -> str:
     if stopped:
         first = f"Training was stopped (SIGTERM); the training script {program} ended with exit code {code}"
     elif code < 0:
@@ -119,7 +145,7 @@ def _script_message(program: str, code: int, output, stopped: bool) -> str:
         if code == -signal.SIGKILL:
             first += ", most often by the out-of-memory killer: use less memory or an instance with more"
     elif lines:
-        first = f"The training script {program} failed (exit code {code}): {lines[-1]}; fix the script"
+        first = f"The training script {program} failed (exit code {code}): {lines[-1].strip()}; fix the script"
     else:
         first = f"The training script {program} exited with code {code} and wrote no error; see the job's log"
     return "\n".join([first, *lines])
@@ -157,34 +183,36 @@ def run(env: Environment, stop_grace: float) -> int:
 
     output_dir = env.output_dir
     forwarder = _Forwarder(stop_grace)
-    try:
-        toolkit_env = _toolkit_environment(env)
-        program = toolkit_env.user_entry_point
-        code_dir = toolkit_environment.code_dir
-        files.download_and_extract(uri=toolkit_env.module_dir, path=code_dir)
-        entry_point.install(name=program, path=code_dir, capture_error=True)
-        if len(env.hosts) > 1:
-            for host in env.hosts:
-                distributed.resolve(host)
-        for folder in (env.model_dir, env.output_data_dir):  # SageMaker creates them; a local run may not have
-            folder.mkdir(parents=True, exist_ok=True)
-        env_vars = toolkit_env.to_env_vars()
-        toolkit_environment.write_env_vars(env_vars)
-        process.ProcessRunner(program, toolkit_env.to_cmd_args(), env_vars, 1).run(wait=True, capture_error=True)
-    except errors.InstallRequirementsError as error:
-        return failure.record(output_dir, UserError(_requirements_message(error)))
-    except errors.ExecuteUserScriptError as error:
-        if not error.return_code.lstrip("-").isdigit():  # the script could not be started at all
+    with _stderr_tail(ERROR_LINES) as tail:
+        try:
+            toolkit_env = _toolkit_environment(env)
+            program = toolkit_env.user_entry_point
+            code_dir = toolkit_environment.code_dir
+            files.download_and_extract(uri=toolkit_env.module_dir, path=code_dir)
+            entry_point.install(name=program, path=code_dir)
+            if len(env.hosts) > 1:
+                for host in env.hosts:
+                    distributed.resolve(host)
+            for folder in (env.model_dir, env.output_data_dir):  # SageMaker creates them; a local run may not
+                folder.mkdir(parents=True, exist_ok=True)
+            env_vars = toolkit_env.to_env_vars()
+            toolkit_environment.write_env_vars(env_vars)
+            tail.clear()  # from here on, the script's own
+            process.ProcessRunner(program, toolkit_env.to_cmd_args(), env_vars, 1).run(wait=True)
+        except errors.InstallRequirementsError as error:
+            return failure.record(output_dir, UserError(_requirements_message(list(tail), error.return_code)))
+        except errors.ExecuteUserScriptError as error:
+            if not error.return_code.lstrip("-").isdigit():  # the script could not be started at all
+                return failure.record(output_dir, error)
+            code = int(error.return_code)
+            message = _script_message(program, code, list(tail), forwarder.stopped)
+            log.error("%s", message)
+            failure.write_failure(output_dir, message)
+            return 128 - code if code < 0 else code
+        except errors.ClientError as error:  # the toolkit's errors the user can fix (an entry point name it refuses)
+            return failure.record(output_dir, UserError(str(error)))
+        except Exception as error:
             return failure.record(output_dir, error)
-        code = int(error.return_code)
-        message = _script_message(program, code, error.output, forwarder.stopped)
-        log.error("%s", message)
-        failure.write_failure(output_dir, message)
-        return 128 - code if code < 0 else code
-    except errors.ClientError as error:  # the toolkit's errors the user can fix (an entry point name it refuses)
-        return failure.record(output_dir, UserError(str(error)))
-    except Exception as error:
-        return failure.record(output_dir, error)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "success").touch()
     return 0
