@@ -46,6 +46,7 @@ from .batching import Batcher
 from .body import read_body
 from .errors import BadRequest, PayloadTooLarge, ServingError
 from .predictor import MAX_BATCH, Predictor
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 DEFAULT_PROGRAM = "inference.py"
@@ -108,7 +109,7 @@ def _import(path: Path):
 class Handlers:
     """The /invocations of a worker that serves through user code."""
 
-    def __init__(self, path: Path, model_dir: Path, settings, ctx, predictor=None):
+    def __init__(self, path: Path, model_dir: Path, settings: Settings, ctx: mx.Context, predictor=None):
         module = _import(path)
         self.program = path.name
         self.settings = settings
@@ -210,7 +211,7 @@ class Handlers:
 
     # The endpoint.
 
-    def invocations(self):
+    def invocations(self) -> Response:
         settings = self.settings
         body = read_body(
             request.environ, settings.max_payload_bytes, settings.payload_limit_text(), settings.body_timeout
