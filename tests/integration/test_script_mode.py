@@ -142,19 +142,21 @@ def test_an_s3_sourcedir_tarball_as_the_sdk_uploads_it(tmp_path):
             "AWS_SECRET_ACCESS_KEY": "test",
         }
         client = boto3.client("s3", region_name="us-west-2", endpoint_url=aws["AWS_ENDPOINT_URL"], **_keys(aws))
-        client.create_bucket(Bucket="code", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+        client.create_bucket(Bucket="training-code", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
         archive = io.BytesIO()
         with tarfile.open(fileobj=archive, mode="w:gz") as tar:
             member = tarfile.TarInfo("report.py")
             member.size = len(REPORT_SCRIPT.encode())
             tar.addfile(member, io.BytesIO(REPORT_SCRIPT.encode()))
-        client.put_object(Bucket="code", Key="job/source/sourcedir.tar.gz", Body=archive.getvalue())
+        client.put_object(Bucket="training-code", Key="job/source/sourcedir.tar.gz", Body=archive.getvalue())
         base_dir = script_job(tmp_path, "report.py", {}, epochs=1)
         hyperparameters_path = base_dir / "input" / "config" / "hyperparameters.json"
         values = json.loads(hyperparameters_path.read_text())
-        values["sagemaker_submit_directory"] = json.dumps("s3://code/job/source/sourcedir.tar.gz")
+        values["sagemaker_submit_directory"] = json.dumps("s3://training-code/job/source/sourcedir.tar.gz")
         hyperparameters_path.write_text(json.dumps(values))
         result = run_train(base_dir, env=aws)
+        client.delete_object(Bucket="training-code", Key="job/source/sourcedir.tar.gz")
+        client.delete_bucket(Bucket="training-code")  # moto's state outlives its server, in this process
     finally:
         server.stop()
     assert result.returncode == 0, result.stdout + result.stderr

@@ -220,8 +220,11 @@ def bucket(monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(s3, "_client", None)
     client = s3._s3()
-    client.create_bucket(Bucket="code")
+    client.create_bucket(Bucket="inference-code")
     yield client
+    for listed in client.list_objects_v2(Bucket="inference-code").get("Contents", []):
+        client.delete_object(Bucket="inference-code", Key=listed["Key"])
+    client.delete_bucket(Bucket="inference-code")  # moto's state outlives its server, in this process
     server.stop()
 
 
@@ -232,8 +235,11 @@ def test_an_s3_sourcedir_is_downloaded_once_for_the_workers(tmp_path, bucket):
         member = tarfile.TarInfo("serve_me.py")
         member.size = len(script)
         tar.addfile(member, io.BytesIO(script))
-    bucket.put_object(Bucket="code", Key="job/sourcedir.tar.gz", Body=archive.getvalue())
-    environ = {"SAGEMAKER_PROGRAM": "serve_me.py", "SAGEMAKER_SUBMIT_DIRECTORY": "s3://code/job/sourcedir.tar.gz"}
+    bucket.put_object(Bucket="inference-code", Key="job/sourcedir.tar.gz", Body=archive.getvalue())
+    environ = {
+        "SAGEMAKER_PROGRAM": "serve_me.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "s3://inference-code/job/sourcedir.tar.gz",
+    }
     workers_environ = handlers.with_local_source(tmp_path, environ)
     path = handlers.program_path(tmp_path, workers_environ)
     assert path.name == "serve_me.py" and b"output_fn" in path.read_bytes()
