@@ -55,21 +55,17 @@ def samples(count, size, seed, num_classes=NUM_CLASSES):
 
 
 def write_recordio(prefix, pairs):
-    """Write prefix.rec, prefix.idx and prefix.lst (PNG images) the way MXNet's im2rec does."""
-    from mxnet import recordio
-
+    """Write prefix.rec and prefix.idx (PNG images, packed as any image layout is) and the im2rec-style prefix.lst."""
+    from .data import packing  # MXNet loads only when RecordIO is written
+    from .data.items import Item
+    from .data.spec import DataSpec
     from .image_ops import encode
 
-    prefix = Path(prefix)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    record = recordio.MXIndexedRecordIO(str(prefix) + ".idx", str(prefix) + ".rec", "w")
-    lines = []
-    for index, (label, image) in enumerate(pairs):
-        header = recordio.IRHeader(0, float(label), index, 0)
-        record.write_idx(index, recordio.pack(header, encode(image, "PNG")))
-        lines.append(f"{index}\t{float(label):.6f}\t{CLASS_NAMES[label]}/{index:06d}.png\n")
-    record.close()
-    Path(str(prefix) + ".lst").write_text("".join(lines))
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    entries = [Item(f"image {index}", encode(image, "PNG"), label) for index, (label, image) in enumerate(pairs)]
+    packing.pack(entries, Path(f"{prefix}.rec"), Path(f"{prefix}.idx"), DataSpec(NUM_CLASSES), what=str(prefix))
+    lines = [f"{i}\t{float(item.label):.6f}\t{CLASS_NAMES[item.label]}/{i:06d}.png\n" for i, item in enumerate(entries)]
+    Path(f"{prefix}.lst").write_text("".join(lines))
 
 
 def write_job(base_dir, num_train=800, num_validation=200, size=32, seed=0, **hyperparameters):

@@ -30,6 +30,17 @@ def resize(image, width, height):
     return mx.image.imresize(mx.nd.array(image, dtype=np.uint8), width, height, interp=BILINEAR).asnumpy()
 
 
+def resize_shorter_side(image, shorter):
+    """The image resized so that its shorter side is ``shorter`` pixels, as ``ImageRecordIter``'s ``resize`` does.
+
+    The longer side keeps the aspect ratio, truncated to an integer (MXNet's image_aug_default.cc); bilinear.
+    """
+    rows, cols = image.shape[:2]
+    if rows > cols:
+        return resize(image, shorter, shorter * rows // cols)
+    return resize(image, shorter * cols // rows, shorter)
+
+
 def encode(image, image_format):
     """An HxWx3 uint8 RGB array as JPEG (quality 95) or PNG (fast compression) bytes."""
     out = io.BytesIO()

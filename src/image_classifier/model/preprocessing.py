@@ -51,12 +51,7 @@ class Preprocessing:
             image = image_ops.resize(image, width, height)
         else:
             if self.resize:
-                rows, cols = image.shape[:2]
-                if rows > cols:
-                    size = (self.resize, self.resize * rows // cols)
-                else:
-                    size = (self.resize * cols // rows, self.resize)
-                image = image_ops.resize(image, *size)
+                image = image_ops.resize_shorter_side(image, self.resize)
             top = (image.shape[0] - height) // 2
             left = (image.shape[1] - width) // 2
             image = image[top : top + height, left : left + width]
