@@ -9,8 +9,8 @@ from conftest import set_hyperparameters
 from data_layouts import first_failure_line, manifest_line, replace_line, write_job
 from moto.server import ThreadedMotoServer
 
-from image_classifier import demo_data, hyperparameters
-from image_classifier.data import channels, s3
+from image_classifier import demo_data, hyperparameters, s3_objects
+from image_classifier.data import channels
 from image_classifier.environment import Environment
 
 SIZE = 16
@@ -40,8 +40,8 @@ def bucket(s3_server, monkeypatch):
         ("AWS_DEFAULT_REGION", "us-east-1"),
     ):
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(s3, "_client", None)
-    client = s3._s3()
+    monkeypatch.setattr(s3_objects, "_client", None)
+    client = s3_objects._s3()
     client.create_bucket(Bucket=BUCKET)
     yield client
     for listed in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
