@@ -9,11 +9,10 @@ import tarfile
 import time
 from pathlib import Path
 
-import boto3
 import mxnet as mx
 import numpy as np
+import s3_stand_in
 from conftest import failure_text, run_train, start_train
-from moto.server import ThreadedMotoServer
 from PIL import Image
 from serving_process import ServeProcess
 
@@ -132,39 +131,22 @@ def test_hyperparameters_become_arguments_and_the_environment_is_sagemaker_train
     assert report["cwd"] == str(base_dir / "code")
 
 
-def test_an_s3_sourcedir_tarball_as_the_sdk_uploads_it(tmp_path):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        aws = {
-            "AWS_ENDPOINT_URL": "http://{}:{}".format(*server.get_host_and_port()),
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-        }
-        client = boto3.client("s3", region_name="us-west-2", endpoint_url=aws["AWS_ENDPOINT_URL"], **_keys(aws))
-        client.create_bucket(Bucket="training-code", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-            member = tarfile.TarInfo("report.py")
-            member.size = len(REPORT_SCRIPT.encode())
-            tar.addfile(member, io.BytesIO(REPORT_SCRIPT.encode()))
+def test_an_s3_sourcedir_tarball_as_the_sdk_uploads_it(tmp_path, monkeypatch):
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        member = tarfile.TarInfo("report.py")
+        member.size = len(REPORT_SCRIPT.encode())
+        tar.addfile(member, io.BytesIO(REPORT_SCRIPT.encode()))
+    base_dir = script_job(tmp_path, "report.py", {}, epochs=1)
+    hyperparameters_path = base_dir / "input" / "config" / "hyperparameters.json"
+    values = json.loads(hyperparameters_path.read_text())
+    values["sagemaker_submit_directory"] = json.dumps("s3://training-code/job/source/sourcedir.tar.gz")
+    hyperparameters_path.write_text(json.dumps(values))
+    with s3_stand_in.server() as aws, s3_stand_in.bucket(aws, "training-code", monkeypatch) as client:
         client.put_object(Bucket="training-code", Key="job/source/sourcedir.tar.gz", Body=archive.getvalue())
-        base_dir = script_job(tmp_path, "report.py", {}, epochs=1)
-        hyperparameters_path = base_dir / "input" / "config" / "hyperparameters.json"
-        values = json.loads(hyperparameters_path.read_text())
-        values["sagemaker_submit_directory"] = json.dumps("s3://training-code/job/source/sourcedir.tar.gz")
-        hyperparameters_path.write_text(json.dumps(values))
         result = run_train(base_dir, env=aws)
-        client.delete_object(Bucket="training-code", Key="job/source/sourcedir.tar.gz")
-        client.delete_bucket(Bucket="training-code")  # moto's state outlives its server, in this process
-    finally:
-        server.stop()
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads((base_dir / "model" / "report.json").read_text())["argv"] == ["--epochs", "1"]
-
-
-def _keys(aws):
-    return {"aws_access_key_id": aws["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": aws["AWS_SECRET_ACCESS_KEY"]}
 
 
 def test_source_already_in_opt_ml_code_as_local_mode_mounts_it(tmp_path):
@@ -240,14 +222,20 @@ time.sleep(120)
 """
 
 
-def test_sigterm_reaches_the_script(tmp_path):
-    base_dir = script_job(tmp_path, "wait.py", {"wait.py": SIGTERM_SCRIPT})
+def stopped_once_started(base_dir):
+    """(process, output) of a script job sent SIGTERM once its script has started."""
     process = start_train(base_dir)
     deadline = time.time() + 60
     while not (base_dir / "model" / "started").exists() and time.time() < deadline:
         time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=30)
+    return process, output
+
+
+def test_sigterm_reaches_the_script(tmp_path):
+    base_dir = script_job(tmp_path, "wait.py", {"wait.py": SIGTERM_SCRIPT})
+    process, output = stopped_once_started(base_dir)
     assert process.returncode == 0, output
     assert (base_dir / "model" / "saved-on-sigterm").exists()
 
@@ -256,12 +244,7 @@ def test_a_script_ended_by_sigterm_exits_143(tmp_path):
     base_dir = script_job(
         tmp_path, "wait.py", {"wait.py": SIGTERM_SCRIPT.replace("signal.signal(signal.SIGTERM, save_and_exit)", "")}
     )
-    process = start_train(base_dir)
-    deadline = time.time() + 60
-    while not (base_dir / "model" / "started").exists() and time.time() < deadline:
-        time.sleep(0.1)
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=30)
+    process, output = stopped_once_started(base_dir)
     assert process.returncode == 143, output
     assert failure_text(base_dir).startswith("Training was stopped (SIGTERM); the training script wait.py ended")
 

@@ -13,11 +13,10 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import pytest
-from moto.server import ThreadedMotoServer
+import s3_stand_in
 from PIL import Image
 from serving_models import CLASS_NAMES, export_model
 
-from image_classifier import s3_objects
 from image_classifier.errors import UserError
 from image_classifier.model import artifacts
 from image_classifier.serving import handlers
@@ -209,23 +208,8 @@ def test_sagemaker_program_names_the_script_and_a_missing_one_is_named(tmp_path)
 @pytest.fixture
 def bucket(monkeypatch):
     """A bucket on moto's S3 stand-in (127.0.0.1), and boto3 pointed at it."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    for name, value in (
-        ("AWS_ENDPOINT_URL", "http://{}:{}".format(*server.get_host_and_port())),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-    ):
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(s3_objects, "_client", None)
-    client = s3_objects._s3()
-    client.create_bucket(Bucket="inference-code")
-    yield client
-    for listed in client.list_objects_v2(Bucket="inference-code").get("Contents", []):
-        client.delete_object(Bucket="inference-code", Key=listed["Key"])
-    client.delete_bucket(Bucket="inference-code")  # moto's state outlives its server, in this process
-    server.stop()
+    with s3_stand_in.server() as environ, s3_stand_in.bucket(environ, "inference-code", monkeypatch) as client:
+        yield client
 
 
 def test_an_s3_sourcedir_is_downloaded_once_for_the_workers(tmp_path, bucket):
