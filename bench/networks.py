@@ -33,7 +33,8 @@ import numpy as np
 from model_selection import digits, test_accuracy, write_channel
 from mxnet import autograd, gluon
 
-from image_classifier.model import artifacts, catalog, networks
+from image_classifier import network_catalog
+from image_classifier.model import artifacts, networks
 from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.serving.predictor import Predictor
 
@@ -57,7 +58,7 @@ def _mean_seconds(run, warm_up, repeats):
 
 
 def _side(name, size):
-    return catalog.NETWORKS[name].exact_side or size
+    return network_catalog.NETWORKS[name].exact_side or size
 
 
 def speed(name, size, work_dir):
@@ -158,7 +159,7 @@ def main():
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, result in results.items():
-        cells = [name, catalog.NETWORKS[name].title]
+        cells = [name, network_catalog.NETWORKS[name].title]
         if "speed" in result:
             side, parameters, train_rate, latency, infer_rate = result["speed"]
             cells += [str(side), f"{parameters:.1f}", f"{train_rate:.1f}", f"{latency:.1f}", f"{infer_rate:.1f}"]

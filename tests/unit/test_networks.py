@@ -11,10 +11,10 @@ from gluoncv.model_zoo import get_model, model_store
 from mxnet import autograd, gluon
 from onnx.reference import ReferenceEvaluator
 
-from image_classifier import hyperparameters
+from image_classifier import hyperparameters, network_catalog
 from image_classifier.environment import Channel, Environment
 from image_classifier.errors import UserError
-from image_classifier.model import artifacts, catalog, graph, networks, onnx_export, sources
+from image_classifier.model import artifacts, graph, networks, onnx_export, sources
 from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.model.transfer import TransferNet
 from image_classifier.serving.predictor import Predictor
@@ -42,7 +42,7 @@ NUM_CLASSES = 3
 
 
 def side(name):
-    family = catalog.NETWORKS[name]
+    family = network_catalog.NETWORKS[name]
     return family.exact_side or family.min_side
 
 
@@ -83,10 +83,10 @@ def save_model(net, model_dir, image_shape):
 
 
 def test_every_family_has_a_member_here():
-    assert set(MEMBERS) == {family.title for family in catalog.FAMILIES}
+    assert set(MEMBERS) == {family.title for family in network_catalog.FAMILIES}
 
 
-@pytest.mark.parametrize("family", catalog.FAMILIES, ids=lambda family: family.title)
+@pytest.mark.parametrize("family", network_catalog.FAMILIES, ids=lambda family: family.title)
 def test_every_network_of_the_catalog_takes_its_smallest_images_and_its_classifier_is_found(family):
     for name in family.layers:
         image_shape = (3, side(name), side(name))

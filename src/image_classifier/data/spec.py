@@ -41,8 +41,8 @@ class DataSpec:
 
     @classmethod
     def from_hyperparameters(cls, hp) -> "DataSpec":
-        min_size = None if hp.resize else tuple(hp.image_shape[1:])
-        return cls(hp.num_classes, bool(hp.multi_label), min_size, hp.resize)
+        min_size = None if hp.resize else hp.image_shape[1:]
+        return cls(hp.num_classes, hp.multi_label, min_size, hp.resize)
 
     def class_id(self, value, where: str) -> int:
         """A class id from ``value`` (3, "3", "3.000000"), in 0..num_classes-1."""

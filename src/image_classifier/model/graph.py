@@ -47,7 +47,7 @@ def _is_pointwise_convolution(node):
     return node["op"] == "Convolution" and node.get("attrs", {}).get("kernel") in ("(1, 1)", "(1,1)")
 
 
-def split_classifier(symbol):
+def split_classifier(symbol: mx.sym.Symbol) -> tuple[mx.sym.Symbol, Classifier]:
     """(body, classifier): the graph up to the input of its classifier, and that layer.
 
     The classifier is a fully connected layer at the output, or a 1x1 convolution whose output is flattened;
@@ -73,14 +73,14 @@ def split_classifier(symbol):
     return _load(graph), Classifier(names[1], names[2] if has_bias else None, int(outputs))
 
 
-def parameter_shapes(symbol, image_shape):
+def parameter_shapes(symbol: mx.sym.Symbol, image_shape: tuple[int, int, int]) -> list[tuple[int, ...]]:
     """The shapes of the graph's parameters (not its running statistics) for one image, in the graph's order:
     two graphs of one network have the same, whatever their parameters are named."""
     shapes, _, _ = symbol.infer_shape(**{INPUT_NAME: (1, *image_shape)})
     return [shape for name, shape in zip(symbol.list_arguments(), shapes) if name != INPUT_NAME]
 
 
-def depth(symbol):
+def depth(symbol: mx.sym.Symbol) -> int:
     """The most weighted layers (convolutions, fully connected) on any path from input to output: a ResNet's depth."""
     graph = _graph(symbol)
     depths = []
@@ -90,7 +90,7 @@ def depth(symbol):
     return max(depths[head[0]] for head in graph["heads"])
 
 
-def layers(symbol):
+def layers(symbol: mx.sym.Symbol) -> list[tuple[str, list[str]]]:
     """(operator, parameter names) of each operator that holds parameters, in the graph's (topological) order.
 
     Probability operators hold none: a variable they take is a label (SoftmaxOutput's softmax_label).
@@ -108,7 +108,7 @@ def layers(symbol):
     return found
 
 
-def parameters_below(symbol, top_layers):
+def parameters_below(symbol: mx.sym.Symbol, top_layers: int | None) -> frozenset[str]:
     """The parameters of every layer before the top ``top_layers`` weighted layers (None: no layer is below)."""
     ordered = layers(symbol)
     weighted = [index for index, (op, _) in enumerate(ordered) if op in WEIGHTED_OPS]
@@ -119,7 +119,7 @@ def parameters_below(symbol, top_layers):
     return frozenset(name for _, names in ordered[:cut] for name in names)
 
 
-def with_running_statistics(symbol, frozen):
+def with_running_statistics(symbol: mx.sym.Symbol, frozen: frozenset[str]) -> mx.sym.Symbol:
     """The symbol with each batch normalisation over ``frozen`` parameters using its running statistics
     (neither batch statistics nor updates to them, also in training), and every other one as usual."""
     graph = _graph(symbol)

@@ -4,15 +4,11 @@ import mxnet as mx
 from gluoncv.model_zoo import get_model
 from gluoncv.model_zoo.cifarresnet import CIFARBasicBlockV1, CIFARResNetV1
 from gluoncv.model_zoo.resnet import BottleneckV1, ResNetV1
-from mxnet.gluon import nn
-from PIL import ImageFile
+from mxnet.gluon import HybridBlock, nn
 
 from ..hyperparameters import CIFAR_DEPTHS
-from . import catalog, graph
-
-# Importing gluoncv turns Pillow's LOAD_TRUNCATED_IMAGES on; back to Pillow's default, so a truncated image
-# is refused with its name rather than half decoded (packing, and finding the image ImageRecordIter failed on).
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+from ..network_catalog import NETWORKS
+from . import graph
 
 RESNET200_LAYERS = [3, 24, 36, 3]
 RESNET_CHANNELS = [64, 256, 512, 1024, 2048]
@@ -21,16 +17,18 @@ CIFAR_CHANNELS = [16, 16, 32, 64]
 MSRA_INIT = mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2)
 
 
-def zoo_name(num_layers, network=None):
+def zoo_name(num_layers: int, network: str | None = None) -> str:
     """The model-zoo name of the network: ``network`` itself, or ResNet v1 of ``num_layers`` layers."""
     return network or f"resnet{num_layers}_v1"
 
 
-def architecture(num_layers, num_classes, network=None, image_shape=None):
+def architecture(
+    num_layers: int, num_classes: int, network: str | None = None, image_shape: tuple[int, int, int] | None = None
+) -> HybridBlock:
     """``network`` (sized for ``image_shape``), else ResNet v1 (CIFAR-style for 20/32/44/56/110), with
     ``num_classes`` outputs, not initialised."""
     if network is not None:
-        sized = {"input_size": tuple(image_shape[1:])} if catalog.NETWORKS[network].sized_by_input else {}
+        sized = {"input_size": tuple(image_shape[1:])} if NETWORKS[network].sized_by_input else {}
         return get_model(network, classes=num_classes, **sized)
     if num_layers in CIFAR_DEPTHS:
         blocks = (num_layers - 2) // 6
@@ -40,14 +38,16 @@ def architecture(num_layers, num_classes, network=None, image_shape=None):
     return get_model(zoo_name(num_layers), classes=num_classes)
 
 
-def build(num_layers, num_classes, network=None, image_shape=None):
+def build(
+    num_layers: int, num_classes: int, network: str | None = None, image_shape: tuple[int, int, int] | None = None
+) -> HybridBlock:
     """A randomly initialised network (see ``architecture``)."""
     net = architecture(num_layers, num_classes, network, image_shape)
     net.initialize(MSRA_INIT)
     return net
 
 
-def symbol(net):
+def symbol(net: HybridBlock) -> mx.sym.Symbol:
     """The network's graph, its input the variable ``data``; its parameters keep their names."""
     return net(mx.sym.var(graph.INPUT_NAME))
 

@@ -8,7 +8,7 @@
   files of a model of this project or of the built-in algorithm; its body gets a new head for num_classes.
 - ``use_pretrained_model=1``: GluonCV's ImageNet weights from its model store cache (zoo.py), new head.
 - otherwise random initialisation (networks.build).
-A network whose family takes no new head (catalog.Family.transfer) is refused any starting weights.
+A network whose family takes no new head (network_catalog.Family.transfer) is refused any starting weights.
 A model's files are the built-in's: image-classification-symbol.json, image-classification-NNNN.params
 (the newest is used) and, for the ``model`` channel, model-shapes.json.
 """
@@ -23,11 +23,12 @@ import mxnet as mx
 from mxnet.base import MXNetError
 
 from ..errors import UserError
-from . import artifacts, catalog, graph, networks, tarballs, zoo
+from ..network_catalog import NETWORKS
+from . import artifacts, graph, networks, tarballs, zoo
 from .transfer import TransferNet, error_line, from_gluoncv_file, read_arrays
 
 log = logging.getLogger(__name__)
-MODEL_FILES = f"{artifacts.SYMBOL_FILE}, {artifacts.PREFIX}-NNNN.params and {artifacts.SHAPES_FILE}"
+MODEL_FILES = f"{artifacts.SYMBOL_FILE}, {artifacts.PARAMS_FILES} and {artifacts.SHAPES_FILE}"
 
 
 def _text(value):
@@ -58,39 +59,31 @@ def _unpacked(folder, channel):
         yield Path(unpacked)
 
 
-def _is_model(folder):
-    return (folder / artifacts.SYMBOL_FILE).exists() or bool(artifacts.saved_epochs(folder))
+def _check_files(folder, channel, names):
+    missing = artifacts.missing_files(folder, names)
+    if missing:
+        raise UserError(
+            f"The '{channel}' channel's model has no {missing[0]}; give the model.tar.gz of a "
+            f"training job, or its files {MODEL_FILES}"
+        )
 
 
 def _read_model(folder, channel):
     """(symbol, arrays) of the model in ``folder``: its symbol and its newest params file."""
+    _check_files(folder, channel, (artifacts.SYMBOL_FILE, artifacts.PARAMS_FILES))
     symbol_path = folder / artifacts.SYMBOL_FILE
-    epochs = artifacts.saved_epochs(folder)
-    for missing, absent in (
-        (artifacts.SYMBOL_FILE, not symbol_path.is_file()),
-        (f"{artifacts.PREFIX}-NNNN.params", not epochs),
-    ):
-        if absent:
-            raise UserError(
-                f"The '{channel}' channel's model has no {missing}; give the model.tar.gz of a "
-                f"training job, or its files {MODEL_FILES}"
-            )
     try:
         symbol = mx.sym.load(str(symbol_path))
     except MXNetError as error:
         raise UserError(
             f"{symbol_path} is not a valid MXNet symbol file ({error_line(error)}); give the file as training wrote it"
         ) from None
-    return symbol, read_arrays(artifacts.params_path(folder, epochs[-1]))
+    return symbol, read_arrays(artifacts.params_path(folder, artifacts.saved_epochs(folder)[-1]))
 
 
 def _saved_image_shape(folder, channel):
+    _check_files(folder, channel, (artifacts.SHAPES_FILE,))
     path = folder / artifacts.SHAPES_FILE
-    if not path.is_file():
-        raise UserError(
-            f"The '{channel}' channel's model has no {artifacts.SHAPES_FILE}; give the model.tar.gz of a "
-            f"training job, or its files {MODEL_FILES}"
-        )
     try:
         return tuple(json.loads(path.read_text())[0]["shape"][1:])
     except (ValueError, LookupError, TypeError):
@@ -128,7 +121,7 @@ def _continued(folder, hp):
     saved = {"num_layers": graph.depth(symbol)} if by_depth else {}
     wanted = {"num_layers": hp.num_layers} if by_depth else {}
     saved |= {"image_shape": _saved_image_shape(folder, "model"), "num_classes": classifier.num_outputs}
-    wanted |= {"image_shape": tuple(hp.image_shape), "num_classes": hp.num_classes}
+    wanted |= {"image_shape": hp.image_shape, "num_classes": hp.num_classes}
     differences = [
         f"{name}={_text(saved[name])} (this job: {_text(wanted[name])})"
         for name in saved
@@ -148,7 +141,7 @@ def _continued(folder, hp):
 
 
 def _from_pretrained_channel(folder, hp):
-    if _is_model(folder):
+    if artifacts.holds_model(folder):
         symbol, arrays = _read_model(folder, "pretrained")
         body, _ = _split(symbol, "pretrained")
         if hp.network is not None and not _is_jobs_network(body, hp):
@@ -173,7 +166,7 @@ def _from_pretrained_channel(folder, hp):
 
 
 def _refuse_weights_without_transfer(hp, source):
-    if hp.network is not None and not catalog.NETWORKS[hp.network].transfer:
+    if hp.network is not None and not NETWORKS[hp.network].transfer:
         raise UserError(
             f"network={hp.network} cannot start from weights ({source}): its classifier is a convolution before "
             f"its pooling, where no new head fits; train it from scratch, or choose another network"

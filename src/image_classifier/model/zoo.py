@@ -21,7 +21,7 @@ def cache_dir():
     return Path(os.environ.get("MXNET_HOME", "~/.mxnet")).expanduser() / "models"
 
 
-def cached_path(name):
+def cached_path(name: str) -> Path:
     """Where GluonCV keeps the ImageNet weights of the model-zoo network ``name``."""
     try:
         short_hash = model_store.short_hash(name)
@@ -33,7 +33,7 @@ def cached_path(name):
     return cache_dir() / f"{name}-{short_hash}.params"
 
 
-def weights_file(name):
+def weights_file(name: str) -> Path:
     """The cached weights file of ``name``, downloaded from GluonCV's model store if it is not there yet."""
     path = cached_path(name)
     if path.is_file():

@@ -51,7 +51,7 @@ FAMILIES = (
 NETWORKS = {name: family for family in FAMILIES for name in family.layers}
 
 
-def unknown_network(name):
+def unknown_network(name: str) -> str:
     """The refusal of a name that is not in the catalog, with the closest names that are."""
     extending = [known for known in NETWORKS if known.startswith(name)]  # 'resnext50' means 'resnext50_32x4d'
     close = list(dict.fromkeys(extending + difflib.get_close_matches(name, NETWORKS, n=3, cutoff=0.5)))[:3]
@@ -62,7 +62,7 @@ def unknown_network(name):
     )
 
 
-def size_problem(name, image_shape):
+def size_problem(name: str, image_shape: tuple[int, int, int]) -> str | None:
     """Why ``name`` cannot take images of ``image_shape`` (C,H,W), or None when it can."""
     family = NETWORKS[name]
     height, width = image_shape[1:]
@@ -80,7 +80,7 @@ def size_problem(name, image_shape):
     return None
 
 
-def layers_problem(name, num_layers):
+def layers_problem(name: str, num_layers: int) -> str | None:
     """Why a given ``num_layers`` disagrees with ``name``, or None when it agrees."""
     depth = NETWORKS[name].layers[name]
     if depth == num_layers:
