@@ -12,7 +12,7 @@ from mxnet import autograd, gluon
 from onnx.reference import ReferenceEvaluator
 
 from image_classifier import hyperparameters, network_catalog
-from image_classifier.environment import Channel, Environment
+from image_classifier.environment import Channel, Environment, Paths
 from image_classifier.errors import UserError
 from image_classifier.model import artifacts, graph, networks, onnx_export, sources
 from image_classifier.model.preprocessing import Preprocessing
@@ -54,7 +54,7 @@ def hp(name, **values):
 
 def env_with(tmp_path, **channel_folders):
     channels = {name: Channel(name, folder) for name, folder in channel_folders.items()}
-    return Environment(root=tmp_path, hyperparameters={}, channels=channels)
+    return Environment(paths=Paths(tmp_path), hyperparameters={}, channels=channels)
 
 
 def images(name, count=2, seed=0):
