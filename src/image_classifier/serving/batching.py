@@ -10,10 +10,12 @@ in the order they came, so requests are answered about in arrival order (a lock 
 with eight threads waiting on one, some waited seconds). One pass at a time, always. With ``max_images``
 1 it is turn-taking alone. How many images per pass is the plan's (workers.py).
 
-A pass about to start while other requests are still being decoded waits for them, at most GATHER_WAIT:
-clients that all got their answers from one pass send their next requests together, and without the wait
-the first one decoded would run alone and the rest in the pass after (batches of 1, 7, 1, 7 instead of 8).
-A lone request is never held back: nothing else is being decoded.
+A pass about to start waits, at most GATHER_WAIT, for requests still being decoded, and for as many
+images as the previous pass had: clients that all got their answers from one pass send their next requests
+together, and without the wait the first ones to arrive would run alone and the rest in the pass after
+(batches of 1, 7, 1, 7 instead of 8; with executors bound per power of two, predictor.py, a 5 padded to
+8 costs as much as the 8). A lone request is never held back: nothing else is being decoded, and the
+pass before it, if any, held one image too; when the load falls, one pass waits GATHER_WAIT in vain.
 """
 
 import threading
@@ -23,7 +25,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-GATHER_WAIT = 0.015  # seconds; about the time to decode and preprocess one 224x224 JPEG on a busy core
+GATHER_WAIT = 0.015  # seconds; about the time to receive, decode and preprocess a 224x224 JPEG on a busy core
 
 
 class _Job:
@@ -46,6 +48,7 @@ class Batcher:
         self._queue = deque()  # jobs not yet in a pass, in arrival order
         self._busy = False  # a thread holds the model's turn
         self._preparing = 0
+        self._last_pass = 1  # images in the previous pass
         self._changed = threading.Condition()  # guards all of the above; notified on a new job or a decode done
 
     def predict(self, batch):
@@ -81,21 +84,21 @@ class Batcher:
     def _take(self):
         """The jobs of the next pass, from the front of the queue; a job that does not fit stays first."""
         deadline = time.monotonic() + GATHER_WAIT
+        jobs, count = [], 0
         with self._changed:
-            jobs, count = [], 0
-            while True:
+            while count < self._max_images:
                 if self._queue:
                     if jobs and count + len(self._queue[0].batch) > self._max_images:
-                        return jobs
+                        break
                     jobs.append(self._queue.popleft())
                     count += len(jobs[-1].batch)
-                    if count >= self._max_images:
-                        return jobs
                     continue
                 remaining = deadline - time.monotonic()
-                if not self._preparing or remaining <= 0:
-                    return jobs
+                if not (self._preparing or count < self._last_pass) or remaining <= 0:
+                    break
                 self._changed.wait(remaining)
+            self._last_pass = count
+        return jobs
 
     def _run_pass(self):
         """One forward pass for the jobs first in the queue; then the turn goes to the next job, if any."""

@@ -69,7 +69,8 @@ class Executors:
         executor = self._executors[next(size for size in PASS_SIZES if size >= len(batch))]
         data = executor.arg_dict["data"]
         data[: len(batch)] = batch
-        data[len(batch) :] = 0  # padding: images are independent in inference, so it changes no other row
+        if len(batch) < len(data):
+            data[len(batch) :] = 0  # padding: images are independent in inference, so it changes no other row
         return executor.forward(is_train=False)[0].asnumpy()[: len(batch)]
 
 
