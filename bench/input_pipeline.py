@@ -27,7 +27,8 @@ from PIL import Image
 from image_classifier import demo_data, image_ops
 from image_classifier.data import iterators, packing
 from image_classifier.data.items import Item
-from image_classifier.data.recordio import RecordSet
+from image_classifier.data.record_set import RecordSet
+from image_classifier.data.spec import DataSpec
 from image_classifier.model.preprocessing import Preprocessing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -53,7 +54,8 @@ def write_jpegs(image_dir, count, size):
 
 def packing_speed(entries, out_dir, threads, resize=None):
     started = time.time()
-    labels, _ = packing.pack(entries, out_dir / "packed.rec", out_dir / "packed.idx", resize=resize, threads=threads)
+    spec = DataSpec(len(demo_data.CLASS_NAMES), resize=resize)
+    labels, _ = packing.pack(entries, out_dir / "packed.rec", out_dir / "packed.idx", spec, threads=threads)
     speed = len(entries) / (time.time() - started)
     return speed, RecordSet("bench", (out_dir / "packed.rec",), out_dir / "packed.idx", labels, {})
 

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import ImageFile
 
-from image_classifier import demo_data
+from image_classifier import demo_data, libraries
 
+libraries.settle_cv2()  # as every entry point that loads MXNet does (the image has no libGL for cv2)
 TINY = {"num_layers": 20, "epochs": 1, "mini_batch_size": 16, "learning_rate": 0.02}
 
 
@@ -50,6 +52,13 @@ def set_hyperparameters(base_dir, **changes):
 
 def failure_text(base_dir):
     return (Path(base_dir) / "output" / "failure").read_text()
+
+
+@pytest.fixture(autouse=True)
+def truncated_images_refused(monkeypatch):
+    """As in `train` (libraries.refuse_truncated_images) and `serve` (which never imports GluonCV); importing
+    GluonCV (some tests do) turns Pillow's global switch on."""
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False)
 
 
 @pytest.fixture

@@ -188,8 +188,8 @@ def first_failure_line(base_dir):
             for name in ("train", "validation"):
                 channels.prepare(env, name, scratch_dir, hp)
 
-    assert failure.run(env.output_dir, load) == failure.USER_ERROR_EXIT
-    return env.failure_path.read_text().splitlines()[0]
+    assert failure.run(env.paths, load) == failure.USER_ERROR_EXIT
+    return env.paths.failure_file.read_text().splitlines()[0]
 
 
 def replace_line(path, number, text):

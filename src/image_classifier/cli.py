@@ -1,13 +1,14 @@
 """The commands: ``train`` and ``serve`` (the container's two entrypoints) and ``image-classifier``.
 
 Each command imports what it needs when it runs, so that ``image-classifier aws ...`` (boto3 only) and the
-help texts do not load MXNet.
+help texts do not load MXNet; a command that loads MXNet first settles cv2 (libraries.py).
 """
 
 import argparse
 import importlib
 import sys
 
+from . import libraries
 from .logs import configure_logging
 
 
@@ -18,13 +19,22 @@ def train_main() -> int:
     return supervisor.main()
 
 
+def job_main() -> int:
+    """The training job itself, in the child process that ``train`` supervises (supervisor.JOB_CODE)."""
+    libraries.settle_cv2()
+    from .training import job  # MXNet and GluonCV
+
+    libraries.refuse_truncated_images()
+    return job.main()
+
+
 def serve_main() -> int:
     from .serving.launcher import main as launch
 
     return launch()
 
 
-# image-classifier SUBCOMMAND: each module has add_arguments(parser) and run(args) -> exit code.
+# image-classifier SUBCOMMAND: (module, summary); each module has add_arguments(parser) and run(args) -> exit code.
 SUBCOMMANDS = {
     "demo-data": ("image_classifier.demo_data", "write the procedural demo data set as a SageMaker job tree"),
     "convert": (
@@ -34,6 +44,7 @@ SUBCOMMANDS = {
     "export-onnx": ("image_classifier.model.onnx_export", "write model.onnx from a trained model directory"),
     "aws": ("image_classifier.aws.commands", "upload data, train, follow, deploy, predict and transform on SageMaker"),
 }
+WITHOUT_MXNET = {"aws"}  # boto3 only
 
 
 def _chosen(argv: list) -> str | None:
@@ -51,6 +62,8 @@ def main(argv: list | None = None) -> int:
     for name, (module_name, summary) in SUBCOMMANDS.items():
         subparser = commands.add_parser(name, help=summary)
         if name == chosen:  # only the command that runs is imported
+            if name not in WITHOUT_MXNET:
+                libraries.settle_cv2()
             importlib.import_module(module_name).add_arguments(subparser)
     args = parser.parse_args(argv)
     if args.command == "train":

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .environment import Paths
+
 CLASS_NAMES = ("circle", "square", "triangle", "cross")
 NUM_CLASSES = len(CLASS_NAMES)
 
@@ -25,7 +27,7 @@ def _distinct_colours(rng):
     return [int(c) for c in background], [int(c) for c in foreground]
 
 
-def render(label, size, rng):
+def render(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """One RGB uint8 image of class ``label``: a shape of random colour, place and size, with noise."""
     background, foreground = _distinct_colours(rng)
     image = Image.new("RGB", (size, size), tuple(background))
@@ -48,34 +50,33 @@ def render(label, size, rng):
     return np.clip(np.asarray(image) + noise, 0, 255).astype(np.uint8)
 
 
-def samples(count, size, seed, num_classes=NUM_CLASSES):
+def samples(count: int, size: int, seed: int, num_classes: int = NUM_CLASSES) -> list[tuple[int, np.ndarray]]:
     """``count`` (label, image) pairs, classes in turn, reproducible from ``seed``."""
     rng = np.random.default_rng(seed)
     return [(index % num_classes, render(index % num_classes, size, rng)) for index in range(count)]
 
 
-def write_recordio(prefix, pairs):
-    """Write prefix.rec, prefix.idx and prefix.lst (PNG images) the way MXNet's im2rec does."""
-    from mxnet import recordio
-
+def write_recordio(prefix: Path, pairs: list[tuple[int, np.ndarray]]) -> None:
+    """Write prefix.rec and prefix.idx (PNG images, packed as any image layout is) and the im2rec-style prefix.lst."""
+    from .data import packing  # MXNet loads only when RecordIO is written
+    from .data.items import Item
+    from .data.spec import DataSpec
     from .image_ops import encode
 
-    prefix = Path(prefix)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    record = recordio.MXIndexedRecordIO(str(prefix) + ".idx", str(prefix) + ".rec", "w")
-    lines = []
-    for index, (label, image) in enumerate(pairs):
-        header = recordio.IRHeader(0, float(label), index, 0)
-        record.write_idx(index, recordio.pack(header, encode(image, "PNG")))
-        lines.append(f"{index}\t{float(label):.6f}\t{CLASS_NAMES[label]}/{index:06d}.png\n")
-    record.close()
-    Path(str(prefix) + ".lst").write_text("".join(lines))
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    entries = [Item(f"image {index}", encode(image, "PNG"), label) for index, (label, image) in enumerate(pairs)]
+    packing.pack(entries, Path(f"{prefix}.rec"), Path(f"{prefix}.idx"), DataSpec(NUM_CLASSES), what=str(prefix))
+    lines = [f"{i}\t{float(item.label):.6f}\t{CLASS_NAMES[item.label]}/{i:06d}.png\n" for i, item in enumerate(entries)]
+    Path(f"{prefix}.lst").write_text("".join(lines))
 
 
-def write_job(base_dir, num_train=800, num_validation=200, size=32, seed=0, **hyperparameters):
+def write_job(
+    base_dir: Path, num_train: int = 800, num_validation: int = 200, size: int = 32, seed: int = 0, **hyperparameters
+) -> Path:
     """A complete /opt/ml tree: RecordIO channels and the three config files."""
     base_dir = Path(base_dir)
-    data_dir = base_dir / "input" / "data"
+    paths = Paths(base_dir)
+    data_dir = paths.data_dir
     write_recordio(data_dir / "train" / "train", samples(num_train, size, seed))
     write_recordio(data_dir / "validation" / "validation", samples(num_validation, size, seed + 1))
     config = {
@@ -97,17 +98,16 @@ def write_job(base_dir, num_train=800, num_validation=200, size=32, seed=0, **hy
         "S3DistributionType": "FullyReplicated",
         "RecordWrapperType": "None",
     }
-    config_dir = base_dir / "input" / "config"
-    config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in config.items()}, indent=1))
-    (config_dir / "inputdataconfig.json").write_text(json.dumps({"train": channel, "validation": channel}, indent=1))
-    (config_dir / "resourceconfig.json").write_text(
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    paths.hyperparameters_file.write_text(json.dumps({k: str(v) for k, v in config.items()}, indent=1))
+    paths.input_data_config_file.write_text(json.dumps({"train": channel, "validation": channel}, indent=1))
+    paths.resource_config_file.write_text(
         json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}, indent=1)
     )
     return base_dir
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir")
     parser.add_argument("--num-train", type=int, default=800)
     parser.add_argument("--num-validation", type=int, default=200)
@@ -122,7 +122,7 @@ def add_arguments(parser):
     )
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     overrides = dict(item.split("=", 1) for item in args.set)
     write_job(args.out_dir, args.num_train, args.num_validation, args.size, args.seed, **overrides)
     print(f"demo data set written to {args.out_dir}")
@@ -130,6 +130,9 @@ def run(args):
 
 
 if __name__ == "__main__":
+    from . import libraries
+
+    libraries.settle_cv2()  # write_job imports MXNet
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     raise SystemExit(run(parser.parse_args()))

@@ -13,7 +13,7 @@ from .errors import UserError
 CPU_CONTEXTS_ENV = "IMAGE_CLASSIFIER_CPU_CONTEXTS"
 
 
-def training_contexts(precision_dtype="float32"):
+def training_contexts(precision_dtype: str = "float32") -> list[mx.Context]:
     gpus = [mx.gpu(i) for i in range(mx.context.num_gpus())]
     if precision_dtype == "float16" and not gpus:
         raise UserError(
@@ -23,11 +23,11 @@ def training_contexts(precision_dtype="float32"):
     return gpus or [mx.cpu(i) for i in range(int(os.environ.get(CPU_CONTEXTS_ENV, "1")))]
 
 
-def gpu_count():
+def gpu_count() -> int:
     return mx.context.num_gpus()
 
 
-def serving_context(worker_slot):
+def serving_context(worker_slot: int) -> mx.Context:
     """The device of serving worker ``worker_slot``: a GPU of its own (round robin over them), else the CPU."""
     num_gpus = mx.context.num_gpus()
     return mx.gpu(worker_slot % num_gpus) if num_gpus else mx.cpu()

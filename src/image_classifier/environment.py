@@ -7,8 +7,10 @@ imported, creates directories under ``~/sagemaker_local`` as a side effect of th
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import UserError
 
@@ -16,9 +18,64 @@ BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
 DEFAULT_BASE_DIR = "/opt/ml"
 
 
-def base_dir():
-    """/opt/ml, or where SAGEMAKER_BASE_DIR puts it."""
-    return Path(os.environ.get(BASE_DIR_ENV, DEFAULT_BASE_DIR))
+@dataclass(frozen=True)
+class Paths:
+    """SageMaker's layout under /opt/ml (or where SAGEMAKER_BASE_DIR puts it): every path the container uses."""
+
+    root: Path
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Paths":
+        return cls(Path(environ.get(BASE_DIR_ENV, DEFAULT_BASE_DIR)))
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "input" / "config"
+
+    @property
+    def hyperparameters_file(self) -> Path:
+        return self.config_dir / "hyperparameters.json"
+
+    @property
+    def input_data_config_file(self) -> Path:
+        return self.config_dir / "inputdataconfig.json"
+
+    @property
+    def resource_config_file(self) -> Path:
+        return self.config_dir / "resourceconfig.json"
+
+    @property
+    def data_dir(self) -> Path:
+        """One folder per channel (File and FastFile mode; a FIFO per epoch in Pipe mode)."""
+        return self.root / "input" / "data"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def output_data_dir(self) -> Path:
+        return self.output_dir / "data"
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.output_dir / "tensorboard"
+
+    @property
+    def failure_file(self) -> Path:
+        return self.output_dir / "failure"
+
+    @property
+    def success_file(self) -> Path:
+        return self.output_dir / "success"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.root / "checkpoints"
 
 
 def _read_json(path, default):
@@ -81,33 +138,31 @@ class Channel:
     path: Path
     content_type: str = ""
     input_mode: str = "File"
+    config: Mapping[str, Any] = field(default_factory=dict)  # its whole entry in inputdataconfig.json
 
 
 @dataclass(frozen=True)
 class Environment:
-    root: Path
-    hyperparameters: dict
-    channels: dict = field(default_factory=dict)
+    paths: Paths
+    hyperparameters: dict[str, Any]
+    channels: dict[str, Channel] = field(default_factory=dict)
     current_host: str = "algo-1"
-    hosts: tuple = ("algo-1",)
+    hosts: tuple[str, ...] = ("algo-1",)
     network_interface_name: str = "eth0"
 
     @classmethod
-    def load(cls, root=None):
-        root = Path(root) if root else base_dir()
-        config_dir = root / "input" / "config"
-        hyperparameters_path = config_dir / "hyperparameters.json"
+    def load(cls, where: "Paths | Path | str | None" = None) -> "Environment":
+        """The configuration under ``where`` (a Paths or its root folder; by default SAGEMAKER_BASE_DIR's)."""
+        paths = where if isinstance(where, Paths) else Paths(Path(where)) if where else Paths.from_environ()
         hyperparameters = _object(
-            _read_json(hyperparameters_path, {}),
-            hyperparameters_path,
+            _read_json(paths.hyperparameters_file, {}),
+            paths.hyperparameters_file,
             'an object of hyperparameter names to string values, such as {"epochs": "10"}',
         )
-        resource_path = config_dir / "resourceconfig.json"
-        resource_config = _read_json(resource_path, {})
-        current_host, hosts = _hosts(resource_config, resource_path)
-        data_config_path = config_dir / "inputdataconfig.json"
-        data_config = _read_json(data_config_path, None)
-        data_dir = root / "input" / "data"
+        resource_config = _read_json(paths.resource_config_file, {})
+        current_host, hosts = _hosts(resource_config, paths.resource_config_file)
+        data_config = _read_json(paths.input_data_config_file, None)
+        data_dir = paths.data_dir
         if data_config is None:  # a local run without inputdataconfig.json: every folder is a channel
             data_config = {p.name: {} for p in sorted(data_dir.iterdir())} if data_dir.is_dir() else {}
         channels = {
@@ -116,11 +171,12 @@ class Environment:
                 path=data_dir / name,
                 content_type=config.get("ContentType", ""),
                 input_mode=config.get("TrainingInputMode", "File"),
+                config=config,
             )
-            for name, config in _channel_configs(data_config, data_config_path).items()
+            for name, config in _channel_configs(data_config, paths.input_data_config_file).items()
         }
         return cls(
-            root=root,
+            paths=paths,
             hyperparameters={str(k): v for k, v in hyperparameters.items()},
             channels=channels,
             current_host=current_host,
@@ -129,34 +185,10 @@ class Environment:
         )
 
     @property
-    def is_master(self):
+    def is_master(self) -> bool:
         return self.current_host == self.hosts[0]
 
-    @property
-    def model_dir(self):
-        return self.root / "model"
-
-    @property
-    def output_dir(self):
-        return self.root / "output"
-
-    @property
-    def output_data_dir(self):
-        return self.output_dir / "data"
-
-    @property
-    def failure_path(self):
-        return self.output_dir / "failure"
-
-    @property
-    def success_path(self):
-        return self.output_dir / "success"
-
-    @property
-    def checkpoint_dir(self):
-        return self.root / "checkpoints"
-
-    def channel(self, name):
+    def channel(self, name: str) -> Channel:
         """The channel's folder; a missing or empty channel is the user's to fix."""
         channel = self.channels.get(name)
         if channel is None or not channel.path.exists():

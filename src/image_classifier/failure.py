@@ -6,7 +6,9 @@ our fault and writes the traceback too. The first failure written wins.
 
 import logging
 import traceback
+from collections.abc import Callable
 
+from .environment import Paths
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -21,51 +23,50 @@ class Stopped(Exception):
     exit_code = 143
 
 
-def reset(output_dir):
+def reset(paths: Paths) -> None:
     """A new run starts without the last run's verdict."""
-    for name in ("failure", "success"):
-        (output_dir / name).unlink(missing_ok=True)
+    for path in (paths.failure_file, paths.success_file):
+        path.unlink(missing_ok=True)
 
 
-def write_failure(output_dir, message):
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / "failure"
-    if not path.exists():
-        path.write_text(message if message.endswith("\n") else message + "\n")
+def write_failure(paths: Paths, message: str) -> None:
+    paths.output_dir.mkdir(parents=True, exist_ok=True)
+    if not paths.failure_file.exists():
+        paths.failure_file.write_text(message if message.endswith("\n") else message + "\n")
 
 
-def record(output_dir, error):
+def record(paths: Paths, error: BaseException) -> int:
     """Record ``error`` (raised and being handled) in the failure file and log; return the exit code."""
     if isinstance(error, UserError):
         log.error("%s", error)
-        write_failure(output_dir, str(error))
+        write_failure(paths, str(error))
         return USER_ERROR_EXIT
     if isinstance(error, Stopped):
         log.info("%s", error)
-        write_failure(output_dir, str(error))
+        write_failure(paths, str(error))
         return Stopped.exit_code
     if isinstance(error, MemoryError):
         message = (
             "Training ran out of memory: lower mini_batch_size or image_shape, or use an instance with more memory"
         )
         log.error("%s", message)
-        write_failure(output_dir, message)
+        write_failure(paths, message)
         return USER_ERROR_EXIT
     details = "".join(traceback.format_exception(error))  # everything else is our own fault
     log.error("%s", details)
     write_failure(
-        output_dir,
+        paths,
         f"Internal error ({type(error).__name__}: {error}); please report it with the traceback below\n{details}",
     )
     return INTERNAL_ERROR_EXIT
 
 
-def run(output_dir, job):
+def run(paths: Paths, job: Callable[[], object]) -> int:
     """Run ``job()``; return the process exit code after recording success or failure."""
     try:
         job()
     except Exception as error:  # the funnel
-        return record(output_dir, error)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "success").touch()
+        return record(paths, error)
+    paths.output_dir.mkdir(parents=True, exist_ok=True)
+    paths.success_file.touch()
     return 0

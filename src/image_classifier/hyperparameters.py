@@ -5,8 +5,8 @@ coerced explicitly by its entry's parser; nothing is guessed with ``json.loads``
 """
 
 import difflib
-from collections.abc import Callable
-from dataclasses import dataclass, make_dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UserError
@@ -18,15 +18,15 @@ RESERVED_NAMES = ("_tuning_objective_metric", "_ps_port", "_ps_verbose")
 RESERVED_PREFIX = "sagemaker_"
 
 
-def _integer(text):
+def _integer(text: str) -> int:
     return int(text)
 
 
-def _number(text):
+def _number(text: str) -> float:
     return float(text)
 
 
-def _flag(text):
+def _flag(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true"):
         return True
@@ -35,23 +35,33 @@ def _flag(text):
     raise ValueError(text)
 
 
-def _shape(text):
+def _zero_one(text: str) -> bool:
+    """The built-in's 0/1 switches ('0' or '1', as integers): a bool."""
+    value = int(text)
+    if value not in (0, 1):
+        raise ValueError(text)
+    return bool(value)
+
+
+def _shape(text: str) -> tuple[int, int, int]:
     parts = tuple(int(part) for part in text.split(","))
     if len(parts) != 3:
         raise ValueError(text)
     return parts
 
 
-def _epochs_list(text):
+def _epochs_list(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(","))
 
 
-def _word(text):
+def _word(text: str) -> str:
     return text.strip()
 
 
 @dataclass(frozen=True)
 class Spec:
+    """One row of the table: the parser's return type is the value's type (or None when it has no default)."""
+
     name: str
     parse: Callable[[str], Any]
     default: Any
@@ -66,6 +76,10 @@ def _choice(name, options, default=None, parse=_word, builtin=True):
     return Spec(
         name, parse, default, lambda value: value in options, f"one of the following: {listed}", builtin=builtin
     )
+
+
+def _switch(name, builtin=True):
+    return Spec(name, _zero_one, False, lambda value: True, "one of the following: '0', '1'", builtin=builtin)
 
 
 def _unit(name, default):
@@ -88,7 +102,7 @@ TABLE = (
     Spec("num_classes", _integer, None, lambda value: value >= 2, "an integer of at least 2", required=True),
     _positive("num_training_samples", None, required=True),
     _choice("num_layers", RESNET_DEPTHS + CIFAR_DEPTHS, 152, parse=_integer),
-    _choice("use_pretrained_model", (0, 1), 0, parse=_integer),
+    _switch("use_pretrained_model"),
     Spec(
         "image_shape",
         _shape,
@@ -122,8 +136,8 @@ TABLE = (
     _positive("early_stopping_min_epochs", 10),
     _positive("early_stopping_patience", 5),
     _unit("early_stopping_tolerance", 0.0),
-    _choice("multi_label", (0, 1), 0, parse=_integer),
-    _choice("use_weighted_loss", (0, 1), 0, parse=_integer),
+    _switch("multi_label"),
+    _switch("use_weighted_loss"),
     _choice("precision_dtype", ("float32", "float16"), "float32"),
     _choice("kv_store", ("device", "dist_sync", "dist_async")),
     # Ours: defaults leave the built-in behaviour unchanged.
@@ -131,13 +145,50 @@ TABLE = (
     Spec("freeze_epochs", _integer, 0, lambda value: value >= 0, "an integer of at least 0", builtin=False),
     Spec("trainable_layers", _integer, None, lambda value: value >= 0, "an integer of at least 0", builtin=False),
     Spec("body_lr_mult", _number, 1.0, lambda value: 0.0 < value <= 1.0, "a float in the range (0, 1]", builtin=False),
-    _choice("export_onnx", (0, 1), 0, parse=_integer, builtin=False),
+    _switch("export_onnx", builtin=False),
 )
 SPECS = {spec.name: spec for spec in TABLE}
 
-Hyperparameters = make_dataclass(
-    "Hyperparameters", [(spec.name, Any | None) for spec in TABLE] + [("reserved", dict)], frozen=True
-)
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """The parsed table, one field per row in the table's order (a test holds the two together)."""
+
+    num_classes: int
+    num_training_samples: int
+    num_layers: int
+    use_pretrained_model: bool
+    image_shape: tuple[int, int, int]
+    epochs: int
+    learning_rate: float
+    lr_scheduler_factor: float
+    lr_scheduler_step: tuple[int, ...] | None
+    mini_batch_size: int
+    optimizer: str
+    momentum: float
+    weight_decay: float
+    beta_1: float
+    beta_2: float
+    eps: float
+    gamma: float
+    augmentation_type: str | None
+    resize: int | None
+    top_k: int | None
+    checkpoint_frequency: int | None
+    early_stopping: bool
+    early_stopping_min_epochs: int
+    early_stopping_patience: int
+    early_stopping_tolerance: float
+    multi_label: bool
+    use_weighted_loss: bool
+    precision_dtype: str
+    kv_store: str | None
+    seed: int | None
+    freeze_epochs: int
+    trainable_layers: int | None
+    body_lr_mult: float
+    export_onnx: bool
+    reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)
 
 
 def _invalid(spec, raw):
@@ -180,7 +231,7 @@ def _check_together(values):
         )
 
 
-def parse(raw_values):
+def parse(raw_values: Mapping[str, Any]) -> Hyperparameters:
     """Coerce the raw map of hyperparameters into a Hyperparameters object, or raise UserError."""
     values = {}
     reserved = {}

@@ -5,6 +5,8 @@ import re
 import signal
 import time
 
+import mxnet as mx
+import numpy as np
 from conftest import run_train, set_hyperparameters, start_train
 
 from image_classifier import demo_data
@@ -36,6 +38,23 @@ def params(base_dir):
     return [path.read_bytes() for path in sorted((base_dir / "model").glob("*.params"))]
 
 
+def params_differences(base_dir, other_dir):
+    """What differs between two model directories' parameters, for the message of a failed comparison."""
+    names = [sorted(p.name for p in (d / "model").glob("*.params")) for d in (base_dir, other_dir)]
+    if names[0] != names[1]:
+        return f"different .params files: {names[0]} against {names[1]}"
+    differences = []
+    for name in names[0]:
+        ours, theirs = (mx.nd.load(str(d / "model" / name)) for d in (base_dir, other_dir))
+        for key in sorted(set(ours) | set(theirs)):
+            if key not in ours or key not in theirs:
+                differences.append(f"{name}: {key} in one only")
+            elif not np.array_equal(ours[key].asnumpy(), theirs[key].asnumpy()):
+                gap = np.abs(ours[key].asnumpy() - theirs[key].asnumpy()).max()
+                differences.append(f"{name}: {key} differs by up to {gap:.3g}")
+    return "; ".join(differences[:8]) + f" ({len(differences)} arrays differ)"
+
+
 def test_sigterm_mid_epoch_then_resume_ends_exactly_like_an_uninterrupted_run(tmp_path):
     base_dir = job(tmp_path, "interrupted")
     set_hyperparameters(base_dir, seed=None)  # drawn at random, and kept by the resumed job
@@ -60,7 +79,8 @@ def test_sigterm_mid_epoch_then_resume_ends_exactly_like_an_uninterrupted_run(tm
     whole = run_train(uninterrupted)
     assert whole.returncode == 0, whole.stdout
     assert accuracies(first) + accuracies(resumed.stdout) == accuracies(whole.stdout)
-    assert params(base_dir) == params(uninterrupted)  # the same batches in the same order, each once
+    # the same batches in the same order, each once
+    assert params(base_dir) == params(uninterrupted), params_differences(base_dir, uninterrupted)
     assert (base_dir / "output" / "success").exists()
 
 

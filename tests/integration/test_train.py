@@ -10,7 +10,8 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import pytest
-from conftest import failure_text, run_train, set_hyperparameters, start_train, train_command
+from conftest import TINY, failure_text, run_train, set_hyperparameters, start_train, train_command
+from data_layouts import write_job
 
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
@@ -189,6 +190,17 @@ def test_corrupt_rec_names_the_file_and_record(tiny_job):
     _corrupt_rec(base_dir)
     run_train(base_dir)
     assert re.match(r".*train\.rec is not a valid RecordIO file \(record 3 at byte \d+", failure_text(base_dir))
+
+
+def test_a_truncated_image_is_refused_not_half_decoded(tmp_path):
+    """Importing GluonCV lets Pillow decode truncated images; the job turns that off before packing decodes them."""
+    samples = demo_data.samples(8, 16, 0), demo_data.samples(4, 16, 1)
+    base_dir = write_job(tmp_path / "ml", "lst", *samples, 16, **{**TINY, "resize": 8, "image_shape": "3,8,8"})
+    image = next((base_dir / "input" / "data" / "train").rglob("*.png"))
+    image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])
+    result = run_train(base_dir)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"image {image} cannot be decoded (corrupt or truncated)" in failure_text(base_dir)
 
 
 def test_corrupt_image_names_the_file_and_record(tiny_job):

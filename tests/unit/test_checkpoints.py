@@ -89,3 +89,13 @@ def test_no_checkpoint_that_loads_starts_from_the_beginning(tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         assert checkpoints.resume(*tiny(5), tmp_path / "model") is None
     assert "training starts from the beginning" in caplog.text
+
+
+def test_the_stopped_jobs_seed_is_known_before_anything_is_built(tmp_path):
+    checkpoints = Checkpoints(tmp_path)
+    assert checkpoints.saved_seed() is None
+    checkpoints.save(1, *tiny(1), {"seed": 7}, tmp_path / "absent")
+    checkpoints.save(2, *tiny(2), {"seed": 7}, tmp_path / "absent")
+    (tmp_path / "epoch-0002" / "state.json").write_text("{")  # the newest does not read: the one before does
+    assert checkpoints.saved_seed() == 7
+    assert Checkpoints(tmp_path / "checkpoints").saved_seed() is None  # checkpoints off

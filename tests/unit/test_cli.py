@@ -13,6 +13,7 @@ try:
 except SystemExit as stop:
     print("exit", stop.code)
 print("mxnet loaded:", "mxnet" in sys.modules)
+print("cv2 loaded:", "cv2" in sys.modules)
 """
 
 
@@ -27,7 +28,17 @@ def run_cli(*argv):
 @pytest.mark.parametrize("argv", [("aws", "--help"), ("aws", "train", "--help"), ("--help",)])
 def test_help_and_aws_commands_do_not_load_mxnet(argv):
     output = run_cli(*argv)
-    assert "exit 0" in output and "mxnet loaded: False" in output, output
+    assert "exit 0" in output and "mxnet loaded: False" in output and "cv2 loaded: False" in output, output
+
+
+def test_importing_the_package_or_the_gunicorn_config_loads_nothing_else():
+    """The gunicorn arbiter imports the config; cv2 is settled only where MXNet will load (libraries.py)."""
+    code = (
+        "import sys; import image_classifier.serving.gunicorn_config\n"
+        "print(sorted(name for name in ('cv2', 'mxnet', 'gluoncv', 'PIL') if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stderr
 
 
 def test_the_chosen_subcommand_still_gets_its_arguments():

@@ -9,6 +9,7 @@ from data_layouts import annotation, lst_text, manifest_line, write_images
 
 from image_classifier import cli, demo_data
 from image_classifier.data import convert, recordio
+from image_classifier.data.spec import DataSpec
 from image_classifier.environment import Channel
 from image_classifier.errors import UserError
 
@@ -29,7 +30,7 @@ def run_convert(*arguments):
 
 
 def scanned(out_dir, channel):
-    return recordio.scan(Channel(channel, out_dir / channel), out_dir, num_classes=4)
+    return recordio.scan(Channel(channel, out_dir / channel), out_dir, DataSpec(4))
 
 
 def test_class_folders_with_a_validation_split_through_the_cli(tmp_path, images, capsys):
@@ -80,9 +81,9 @@ def test_resize_option_shrinks_big_images(tmp_path):
     write_images(tmp_path / "images", big)
     assert run_convert(tmp_path / "images", tmp_path / "out", "--resize", 20) == 0
     assert scanned(tmp_path / "out", "train").count == 4
-    recordio.scan(Channel("train", tmp_path / "out" / "train"), tmp_path, 4, min_size=(20, 20))
+    recordio.scan(Channel("train", tmp_path / "out" / "train"), tmp_path, DataSpec(4, min_size=(20, 20)))
     with pytest.raises(UserError, match="is 20x20 pixels"):
-        recordio.scan(Channel("train", tmp_path / "out" / "train"), tmp_path, 4, min_size=(21, 21))
+        recordio.scan(Channel("train", tmp_path / "out" / "train"), tmp_path, DataSpec(4, min_size=(21, 21)))
 
 
 @pytest.mark.parametrize(

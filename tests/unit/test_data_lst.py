@@ -10,6 +10,7 @@ from data_layouts import first_failure_line, replace_line, write_job
 
 from image_classifier import demo_data, hyperparameters
 from image_classifier.data import channels, iterators, lst
+from image_classifier.data.spec import DataSpec
 from image_classifier.environment import Environment
 from image_classifier.errors import UserError
 from image_classifier.model.preprocessing import Preprocessing
@@ -86,7 +87,7 @@ def test_undecodable_image_is_named_by_its_line(base_dir):
 
 
 def test_write_then_read_round_trip(tmp_path, base_dir):
-    entries, _ = lst.read(lst_path(base_dir), base_dir / "input" / "data" / "train", 4)
+    entries, _ = lst.read(lst_path(base_dir), base_dir / "input" / "data" / "train", DataSpec(4))
     lst.write(tmp_path / "copy.lst", entries, base_dir / "input" / "data" / "train")
     assert (tmp_path / "copy.lst").read_text() == lst_path(base_dir).read_text()
 
@@ -157,6 +158,6 @@ def test_empty_lst_channel(base_dir):
 
 
 def test_paths_are_relative_to_the_image_channel(base_dir):
-    entries, _ = lst.read(lst_path(base_dir), base_dir / "input" / "data" / "train", 4)
+    entries, _ = lst.read(lst_path(base_dir), base_dir / "input" / "data" / "train", DataSpec(4))
     assert entries[0].source == base_dir / "input" / "data" / "train" / "circle" / "000000.png"
     assert isinstance(entries[0].source, Path)

@@ -10,6 +10,7 @@ from PIL import Image
 from image_classifier import demo_data, image_ops
 from image_classifier.data import packing
 from image_classifier.data.items import Item
+from image_classifier.data.spec import DataSpec
 from image_classifier.errors import UserError
 
 
@@ -28,8 +29,8 @@ def read_back(tmp_path):
     return records
 
 
-def pack(tmp_path, entries, **options):
-    return packing.pack(entries, tmp_path / "out.rec", tmp_path / "out.idx", **options)
+def pack(tmp_path, entries, threads=packing.THREADS, **spec):
+    return packing.pack(entries, tmp_path / "out.rec", tmp_path / "out.idx", DataSpec(4, **spec), threads=threads)
 
 
 def test_records_keep_the_input_order_with_many_threads(tmp_path):

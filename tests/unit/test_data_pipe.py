@@ -1,4 +1,4 @@
-"""Pipe mode: RecordIO stream framing, the manifest stream, FIFOs, and stream errors in the failure file."""
+"""Pipe mode: the stream's records, the manifest stream, FIFOs, and stream errors in the failure file."""
 
 import io
 import json
@@ -9,9 +9,9 @@ import pytest
 from data_layouts import Fifos, first_failure_line, manifest_stream, pipe_config, recordio_stream, write_job
 from mxnet import recordio
 
-from image_classifier import demo_data, hyperparameters
-from image_classifier.data import channels, pipe
-from image_classifier.data.channel_config import ChannelConfig
+from image_classifier import demo_data, hyperparameters, recordio_framing
+from image_classifier.data import channels, class_names, manifest, pipe
+from image_classifier.data.spec import DataSpec
 from image_classifier.environment import Environment
 from image_classifier.errors import UserError
 
@@ -27,9 +27,14 @@ def written(tmp_path, payloads):
 
 
 def test_records_are_read_as_mxnet_writes_them_even_split_at_the_magic_number(tmp_path):
-    payloads = [b"a", b"", b"abcd" + pipe.MAGIC_BYTES + b"efgh" + pipe.MAGIC_BYTES, bytes(range(256)) * 9]
+    payloads = [
+        b"a",
+        b"",
+        b"abcd" + recordio_framing.MAGIC_BYTES + b"efgh" + recordio_framing.MAGIC_BYTES,
+        bytes(range(256)) * 9,
+    ]
     data = written(tmp_path, payloads)
-    assert data.count(pipe.MAGIC_BYTES) > len(payloads)  # the writer did split the third record
+    assert data.count(recordio_framing.MAGIC_BYTES) > len(payloads)  # the writer did split the third record
     assert list(pipe.records(io.BytesIO(data), "the stream")) == payloads
 
 
@@ -49,9 +54,10 @@ def test_broken_streams(tmp_path, cut, message):
 def test_manifest_stream_items_with_metadata_names(tmp_path):
     pairs = demo_data.samples(6, SIZE, 0)
     data = manifest_stream(pairs, tmp_path, with_metadata=True)
-    config = ChannelConfig("RecordIO", ("source-ref", "class", "class-metadata"))
-    collector = pipe.class_names.Collector()
-    entries = list(pipe.manifest_items(io.BytesIO(data), "S", config, 4, False, collector))
+    names = ("source-ref", "class", "class-metadata")
+    collector = class_names.Collector()
+    payloads = pipe.records(io.BytesIO(data), "S")
+    entries = list(manifest.stream_items(payloads, "S", names, DataSpec(4), "", collector))
     assert [entry.label for entry in entries] == [0, 1, 2, 3, 0, 1]
     assert entries[1].where == "image 1 (record 3) of S" and entries[1].source.startswith(b"\x89PNG")
     assert collector.names == dict(enumerate(demo_data.CLASS_NAMES))

@@ -28,15 +28,15 @@ def test_reads_the_three_config_files(tmp_path):
     assert env.channels["train"].content_type == "application/x-recordio"
     assert env.channels["train"].input_mode == "Pipe"
     assert env.hosts == ("algo-1", "algo-2") and not env.is_master
-    assert env.model_dir == tmp_path / "model"
-    assert env.failure_path == tmp_path / "output" / "failure"
+    assert env.paths.model_dir == tmp_path / "model"
+    assert env.paths.failure_file == tmp_path / "output" / "failure"
 
 
 def test_sagemaker_base_dir_re_roots(tmp_path, monkeypatch):
     monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
     (tmp_path / "input" / "data" / "train").mkdir(parents=True)
     env = Environment.load()
-    assert env.root == tmp_path
+    assert env.paths.root == tmp_path
     assert list(env.channels) == ["train"]  # no inputdataconfig.json: the folders are the channels
     assert env.hosts == ("algo-1",) and env.is_master
 

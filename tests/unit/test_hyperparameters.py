@@ -1,4 +1,6 @@
 import re
+import types
+import typing
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ CASES = {
     "num_classes": ("10", 10, "1"),
     "num_training_samples": ("5000", 5000, "0"),
     "num_layers": ("50", 50, "19"),
-    "use_pretrained_model": ("1", 1, "2"),
+    "use_pretrained_model": ("1", True, "2"),
     "image_shape": ("3,32,32", (3, 32, 32), "3,224"),
     "epochs": ("5", 5, "0"),
     "learning_rate": ("0.5", 0.5, "0"),
@@ -36,19 +38,19 @@ CASES = {
     "early_stopping_min_epochs": ("3", 3, "0"),
     "early_stopping_patience": ("2", 2, "0"),
     "early_stopping_tolerance": ("0.01", 0.01, "2"),
-    "multi_label": ("1", 1, "yes"),
-    "use_weighted_loss": ("1", 1, "2"),
+    "multi_label": ("1", True, "yes"),
+    "use_weighted_loss": ("1", True, "2"),
     "precision_dtype": ("float16", "float16", "float64"),
     "kv_store": ("dist_sync", "dist_sync", "nccl"),
     "seed": ("7", 7, "-3"),
     "freeze_epochs": ("2", 2, "-1"),
     "trainable_layers": ("0", 0, "x"),
     "body_lr_mult": ("0.1", 0.1, "0"),
-    "export_onnx": ("1", 1, "2"),
+    "export_onnx": ("1", True, "2"),
 }
 DEFAULTS = {
     "num_layers": 152,
-    "use_pretrained_model": 0,
+    "use_pretrained_model": False,
     "image_shape": (3, 224, 224),
     "epochs": 30,
     "learning_rate": 0.1,
@@ -70,12 +72,12 @@ DEFAULTS = {
     "early_stopping_min_epochs": 10,
     "early_stopping_patience": 5,
     "early_stopping_tolerance": 0.0,
-    "multi_label": 0,
-    "use_weighted_loss": 0,
+    "multi_label": False,
+    "use_weighted_loss": False,
     "precision_dtype": "float32",
     "kv_store": None,
     "seed": None,
-    "export_onnx": 0,
+    "export_onnx": False,
     "freeze_epochs": 0,
     "trainable_layers": None,
     "body_lr_mult": 1.0,
@@ -87,13 +89,39 @@ def test_cases_cover_the_whole_table():
     assert set(DEFAULTS) == {spec.name for spec in hyperparameters.TABLE if not spec.required}
 
 
+def test_the_dataclass_declares_the_table_row_by_row():
+    """One field per row, in order, typed as the row's parser returns (or None too, when there is no default)."""
+    fields = typing.get_type_hints(hyperparameters.Hyperparameters)
+    assert list(fields) == [spec.name for spec in hyperparameters.TABLE] + ["reserved"]
+    for spec in hyperparameters.TABLE:
+        parsed = typing.get_type_hints(spec.parse)["return"]
+        assert fields[spec.name] == (parsed if spec.required or spec.default is not None else parsed | None), spec.name
+
+
+def conforms(value, hint):
+    """``value`` is of type ``hint`` (int | None, tuple[int, ...], bool...); a bool is not taken for an int."""
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(conforms(value, argument) for argument in arguments)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        items = arguments[:1] * len(value) if arguments[-1:] == (...,) else arguments
+        return len(value) == len(items) and all(map(conforms, value, items))
+    if hint is type(None):
+        return value is None
+    return type(value) is hint
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_parses_a_valid_string(name):
     raw, parsed, _ = CASES[name]
     values = {**REQUIRED, name: raw}
     if name == "resize":
         values["image_shape"] = "3,224,224"
-    assert getattr(hyperparameters.parse(values), name) == parsed
+    value = getattr(hyperparameters.parse(values), name)
+    assert value == parsed
+    assert conforms(value, typing.get_type_hints(hyperparameters.Hyperparameters)[name])
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -108,7 +136,9 @@ def test_rejects_an_invalid_value_in_the_builtin_wording(name):
 
 @pytest.mark.parametrize("name", sorted(DEFAULTS))
 def test_default(name):
-    assert getattr(hyperparameters.parse(REQUIRED), name) == DEFAULTS[name]
+    value = getattr(hyperparameters.parse(REQUIRED), name)
+    assert value == DEFAULTS[name]
+    assert conforms(value, typing.get_type_hints(hyperparameters.Hyperparameters)[name])
 
 
 def test_optimizer_message_matches_the_builtin_exactly():

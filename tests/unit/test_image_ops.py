@@ -33,6 +33,13 @@ def test_resize_keeps_channels(shape):
     assert image_ops.resize(image, 10, 6).shape == (6, 10, 1 if len(shape) == 2 else shape[2])
 
 
+@pytest.mark.parametrize(
+    "shape, shorter, expected", [((48, 64), 16, (16, 21)), ((70, 50), 32, (44, 32)), ((9, 9), 4, (4, 4))]
+)
+def test_resize_shorter_side_truncates_the_longer_side(shape, shorter, expected):
+    assert image_ops.resize_shorter_side(np.zeros((*shape, 3), np.uint8), shorter).shape == (*expected, 3)
+
+
 def test_no_module_needs_cv2():
     """Every module imports with cv2 unloadable, as in the image (no libGL)."""
     code = (
@@ -56,7 +63,8 @@ def test_a_cv2_that_cannot_load_leaves_sys_path_alone(tmp_path):
     )
     code = (
         "import sys; sys.modules.pop('typing', None)\n"
-        "import image_classifier, mxnet, typing\n"
+        "from image_classifier import libraries; libraries.settle_cv2()\n"
+        "import mxnet, typing\n"
         "assert not any(p.endswith('cv2') for p in sys.path), sys.path\n"
     )
     environ = {**os.environ, "PYTHONPATH": str(tmp_path)}

@@ -8,7 +8,7 @@ import pytest
 from transfer_models import tar_model, write_our_model
 
 from image_classifier import hyperparameters
-from image_classifier.environment import Channel, Environment
+from image_classifier.environment import Channel, Environment, Paths
 from image_classifier.errors import UserError
 from image_classifier.model import networks, sources, tarballs
 from image_classifier.model.transfer import TransferNet
@@ -111,7 +111,7 @@ def test_incremental_training_from_a_model_tar_gz_on_python_3_11_2(tmp_path, pyt
     model_dir = write_our_model(tmp_path / "trained", net, (3, 16, 16), {0: "a", 1: "b", 2: "c"})
     channel = tmp_path / "data" / "model"
     tar_model(model_dir, channel / "model.tar.gz")
-    env = Environment(root=tmp_path, hyperparameters={}, channels={"model": Channel("model", channel)})
+    env = Environment(paths=Paths(tmp_path), hyperparameters={}, channels={"model": Channel("model", channel)})
     hp = hyperparameters.parse(
         {"num_classes": "3", "num_training_samples": "10", "num_layers": "20", "image_shape": "3,16,16"}
     )

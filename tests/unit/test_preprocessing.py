@@ -6,6 +6,7 @@ from mxnet import recordio as mxrecordio
 
 from image_classifier import image_ops
 from image_classifier.data import iterators, recordio
+from image_classifier.data.spec import DataSpec
 from image_classifier.environment import Channel
 from image_classifier.model.preprocessing import Preprocessing
 
@@ -20,7 +21,7 @@ def test_apply_equals_image_record_iter(tmp_path, height, width, resize):
         writer.write(mxrecordio.pack(mxrecordio.IRHeader(0, 0, index, 0), image_ops.encode(image, "PNG")))
     writer.close()
     preprocessing = Preprocessing.for_training((3, 32, 32), resize)
-    record_set = recordio.scan(Channel("val", tmp_path / "val"), tmp_path, num_classes=2)
+    record_set = recordio.scan(Channel("val", tmp_path / "val"), tmp_path, DataSpec(2))
     iterator = iterators.record_iter(record_set, preprocessing, 3, train=False)
     data, _, _ = next(iterators.batches(iterator, record_set))
     expected = np.stack([preprocessing.apply(image) for image in images])

@@ -10,7 +10,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from image_classifier import hyperparameters
-from image_classifier.environment import Environment
+from image_classifier.environment import Environment, Paths
 from image_classifier.model import artifacts, networks
 from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.reports import plots
@@ -26,7 +26,7 @@ def _hp(**values):
 
 
 def _environment(root, hosts=("algo-1",), current_host="algo-1"):
-    return Environment(root=root, hyperparameters={}, hosts=hosts, current_host=current_host)
+    return Environment(paths=Paths(root), hyperparameters={}, hosts=hosts, current_host=current_host)
 
 
 def _write_model(model_dir, multi_label=False):
@@ -50,7 +50,7 @@ def _validation_batches(count=10, batch_size=4, multi_label=False):
 
 
 def _run_epochs(reporter, hp, epochs=2, batches_per_epoch=6):
-    metric = metrics.make_metrics(bool(hp.multi_label), hp.top_k)
+    metric = metrics.make_metrics(hp.multi_label, hp.top_k)
     for epoch in range(epochs):
         metric.reset()
         for _ in range(batches_per_epoch):
@@ -69,7 +69,7 @@ def _run_epochs(reporter, hp, epochs=2, batches_per_epoch=6):
 def finished(tmp_path_factory):
     env = _environment(tmp_path_factory.mktemp("ml"))
     hp = _hp(top_k="2")
-    _write_model(env.model_dir)
+    _write_model(env.paths.model_dir)
     reporter = Reporter(env, hp, NAMES)
     _run_epochs(reporter, hp)
     reporter.finish(_validation_batches(), mx.cpu())
@@ -77,7 +77,7 @@ def finished(tmp_path_factory):
 
 
 def test_metrics_json_has_each_epoch(finished):
-    epochs = json.loads((finished.output_data_dir / "metrics.json").read_text())["epochs"]
+    epochs = json.loads((finished.paths.output_data_dir / "metrics.json").read_text())["epochs"]
     assert [record["epoch"] for record in epochs] == [0, 1]
     assert epochs[1]["learning_rate"] == pytest.approx(0.05)
     assert epochs[0]["train"]["accuracy"] == pytest.approx(0.75)
@@ -91,7 +91,7 @@ def test_metrics_json_has_each_epoch(finished):
 
 
 def test_tensorboard_scalars_read_back(finished):
-    events = EventAccumulator(str(finished.output_dir / "tensorboard"))
+    events = EventAccumulator(str(finished.paths.tensorboard_dir))
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {
@@ -111,7 +111,7 @@ def test_tensorboard_scalars_read_back(finished):
 
 
 def test_evaluation_json_describes_the_kept_model(finished):
-    report = json.loads((finished.output_data_dir / "evaluation.json").read_text())
+    report = json.loads((finished.paths.output_data_dir / "evaluation.json").read_text())
     assert report["model"] == "image-classification-0002.params"
     assert report["count"] == 10  # the top-up rows of the last batch are not counted
     assert np.sum(report["confusion_matrix"]["counts"]) == 10
@@ -127,9 +127,9 @@ def _png_size(path):
 
 
 def test_pngs_are_valid_images_of_sensible_size(finished):
-    width, height = _png_size(finished.output_data_dir / "training_curves.png")
+    width, height = _png_size(finished.paths.output_data_dir / "training_curves.png")
     assert 800 <= width <= 3000 and 300 <= height <= 2000
-    width, height = _png_size(finished.output_data_dir / "confusion_matrix.png")
+    width, height = _png_size(finished.paths.output_data_dir / "confusion_matrix.png")
     assert 400 <= width <= 3000 and 400 <= height <= 3000
 
 
@@ -145,7 +145,7 @@ def test_confusion_matrix_of_50_classes_leaves_room_for_each(tmp_path):
 def test_multi_label_reports_average_precision_and_draws_no_confusion_matrix(tmp_path):
     env = _environment(tmp_path)
     hp = _hp(multi_label="1")
-    _write_model(env.model_dir, multi_label=True)
+    _write_model(env.paths.model_dir, multi_label=True)
     reporter = Reporter(env, hp, NAMES)
     metric = metrics.make_metrics(True, None)
     labels, probabilities = mx.nd.array([[1, 0, 1]]), mx.nd.array([[0.9, 0.2, 0.4]])
@@ -154,11 +154,11 @@ def test_multi_label_reports_average_precision_and_draws_no_confusion_matrix(tmp
     reporter.validation_batch(labels, probabilities, 1)
     reporter.end_of_epoch(0, metric)
     reporter.finish(_validation_batches(multi_label=True), mx.cpu())
-    report = json.loads((env.output_data_dir / "evaluation.json").read_text())
+    report = json.loads((env.paths.output_data_dir / "evaluation.json").read_text())
     assert report["task"] == "multi_label" and report["threshold"] == 0.5
     assert all("average_precision" in row for row in report["per_class"])
-    assert (env.output_data_dir / "training_curves.png").exists()
-    assert not (env.output_data_dir / "confusion_matrix.png").exists()
+    assert (env.paths.output_data_dir / "training_curves.png").exists()
+    assert not (env.paths.output_data_dir / "confusion_matrix.png").exists()
 
 
 def test_only_the_first_host_writes(tmp_path):

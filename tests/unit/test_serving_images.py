@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image
 
 from image_classifier.serving import images
 from image_classifier.serving.errors import BadRequest, PayloadTooLarge
@@ -19,12 +19,6 @@ from image_classifier.serving.settings import MB, ImageLimits
 LIMIT = ImageLimits(max_pixels=10_000_000, max_decoded_bytes=64 * MB)
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 20, 3), dtype=np.uint8)
-
-
-@pytest.fixture(autouse=True)
-def truncated_images_refused(monkeypatch):
-    """As in the server; importing gluoncv (other tests do) turns Pillow's global switch on."""
-    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False)
 
 
 def test_serving_never_imports_gluoncv():

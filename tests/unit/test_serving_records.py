@@ -9,6 +9,7 @@ from data_layouts import recordio_bytes
 from mxnet import recordio
 from PIL import Image
 
+from image_classifier import recordio_framing
 from image_classifier.serving import records
 from image_classifier.serving.errors import BadRequest
 
@@ -25,10 +26,10 @@ def test_records_come_back_in_order(tmp_path):
 
 
 def test_records_holding_the_magic_number_are_joined(tmp_path):
-    data = b"head" + records.MAGIC_BYTES + b"middle!!" + records.MAGIC_BYTES + b"tail"
+    data = b"head" + recordio_framing.MAGIC_BYTES + b"middle!!" + recordio_framing.MAGIC_BYTES + b"tail"
     body = recordio_bytes(tmp_path / "body.rec", [data, b"next"])
-    first_flag = struct.unpack_from("<I", body, 4)[0] >> records.LENGTH_BITS
-    assert first_flag == records.FIRST  # MXNet did split it
+    first_flag = struct.unpack_from("<I", body, 4)[0] >> recordio_framing.LENGTH_BITS
+    assert first_flag == recordio_framing.FIRST  # MXNet did split it
     assert records.split(body) == [data, b"next"]
 
 
@@ -56,15 +57,18 @@ def test_broken_framing_is_a_bad_request(tmp_path, mangle, message):
 
 
 def part(flag, data):
-    return struct.pack("<II", records.MAGIC, (flag << records.LENGTH_BITS) | len(data)) + data
+    return struct.pack("<II", recordio_framing.MAGIC, (flag << recordio_framing.LENGTH_BITS) | len(data)) + data
 
 
 @pytest.mark.parametrize(
     "body, message",
     [
-        (part(records.MIDDLE, b"abcd"), "breaks the multi-part sequence"),
-        (part(records.FIRST, b"abcd") + part(records.WHOLE, b"efgh"), "breaks the multi-part sequence"),
-        (part(records.FIRST, b"abcd"), "ends inside a multi-part record"),
+        (part(recordio_framing.MIDDLE, b"abcd"), "breaks the multi-part sequence"),
+        (
+            part(recordio_framing.FIRST, b"abcd") + part(recordio_framing.WHOLE, b"efgh"),
+            "breaks the multi-part sequence",
+        ),
+        (part(recordio_framing.FIRST, b"abcd"), "ends inside a multi-part record"),
     ],
 )
 def test_parts_out_of_sequence_are_a_bad_request(body, message):

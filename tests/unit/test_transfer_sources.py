@@ -10,7 +10,7 @@ from gluoncv.model_zoo import model_store
 from transfer_models import initialised_builtin, tar_model, write_builtin_model, write_our_model
 
 from image_classifier import hyperparameters
-from image_classifier.environment import Channel, Environment
+from image_classifier.environment import Channel, Environment, Paths
 from image_classifier.errors import UserError
 from image_classifier.model import artifacts, networks, sources, zoo
 from image_classifier.model.transfer import TransferNet
@@ -34,7 +34,7 @@ def env_with(tmp_path, **channel_files):
             folder.mkdir(parents=True)
             shutil.copy(source, folder)
         channels[name] = Channel(name, folder)
-    return Environment(root=tmp_path, hyperparameters={}, channels=channels)
+    return Environment(paths=Paths(tmp_path), hyperparameters={}, channels=channels)
 
 
 def source_net(num_layers=20, num_classes=4):
@@ -299,6 +299,6 @@ def test_model_and_pretrained_channels_together(tmp_path, our_model):
 def test_empty_model_channel(tmp_path):
     folder = tmp_path / "data" / "model"
     folder.mkdir(parents=True)
-    env = Environment(root=tmp_path, hyperparameters={}, channels={"model": Channel("model", folder)})
+    env = Environment(paths=Paths(tmp_path), hyperparameters={}, channels={"model": Channel("model", folder)})
     with pytest.raises(UserError, match="The 'model' channel is empty"):
         sources.starting_network(env, hp())

@@ -16,7 +16,7 @@ CHANNELS = ("train", "validation", "train_lst", "validation_lst", "train_annotat
 REQUIRED = ("train", "validation")
 
 
-def content_type(channel, file_names):
+def content_type(channel: str, file_names: list[str]) -> str:
     if channel == "model":
         return MODEL
     if channel in REQUIRED and any(name.endswith(".rec") for name in file_names):
@@ -24,7 +24,7 @@ def content_type(channel, file_names):
     return IMAGE
 
 
-def by_channel(files, where):
+def by_channel(files: list[str], where: str) -> dict[str, list[str]]:
     """{channel: [file names]} from paths relative to the data folder ``where``; checks the layout."""
     grouped = {}
     for path in files:
@@ -43,7 +43,7 @@ def by_channel(files, where):
     return grouped
 
 
-def input_data_config(uri, grouped):
+def input_data_config(uri: str, grouped: dict[str, list[str]]) -> list[dict]:
     """One S3Prefix channel per folder; the trailing '/' keeps 'train' from also matching 'train_lst'."""
     return [
         {
@@ -61,7 +61,7 @@ def input_data_config(uri, grouped):
     ]
 
 
-def describe(grouped):
+def describe(grouped: dict[str, list[str]]) -> list[str]:
     return [
         f"  {channel}: {len(names)} files, {content_type(channel, names)}" for channel, names in sorted(grouped.items())
     ]

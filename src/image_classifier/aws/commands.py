@@ -31,7 +31,7 @@ HINTS = {
 }
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     connection = argparse.ArgumentParser(add_help=False)
     connection.add_argument("--region", help="AWS region (default: the profile's, or $AWS_DEFAULT_REGION)")
     connection.add_argument("--profile", help="a named profile of ~/.aws/config")
@@ -55,7 +55,7 @@ def _message(error):
     return str(error)
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     logging.getLogger("botocore").setLevel(logging.WARNING)  # its INFO lines ("Found credentials ...") are noise here
     try:
         module = importlib.import_module(COMMANDS[args.aws_command][0])

@@ -1,10 +1,13 @@
 """``aws deploy``: a finished training job's model behind a real-time endpoint (model, endpoint config, endpoint)."""
 
+import argparse
+
+from .clients import Clients
 from .models import ensure_model
 from .polling import wait
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job_name", help="a Completed training job")
     parser.add_argument("--endpoint-name", help="default: the job's name (also the endpoint configuration's)")
     parser.add_argument("--instance-type", default="ml.m5.large")
@@ -13,7 +16,7 @@ def add_arguments(parser):
     parser.add_argument("--wait", action="store_true", help="wait until the endpoint is InService")
 
 
-def run(args, clients):
+def run(args: argparse.Namespace, clients: Clients) -> int:
     sagemaker = clients.sagemaker
     model_name = ensure_model(sagemaker, args.job_name, args.image_uri)
     endpoint = args.endpoint_name or args.job_name

@@ -1,10 +1,12 @@
 """A training job's CloudWatch log lines, printed as they arrive, each once."""
 
+from botocore.client import BaseClient
+
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
 class LogTail:
-    def __init__(self, logs, job_name):
+    def __init__(self, logs: BaseClient, job_name: str):
         self.logs = logs
         self.job_name = job_name
         self.tokens = {}  # stream name -> where the next read starts
@@ -16,7 +18,7 @@ class LogTail:
             return []
         return [stream["logStreamName"] for stream in response["logStreams"]]
 
-    def print_new(self):
+    def print_new(self) -> None:
         streams = self._streams()
         for stream in streams:
             prefix = f"[{stream.removeprefix(self.job_name + '/')}] " if len(streams) > 1 else ""

@@ -1,9 +1,11 @@
 """The SageMaker model of a finished training job: this image serving the job's model.tar.gz."""
 
+from botocore.client import BaseClient
+
 from ..errors import UserError
 
 
-def finished_job(sagemaker, job_name):
+def finished_job(sagemaker: BaseClient, job_name: str) -> dict:
     description = sagemaker.describe_training_job(TrainingJobName=job_name)
     status = description["TrainingJobStatus"]
     if status != "Completed":
@@ -12,7 +14,7 @@ def finished_job(sagemaker, job_name):
     return description
 
 
-def ensure_model(sagemaker, job_name, image_uri=None):
+def ensure_model(sagemaker: BaseClient, job_name: str, image_uri: str | None = None) -> str:
     """The model named after the job, created unless it exists (deploy and transform share it)."""
     description = finished_job(sagemaker, job_name)
     try:

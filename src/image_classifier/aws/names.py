@@ -5,7 +5,7 @@ import time
 MAX_LENGTH = 63
 
 
-def unique(prefix):
+def unique(prefix: str) -> str:
     """``prefix`` and the UTC time to the millisecond, as the SageMaker Python SDK names jobs."""
     now = time.time()
     stamp = time.strftime("%Y-%m-%d-%H-%M-%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}"

@@ -1,11 +1,19 @@
 """Waiting for an endpoint or a transform job: print each status once, stop at the ones that end the wait."""
 
 import time
+from collections.abc import Callable
 
 from ..errors import UserError
 
 
-def wait(describe, what, status_key, success, failures, poll_seconds):
+def wait(
+    describe: Callable[[], dict],
+    what: str,
+    status_key: str,
+    success: str,
+    failures: tuple[str, ...],
+    poll_seconds: float,
+) -> dict:
     """Poll ``describe()`` until its status is ``success`` (returned) or one of ``failures`` (UserError)."""
     shown = None
     while True:

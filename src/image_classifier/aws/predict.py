@@ -5,21 +5,23 @@ class names; an endpoint that answers with the bare list of probabilities (the b
 is ranked here, its classes named by index.
 """
 
+import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from .clients import Clients
 
 SIGNATURES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 
 
-def content_type(body):
+def content_type(body: bytes) -> str:
     return next((kind for signature, kind in SIGNATURES.items() if body.startswith(signature)), "application/x-image")
 
 
-def top_classes(answer, top_k):
+def top_classes(answer: dict | list[float], top_k: int) -> list[tuple[str, float]]:
     """(name, probability) pairs, best first, from either answer shape."""
     if isinstance(answer, dict):
         return [(item["label"], item["probability"]) for item in answer["top_k"]]
@@ -27,13 +29,13 @@ def top_classes(answer, top_k):
     return [(str(index), answer[index]) for index in best]
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("endpoint_name")
     parser.add_argument("image", type=Path, help="a JPEG or PNG file")
     parser.add_argument("--top-k", type=int, default=3)
 
 
-def run(args, clients):
+def run(args: argparse.Namespace, clients: Clients) -> int:
     if not args.image.is_file():
         raise UserError(f"{args.image} is not a file: give the path of a JPEG or PNG image")
     body = args.image.read_bytes()

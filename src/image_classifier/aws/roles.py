@@ -2,12 +2,14 @@
 
 import os
 
+from botocore.client import BaseClient
+
 from ..errors import UserError
 
 ROLE_ENV = "SAGEMAKER_ROLE"
 
 
-def role_arn(iam, role):
+def role_arn(iam: BaseClient, role: str | None) -> str:
     role = role or os.environ.get(ROLE_ENV)
     if not role:
         raise UserError(

@@ -2,10 +2,12 @@
 
 from pathlib import Path
 
+from botocore.client import BaseClient
+
 from ..errors import UserError
 
 
-def split_uri(uri):
+def split_uri(uri: str) -> tuple[str, str]:
     """(bucket, key prefix without a trailing slash) of an s3:// URI."""
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     if not uri.startswith("s3://") or not bucket:
@@ -13,11 +15,11 @@ def split_uri(uri):
     return bucket, prefix.strip("/")
 
 
-def join(uri, *parts):
+def join(uri: str, *parts: str) -> str:
     return "/".join([uri.rstrip("/"), *parts])
 
 
-def local_files(folder):
+def local_files(folder: Path) -> list[str]:
     """Every file under ``folder``, as paths relative to it with '/' separators, sorted."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -25,7 +27,7 @@ def local_files(folder):
     return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
 
 
-def upload_folder(s3, folder, uri, files):
+def upload_folder(s3: BaseClient, folder: Path, uri: str, files: list[str]) -> None:
     """Upload ``files`` (relative to ``folder``) under ``uri``, keeping their relative paths."""
     bucket, prefix = split_uri(uri)
     for name in files:
@@ -33,7 +35,7 @@ def upload_folder(s3, folder, uri, files):
     print(f"uploaded {len(files)} files from {folder} to {uri}")
 
 
-def list_files(s3, uri):
+def list_files(s3: BaseClient, uri: str) -> list[str]:
     """The keys under ``uri``, relative to it."""
     bucket, prefix = split_uri(uri)
     start = f"{prefix}/" if prefix else ""

@@ -4,9 +4,11 @@ Exits 0 for a job that completed or is still running (without --follow), 1 for o
 was stopped, with SageMaker's failure reason (the first line of the container's failure file).
 """
 
+import argparse
 import time
 
 from ..errors import UserError
+from .clients import Clients
 from .logs import LogTail
 
 ENDED = ("Completed", "Failed", "Stopped")
@@ -19,7 +21,7 @@ def _status_line(description):
     return f"{description['TrainingJobName']}: {status}{detail}"
 
 
-def follow(clients, job_name, poll_seconds):
+def follow(clients: Clients, job_name: str, poll_seconds: float) -> dict:
     """Print status changes and new log lines until the job ends; returns the final description."""
     tail = LogTail(clients.logs, job_name)
     shown = None
@@ -35,7 +37,7 @@ def follow(clients, job_name, poll_seconds):
         time.sleep(poll_seconds)
 
 
-def outcome(description):
+def outcome(description: dict) -> int:
     """Print the job's results; the exit code, or UserError with the reason it failed or stopped."""
     name, status = description["TrainingJobName"], description["TrainingJobStatus"]
     for metric in description.get("FinalMetricDataList", []):
@@ -55,12 +57,12 @@ def outcome(description):
     return 0
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job_name")
     parser.add_argument("--follow", action="store_true", help="print status changes and logs until the job ends")
 
 
-def run(args, clients):
+def run(args: argparse.Namespace, clients: Clients) -> int:
     if args.follow:
         return outcome(follow(clients, args.job_name, args.poll_seconds))
     description = clients.sagemaker.describe_training_job(TrainingJobName=args.job_name)

@@ -6,12 +6,14 @@ training checkpoints to OUTPUT/JOB/checkpoints/ (or --checkpoint-s3) and resumes
 TensorBoard event files go to OUTPUT/JOB/tensorboard/.
 """
 
+import argparse
 import json
 from pathlib import Path
 
 from .. import hyperparameters
 from ..errors import UserError
 from . import channels, names, s3
+from .clients import Clients
 from .roles import role_arn
 from .status import follow, outcome
 
@@ -19,7 +21,7 @@ LOCAL_CHECKPOINTS = "/opt/ml/checkpoints"
 LOCAL_TENSORBOARD = "/opt/ml/output/tensorboard"
 
 
-def metric_definitions(top_k):
+def metric_definitions(top_k: int | None) -> list[dict[str, str]]:
     """What SageMaker reads from the log lines, named as the built-in algorithm names its metrics."""
     metrics = ["accuracy", *([f"top_k_accuracy_{top_k}"] if top_k else [])]
     return [
@@ -29,7 +31,7 @@ def metric_definitions(top_k):
     ]
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--image-uri",
         required=True,
@@ -132,7 +134,7 @@ def _request(args, job_name, role, hyperparameter_values, top_k, input_data_conf
     return job
 
 
-def run(args, clients):
+def run(args: argparse.Namespace, clients: Clients) -> int:
     values, parsed = _hyperparameters(args)
     s3.split_uri(args.output)
     role = role_arn(clients.iam, args.role)

@@ -3,12 +3,15 @@
 Each input object becomes OUTPUT/NAME.out holding its answer (application/json: the probabilities).
 """
 
+import argparse
+
 from . import names, s3
+from .clients import Clients
 from .models import ensure_model
 from .polling import wait
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job_name", help="a Completed training job")
     parser.add_argument("input", help="s3://bucket/prefix of images, one per object")
     parser.add_argument("output", help="s3://bucket/prefix for the results")
@@ -19,7 +22,7 @@ def add_arguments(parser):
     parser.add_argument("--wait", action="store_true", help="wait until the transform job ends")
 
 
-def run(args, clients):
+def run(args: argparse.Namespace, clients: Clients) -> int:
     s3.split_uri(args.input)
     s3.split_uri(args.output)
     sagemaker = clients.sagemaker

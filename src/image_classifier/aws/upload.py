@@ -1,14 +1,17 @@
 """``aws upload``: a local data folder (one folder per channel) to S3, checked first, to train from later."""
 
+import argparse
+
 from . import channels, s3
+from .clients import Clients
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", help="the data folder: train/, validation/ and the other channel folders")
     parser.add_argument("destination", help="s3://bucket/prefix")
 
 
-def run(args, clients):
+def run(args: argparse.Namespace, clients: Clients) -> int:
     s3.split_uri(args.destination)
     files = s3.local_files(args.folder)
     grouped = channels.by_channel(files, args.folder)

@@ -1,1 +1,1 @@
-"""Training inputs: each reader turns a channel into RecordIO that ``ImageRecordIter`` trains from."""
+"""Training inputs: each channel, whatever its transport and layout, becomes a RecordSet for ``ImageRecordIter``."""

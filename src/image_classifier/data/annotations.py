@@ -17,6 +17,7 @@ import logging
 from ..errors import UserError
 from . import channel_files, class_names, items
 from .items import IMAGE_SUFFIXES, Item
+from .spec import DataSpec
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def _load(json_path):
     return document
 
 
-def _class_ids(document, json_path, num_classes):
+def _class_ids(document, json_path, spec):
     annotations = document.get("annotations")
     if not isinstance(annotations, list) or not annotations:
         raise UserError(
@@ -46,13 +47,13 @@ def _class_ids(document, json_path, num_classes):
         where = f"{json_path}, annotations[{number}].class_id"
         if not isinstance(annotation, dict) or "class_id" not in annotation:
             raise UserError(f"{where} is missing; give every annotation a class_id")
-        ids.append(items.class_id(annotation["class_id"], num_classes, where))
+        ids.append(spec.class_id(annotation["class_id"], where))
     return ids
 
 
-def _label(ids, json_path, num_classes, multi_label):
-    if multi_label:
-        return items.from_class_ids(ids, num_classes, json_path)
+def _label(ids, json_path, spec):
+    if spec.multi_label:
+        return spec.from_class_ids(ids, json_path)
     if len(set(ids)) > 1:
         raise UserError(
             f"{json_path}: annotations name classes {sorted(set(ids))} but multi_label is 0; keep one class per image "
@@ -76,7 +77,7 @@ def _categories(document, json_path, collector):
         collector.add(label, category["name"], json_path)
 
 
-def read(annotation_dir, image_root, num_classes, multi_label=False):
+def read(annotation_dir, image_root, spec: DataSpec):
     """The annotated images as Items (in the order of the JSON files' paths), and the categories' names."""
     json_paths = channel_files.listed(annotation_dir, (".json",))
     if not json_paths:
@@ -95,7 +96,7 @@ def read(annotation_dir, image_root, num_classes, multi_label=False):
                 f"per image"
             )
         annotated_by[path] = json_path
-        label = _label(_class_ids(document, json_path, num_classes), json_path, num_classes, multi_label)
+        label = _label(_class_ids(document, json_path, spec), json_path, spec)
         _categories(document, json_path, collector)
         entries.append(Item(str(json_path), path, label))
     images = sum(1 for path in image_root.rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES)

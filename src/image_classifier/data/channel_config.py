@@ -7,16 +7,16 @@
 manifests; multi-hot otherwise).
 """
 
-import json
 from dataclasses import dataclass
 
+from ..environment import Environment
 from ..errors import UserError
 
 
 @dataclass(frozen=True)
 class ChannelConfig:
     record_wrapper: str = "None"
-    attribute_names: tuple = ()
+    attribute_names: tuple[str, ...] = ()
     label_format: str = ""
 
 
@@ -26,9 +26,9 @@ def _parameters(content_type):
     return {name.strip().lower(): value.strip().lower() for name, value in pairs}
 
 
-def read(env, name):
-    path = env.root / "input" / "config" / "inputdataconfig.json"
-    config = json.loads(path.read_text()).get(name, {}) if path.exists() else {}
+def read(env: Environment, name: str) -> ChannelConfig:
+    channel = env.channels.get(name)
+    config = channel.config if channel else {}
     attribute_names = config.get("AttributeNames") or []
     if not isinstance(attribute_names, list) or not all(isinstance(item, str) for item in attribute_names):
         raise UserError(

@@ -13,14 +13,22 @@ images + .lst       .lst files in the channel itself               packed
 ==================  ============================================  =========================================
 
 Packing (packing.py) writes one ``.rec`` and ``.idx`` in the scratch directory, so every layout trains
-through the same ``ImageRecordIter`` path. Pipe mode: see pipe.py.
+through the same ``ImageRecordIter`` path. Pipe mode (pipe.py) drains the stream once: a RecordIO stream is
+scanned as a ``.rec``, a manifest stream's records are read by manifest.py and packed.
+
+This module is the hub: the transport (channel_files.py for File mode, pipe.py, and s3.py inside packing)
+hands bytes to a layout reader (recordio.py, lst.py, annotations.py, manifest.py), every reader and packing
+check against one DataSpec (spec.py), and every channel comes out as a RecordSet (record_set.py).
 """
 
+import dataclasses
 from pathlib import Path
 
 from ..errors import UserError
-from . import annotations, channel_config, channel_files, lst, manifest, packing, pipe, recordio
+from . import annotations, channel_config, channel_files, class_names, lst, manifest, packing, pipe, recordio
 from .items import IMAGE_SUFFIXES
+from .record_set import RecordSet
+from .spec import DataSpec
 
 
 def _files_by_suffix(directory):
@@ -31,10 +39,29 @@ def _files_by_suffix(directory):
     return groups
 
 
-def _pack(name, layout, entries, class_names, scratch_dir, min_size, resize):
+def _pack(name, layout, entries, names, scratch_dir, spec):
     rec_path, index_path = scratch_dir / f"{name}.rec", scratch_dir / f"{name}.idx"
-    labels, sources = packing.pack(entries, rec_path, index_path, min_size, resize, what=f"{name} channel, {layout}")
-    return recordio.RecordSet(name, (rec_path,), index_path, labels, class_names, sources)
+    labels, sources = packing.pack(entries, rec_path, index_path, spec, what=f"{name} channel, {layout}")
+    return RecordSet(name, (rec_path,), index_path, labels, names, sources)
+
+
+def _pipe(channel, config, scratch_dir, spec):
+    """A Pipe-mode channel, its first FIFO drained once into ``scratch_dir`` (see pipe.py)."""
+    fifo = pipe.source(channel)
+    shown = f"the Pipe-mode stream {fifo}"
+    with open(fifo, "rb") as stream:
+        if config.record_wrapper != "RecordIO":
+            rec_path = scratch_dir / f"{channel.name}.rec"
+            pipe.drain(stream, rec_path)
+            return recordio.scan_files(channel.name, [rec_path], scratch_dir, spec, shown)
+        collector = class_names.Collector()
+        entries = manifest.stream_items(
+            pipe.records(stream, shown), shown, config.attribute_names, spec, config.label_format, collector
+        )
+        record_set = _pack(channel.name, "Pipe-mode manifest stream", entries, {}, scratch_dir, spec)
+    if not record_set.count:
+        raise UserError(f"{shown} held no records; check the channel's manifest")
+    return dataclasses.replace(record_set, class_names=collector.names)
 
 
 def _concatenated(readings):
@@ -46,29 +73,25 @@ def _concatenated(readings):
     return entries, names
 
 
-def _image_layout(env, name, channel, config, hp):
+def _image_layout(env, name, channel, config, spec):
     """(layout, [(entries, class names) per file]) when the channel holds an image layout; None for RecordIO."""
-    multi_label = bool(hp.multi_label)
     if f"{name}_lst" in env.channels:
         lists = channel_files.listed(env.channel(f"{name}_lst").path, (".lst",))
         if not lists:
             raise UserError(f"The '{name}_lst' channel holds no .lst file; put the list of the '{name}' images there")
-        return "images + .lst", [lst.read(path, channel.path, hp.num_classes, multi_label) for path in lists]
+        return "images + .lst", [lst.read(path, channel.path, spec) for path in lists]
     if f"{name}_annotation" in env.channels:
         annotation_dir = env.channel(f"{name}_annotation").path
-        return "images + JSON annotations", [
-            annotations.read(annotation_dir, channel.path, hp.num_classes, multi_label)
-        ]
+        return "images + JSON annotations", [annotations.read(annotation_dir, channel.path, spec)]
     files = _files_by_suffix(channel.path)
     if ".rec" in files:
         return None
     if manifests := sorted(path for suffix in manifest.SUFFIXES for path in files.get(suffix, [])):
         return "an augmented manifest", [
-            manifest.read(path, channel.path, config.attribute_names, hp.num_classes, multi_label, config.label_format)
-            for path in manifests
+            manifest.read(path, channel.path, config.attribute_names, spec, config.label_format) for path in manifests
         ]
     if ".lst" in files:
-        return "images + .lst", [lst.read(path, channel.path, hp.num_classes, multi_label) for path in files[".lst"]]
+        return "images + .lst", [lst.read(path, channel.path, spec) for path in files[".lst"]]
     if any(suffix in files for suffix in IMAGE_SUFFIXES):
         raise UserError(
             f"The '{name}' channel holds images but nothing that labels them: add a '{name}_lst' channel or a .lst "
@@ -81,15 +104,15 @@ def _image_layout(env, name, channel, config, hp):
 def prepare(env, name, scratch_dir, hp):
     """The channel ``name`` of ``env`` checked against ``hp``; scratch files go to ``scratch_dir``."""
     scratch_dir = Path(scratch_dir)
-    min_size = None if hp.resize else hp.image_shape[1:]
+    spec = DataSpec.from_hyperparameters(hp)
     config = channel_config.read(env, name)
     declared = env.channels.get(name)
     if declared is not None and declared.input_mode == "Pipe":
-        return pipe.prepare(declared, config, scratch_dir, hp.num_classes, bool(hp.multi_label), min_size, hp.resize)
+        return _pipe(declared, config, scratch_dir, spec)
     channel = env.channel(name)
-    found = _image_layout(env, name, channel, config, hp)
+    found = _image_layout(env, name, channel, config, spec)
     if found is None:
-        return recordio.scan(channel, scratch_dir, hp.num_classes, bool(hp.multi_label), min_size)
+        return recordio.scan(channel, scratch_dir, spec)
     layout, readings = found
-    entries, class_names = _concatenated(readings)
-    return _pack(name, layout, entries, class_names, scratch_dir, min_size, hp.resize)
+    entries, names = _concatenated(readings)
+    return _pack(name, layout, entries, names, scratch_dir, spec)

@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import UserError
 from . import annotations, class_names, lst, manifest, packing
 from .items import IMAGE_SUFFIXES, Item
+from .spec import DataSpec
 
 
 def add_arguments(parser):
@@ -63,18 +64,21 @@ def _class_folders(images):
 
 
 def _read(args):
+    """(entries, class names, the DataSpec they were read with and are packed with)."""
     if not args.images.is_dir():
         raise UserError(f"{args.images} is not a folder; give the folder that holds the images")
     if not (args.lst or args.annotations or args.manifest):
-        return _class_folders(args.images)
+        entries, names = _class_folders(args.images)
+        return entries, names, DataSpec(len(names), resize=args.resize)
     if not args.num_classes or args.num_classes < 2:
         raise UserError("--num-classes (at least 2) is needed with --lst, --annotations or --manifest")
+    spec = DataSpec(args.num_classes, args.multi_label, resize=args.resize)
     if args.lst:
-        return lst.read(args.lst, args.images, args.num_classes, args.multi_label)
+        return (*lst.read(args.lst, args.images, spec), spec)
     if args.annotations:
-        return annotations.read(args.annotations, args.images, args.num_classes, args.multi_label)
+        return (*annotations.read(args.annotations, args.images, spec), spec)
     names = tuple(name.strip() for name in args.attribute_names.split(",") if name.strip())
-    return manifest.read(args.manifest, args.images, names, args.num_classes, args.multi_label, args.label_format)
+    return (*manifest.read(args.manifest, args.images, names, spec, args.label_format), spec)
 
 
 def _split(entries, fraction, seed):
@@ -106,14 +110,14 @@ def run(args):
 
 
 def _convert(args):
-    entries, names = _read(args)
+    entries, names, spec = _read(args)
     for channel, chosen in _split(entries, args.validation_fraction, args.seed).items():
         if not chosen:
             continue
         channel_dir = args.out_dir / channel
         channel_dir.mkdir(parents=True, exist_ok=True)
         prefix = channel_dir / channel
-        packing.pack(chosen, prefix.with_suffix(".rec"), prefix.with_suffix(".idx"), resize=args.resize, what=channel)
+        packing.pack(chosen, prefix.with_suffix(".rec"), prefix.with_suffix(".idx"), spec, what=channel)
         lst.write(prefix.with_suffix(".lst"), chosen, args.images)
         if names:
             class_names.write_file(channel_dir, names)

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import UserError
 from . import class_names, items
 from .items import Item
+from .spec import DataSpec
 
 
 def _text(lst_path):
@@ -28,18 +29,18 @@ def _index(text, where):
         raise UserError(f"{where}: index '{text}' is not an integer; start each line with a whole number") from None
 
 
-def _label(fields, num_classes, multi_label, where):
-    if multi_label:
-        return items.multi_hot(fields, num_classes, where)
+def _label(fields, spec, where):
+    if spec.multi_label:
+        return spec.multi_hot(fields, where)
     if len(fields) != 1:
         raise UserError(
             f"{where}: {len(fields)} labels but multi_label is 0; write one class id per line, or set "
             f"multi_label=1 for multi-hot lines"
         )
-    return items.class_id(fields[0], num_classes, where)
+    return spec.class_id(fields[0], where)
 
 
-def read(lst_path, image_root, num_classes, multi_label=False):
+def read(lst_path, image_root, spec: DataSpec):
     """The list's entries as Items, and the class names its folders or a classes.json beside it give."""
     entries, lines_of_index, folder_pairs = [], {}, []
     for number, line in enumerate(_text(lst_path).splitlines(), start=1):
@@ -58,14 +59,14 @@ def read(lst_path, image_root, num_classes, multi_label=False):
                 f"{where}: index {index} is also on line {lines_of_index[index]}; give every line its own index"
             )
         lines_of_index[index] = number
-        label = _label(fields[1:-1], num_classes, multi_label, where)
+        label = _label(fields[1:-1], spec, where)
         path = items.image_in(image_root, fields[-1], where)
         entries.append(Item(where, path, label))
         folder_pairs.append((label, fields[-1].strip()))
     if not entries:
         raise UserError(f"{lst_path} lists no images; add lines index<TAB>label<TAB>path")
     names = class_names.read_file(Path(lst_path).parent)
-    if not names and not multi_label:
+    if not names and not spec.multi_label:
         names = class_names.from_folders(folder_pairs)
     return entries, names
 

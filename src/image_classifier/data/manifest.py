@@ -1,4 +1,4 @@
-"""Augmented manifests (JSON Lines, as SageMaker Ground Truth writes them) in File mode, and their labels.
+"""Augmented manifests (JSON Lines, as SageMaker Ground Truth writes them): File-mode lines, Pipe-mode records.
 
 One image a line::
 
@@ -10,6 +10,9 @@ is not metadata) names the image's ``-ref`` attribute first and the label second
 with multi_label=1 a JSON array, multi-hot by default or class ids with ``label-format=class-id`` in the
 channel's content type (Ground Truth's multi-label output). Class names come from ``<label>-metadata``:
 ``class-name`` for single-label lines, ``class-map`` for multi-label ones.
+
+In Pipe mode (``RecordWrapperType`` RecordIO) SageMaker streams each line as RecordIO records, one per
+AttributeNames entry: the image's bytes, the label as JSON text, then any further attribute (``stream_items``).
 """
 
 import json
@@ -17,12 +20,13 @@ import json
 from ..errors import UserError
 from . import class_names, items
 from .items import Item
+from .spec import DataSpec
 
 SUFFIXES = (".manifest", ".jsonl")
 CLASS_IDS = "class-id"
 
 
-def decoded(value):
+def _decoded(value):
     """A label value that is JSON text ("3", "[0, 2]", as the Pipe stream and some tools write it) decoded."""
     if isinstance(value, str):
         try:
@@ -32,25 +36,25 @@ def decoded(value):
     return value
 
 
-def label(value, num_classes, multi_label, label_format, where):
-    value = decoded(value)
-    if not multi_label:
+def _label(value, spec, label_format, where):
+    value = _decoded(value)
+    if not spec.multi_label:
         if isinstance(value, list):
             raise UserError(f"{where}: the label {value} is a list; set multi_label=1 for multi-label manifests")
-        return items.class_id(value, num_classes, where)
+        return spec.class_id(value, where)
     if not isinstance(value, list):
         raise UserError(f"{where}: with multi_label=1 the label must be a JSON array, not {value!r}")
     if label_format == CLASS_IDS:
-        return items.from_class_ids(value, num_classes, where)
-    if len(value) != num_classes:
+        return spec.from_class_ids(value, where)
+    if len(value) != spec.num_classes:
         raise UserError(
-            f"{where}: {len(value)} labels where num_classes={num_classes} multi-hot values are needed; for lists "
+            f"{where}: {len(value)} labels where num_classes={spec.num_classes} multi-hot values are needed; for lists "
             f"of class ids add '; label-format=class-id' to the channel's content type"
         )
-    return items.multi_hot(value, num_classes, where)
+    return spec.multi_hot(value, where)
 
 
-def collect_names(metadata, value, collector, where):
+def _collect_names(metadata, value, collector, where):
     """Class names from a ``<label>-metadata`` object: ``class-map`` ({"0": "cat"}) or ``class-name``."""
     if not isinstance(metadata, dict):
         return
@@ -65,7 +69,7 @@ def collect_names(metadata, value, collector, where):
         collector.add(value, metadata["class-name"], where)
 
 
-def attribute_names(configured, document, where):
+def _attribute_names(configured, document, where):
     """(image attribute, label attribute): ``configured`` (AttributeNames), or what ``document`` shows."""
     if configured:
         if len(configured) < 2 or not configured[0].endswith("-ref"):
@@ -101,7 +105,7 @@ def _source(reference, channel_dir, where):
     return reference if reference.startswith("s3://") else items.image_in(channel_dir, reference, where)
 
 
-def read(manifest_path, channel_dir, configured_names, num_classes, multi_label=False, label_format=""):
+def read(manifest_path, channel_dir, configured_names, spec: DataSpec, label_format=""):
     """The manifest's lines as Items, and the class names its metadata gives."""
     entries, collector, names = [], class_names.Collector(), None
     try:
@@ -113,14 +117,59 @@ def read(manifest_path, channel_dir, configured_names, num_classes, multi_label=
             continue
         where = f"line {number} of {manifest_path}"
         document = _line(text, where)
-        image_name, label_name = names or attribute_names(configured_names, document, where)
+        image_name, label_name = names or _attribute_names(configured_names, document, where)
         names = image_name, label_name
         for attribute in names:
             if attribute not in document:
                 raise UserError(f"{where}: no '{attribute}' attribute; add it, or fix the channel's AttributeNames")
-        value = label(document[label_name], num_classes, multi_label, label_format, where)
-        collect_names(document.get(f"{label_name}-metadata"), value, collector, where)
+        value = _label(document[label_name], spec, label_format, where)
+        _collect_names(document.get(f"{label_name}-metadata"), value, collector, where)
         entries.append(Item(where, _source(document[image_name], channel_dir, where), value))
     if not entries:
         raise UserError(f"{manifest_path} has no lines; write one JSON object per image")
     return entries, collector.names
+
+
+def _label_text(data, where, attribute_names):
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(
+            f"{where} is {len(data)} bytes of binary data, not label text; the stream must repeat the records of "
+            f"AttributeNames {list(attribute_names)} (image, then label) for every image"
+        ) from None
+
+
+def stream_items(payloads, shown, configured_names, spec: DataSpec, label_format, collector):
+    """Items from the records of a Pipe-mode manifest stream (``shown`` in errors), names into ``collector``.
+
+    The records come in groups of one per AttributeNames entry: the image's bytes first, its label second.
+    """
+    attribute_names = configured_names or ("source-ref", "class")
+    if len(attribute_names) < 2:
+        raise UserError(
+            f"AttributeNames {list(attribute_names)} names no label; list the image attribute, then the label "
+            f"attribute, such as ['source-ref', 'class']"
+        )
+    metadata_name = f"{attribute_names[1]}-metadata"
+    group = []
+    for number, payload in enumerate(payloads):
+        group.append(payload)
+        if len(group) < len(attribute_names):
+            continue
+        image_number = number // len(attribute_names)
+        first = number - len(attribute_names) + 1
+        where = f"record {first + 1} (the label of image {image_number}) of {shown}"
+        text = _label_text(group[1], where, attribute_names)
+        value = _label(text, spec, label_format, where)
+        for position, (name, data) in enumerate(zip(attribute_names, group)):
+            if name == metadata_name:
+                text = _label_text(data, f"record {first + position} of {shown}", attribute_names)
+                _collect_names(_decoded(text), value, collector, where)
+        yield Item(f"image {image_number} (record {first}) of {shown}", group[0], value)
+        group = []
+    if group:
+        raise UserError(
+            f"{shown} ends after {len(group)} of the {len(attribute_names)} records of an image; every image needs "
+            f"one record per AttributeNames entry {list(attribute_names)}"
+        )

@@ -24,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from .. import image_ops
 from ..errors import UserError
 from . import s3
+from .spec import DataSpec
 
 log = logging.getLogger(__name__)
 THREADS = 16  # enough to overlap S3 latency; decoding shares the cores
@@ -58,24 +59,18 @@ def _rgb(opened, item):
         ) from None
 
 
-def _shrunk(rgb, resize):
-    """The image with its shorter side brought down to ``resize``, as ImageRecordIter's resize computes it."""
-    rows, cols = rgb.shape[:2]
-    size = (resize, resize * rows // cols) if rows > cols else (resize * cols // rows, resize)
-    return image_ops.resize(rgb, *size)
-
-
-def _record(index, item, min_size, resize):
+def _record(index, item, spec):
     """The packed record of ``item``: IRHeader, label, image bytes."""
     data = _read(item)
     try:
         with Image.open(io.BytesIO(data)) as opened:
             image_format, (width, height) = opened.format, opened.size
-            shrink = bool(resize) and min(height, width) > resize
+            shrink = bool(spec.resize) and min(height, width) > spec.resize
             if shrink or image_format not in PASS_THROUGH:  # decoded once, re-encoded in its format or as PNG
                 rgb = _rgb(opened, item)
                 data = image_ops.encode(
-                    _shrunk(rgb, resize) if shrink else rgb, image_format if image_format in PASS_THROUGH else "PNG"
+                    image_ops.resize_shorter_side(rgb, spec.resize) if shrink else rgb,
+                    image_format if image_format in PASS_THROUGH else "PNG",
                 )
     except (UnidentifiedImageError, OSError):
         raise UserError(
@@ -83,11 +78,8 @@ def _record(index, item, min_size, resize):
         ) from None
     except Image.DecompressionBombError as error:
         raise UserError(f"{item.where}: {_shown(item)} is too large to train on ({error}); shrink it") from None
-    if not shrink and min_size and (height < min_size[0] or width < min_size[1]):
-        raise UserError(
-            f"{item.where}: {_shown(item)} is {height}x{width} pixels, smaller than image_shape "
-            f"{min_size[0]}x{min_size[1]}; set resize={max(min_size)} or lower image_shape"
-        )
+    if not shrink:
+        spec.check_size(height, width, f"{item.where}: {_shown(item)}")
     return recordio.pack(recordio.IRHeader(0, item.label, index, 0), data)
 
 
@@ -103,15 +95,15 @@ def _chunks(entries, size):
         yield start, chunk
 
 
-def _records(start, chunk, min_size, resize):
-    return [_record(start + offset, entry, min_size, resize) for offset, entry in enumerate(chunk)]
+def _records(start, chunk, spec):
+    return [_record(start + offset, entry, spec) for offset, entry in enumerate(chunk)]
 
 
-def _in_order(executor, entries, window, min_size, resize):
+def _in_order(executor, entries, window, spec):
     """(entry, packed record) for each entry, work run ahead by at most ``window`` chunks, in input order."""
     pending = collections.deque()
     for start, chunk in _chunks(entries, CHUNK):
-        pending.append((chunk, executor.submit(_records, start, chunk, min_size, resize)))
+        pending.append((chunk, executor.submit(_records, start, chunk, spec)))
         if len(pending) >= window:
             chunk, future = pending.popleft()
             yield from zip(chunk, future.result())
@@ -119,8 +111,10 @@ def _in_order(executor, entries, window, min_size, resize):
         yield from zip(chunk, future.result())
 
 
-def pack(entries, rec_path, idx_path, min_size=None, resize=None, threads=THREADS, what="images"):
+def pack(entries, rec_path, idx_path, spec: DataSpec, threads=THREADS, what="images"):
     """Write ``entries`` (Items, any iterable) to ``rec_path`` and ``idx_path``; return (labels, wheres).
+
+    Each image is checked against ``spec``'s minimum size, or brought down to its ``resize``.
 
     ``labels`` is the (count,) or (count, num_classes) array of the records' labels, ``wheres`` each
     record's ``Item.where`` (to name an image that fails to decode later). ``what`` names them in the log.
@@ -130,9 +124,7 @@ def pack(entries, rec_path, idx_path, min_size=None, resize=None, threads=THREAD
     writer = recordio.MXIndexedRecordIO(str(idx_path), str(rec_path), "w")
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pack")
     try:
-        for index, (entry, record) in enumerate(
-            _in_order(executor, entries, threads * WINDOW_PER_THREAD, min_size, resize)
-        ):
+        for index, (entry, record) in enumerate(_in_order(executor, entries, threads * WINDOW_PER_THREAD, spec)):
             writer.write_idx(index, record)
             labels.append(entry.label)
             wheres.append(entry.where)

@@ -1,101 +1,56 @@
-"""RecordIO channels: one scan of every record before training, then MXNet's ``ImageRecordIter``.
+"""The RecordIO layout: a channel's ``.rec`` files, scanned in place before training, then MXNet's ``ImageRecordIter``.
 
-The scan reads each record's header (never decoding pixels) to count the images, check labels and image
-sizes, and write one index over all the channel's ``.rec`` files (MXNet's indexed reader accepts several
-``.rec`` files joined with ';' but only one ``.idx``), which gives record-level shuffling and sharding.
-Every other layout is packed into one scratch ``.rec`` (packing.py) and read the same way.
+The scan reads each record (framing: recordio_framing.py) and its header, never decoding pixels, to count the
+images, check labels and image sizes against the DataSpec, and write one index over all the channel's ``.rec``
+files (MXNet's indexed reader accepts several ``.rec`` files joined with ';' but only one ``.idx``), which gives
+record-level shuffling and sharding. Every other layout is packed into one scratch ``.rec`` (packing.py) and
+read the same way.
 """
 
-import ctypes
 import dataclasses
 import io
 import logging
-from dataclasses import dataclass
+import struct
 from pathlib import Path
 
 import numpy as np
 from mxnet import recordio
-from mxnet.base import _LIB, MXNetError, check_call
 from PIL import Image, UnidentifiedImageError
 
-from .. import image_ops
+from .. import image_ops, recordio_framing
 from ..errors import UserError
 from . import channel_files
 from . import class_names as names
+from .record_set import RecordSet
+from .spec import DataSpec
 
 log = logging.getLogger(__name__)
+READ_BUFFER = 1 << 20
 
 
-@dataclass(frozen=True)
-class RecordSet:
-    """What a RecordIO channel holds, learnt from one pass over its records."""
-
-    channel: str
-    rec_files: tuple
-    index_path: Path
-    labels: np.ndarray  # (count,) class ids, or (count, num_classes) multi-hot for multi-label
-    class_names: dict  # label -> name, from the data (classes.json, .lst folders, categories, metadata); may be empty
-    sources: tuple = ()  # for packed sets: where each record's image came from ("line 3 of train.lst")
-
-    @property
-    def count(self):
-        return len(self.labels)
-
-    @property
-    def path_imgrec(self):
-        return ";".join(str(path) for path in self.rec_files)
-
-
-def _tell(reader):
-    position = ctypes.c_size_t()
-    check_call(_LIB.MXRecordIOReaderTell(reader.handle, ctypes.byref(position)))
-    return position.value
+def _invalid(shown, what):
+    return UserError(
+        f"{shown} is not a valid RecordIO file ({what}); re-create it with im2rec or 'image-classifier convert'"
+    )
 
 
 def _records(rec_file, shown=None):
     """Yield (byte offset, header, image bytes) of every record in one .rec file, named ``shown`` in errors."""
-    reader = recordio.MXRecordIO(str(rec_file), "r")
-    number = 0
-    try:
-        while True:
-            offset = _tell(reader)
-            try:
-                record = reader.read()
-                if record is None:
-                    return
-                header, image = recordio.unpack(record)
-            except (MXNetError, ValueError) as error:
-                raise UserError(
-                    f"{shown or rec_file} is not a valid RecordIO file (record {number} at byte {offset}: "
-                    f"{str(error).strip().splitlines()[-1][:120]}); re-create it with im2rec or "
-                    f"'image-classifier convert'"
-                ) from None
-            yield offset, header, image
-            number += 1
-    finally:
-        reader.close()
+    shown = shown or rec_file
+    with open(rec_file, "rb", buffering=READ_BUFFER) as stream:
+        try:
+            for number, (offset, record) in enumerate(recordio_framing.records(stream)):
+                try:
+                    header, image = recordio.unpack(record)
+                except (ValueError, struct.error):
+                    raise _invalid(shown, f"record {number} at byte {offset} is too short for its IRHeader") from None
+                yield offset, header, image
+        except recordio_framing.FramingError as error:
+            raise _invalid(shown, error) from None
 
 
-def _label_row(header, where, num_classes, multi_label):
-    values = np.atleast_1d(np.asarray(header.label, dtype=np.float32))
-    if multi_label:
-        if values.size != num_classes or not np.isin(values, (0.0, 1.0)).all():
-            raise UserError(
-                f"{where} has label {values.tolist()}, but multi_label=1 needs {num_classes} multi-hot values "
-                f"(0 or 1, one per class); pack the records with num_classes labels each"
-            )
-        return values
-    label = values[0]
-    if label != int(label) or not 0 <= label < num_classes:
-        raise UserError(
-            f"{where} has label {label:g}, which is not a class id from 0 to {num_classes - 1}; "
-            f"fix the label or raise num_classes"
-        )
-    return int(label)
-
-
-def _check_image(image, where, min_size):
-    """The image must be one PIL can read, and at least ``min_size`` (height, width) when given."""
+def _check_image(image, where, spec):
+    """The image must be one PIL can read, and at least the spec's ``min_size``."""
     try:
         with Image.open(io.BytesIO(image)) as opened:  # reads the header only
             width, height = opened.size
@@ -103,11 +58,7 @@ def _check_image(image, where, min_size):
         raise UserError(
             f"{where} does not hold a JPEG or PNG image; re-create the file with im2rec or 'image-classifier convert'"
         ) from None
-    if min_size and (height < min_size[0] or width < min_size[1]):
-        raise UserError(
-            f"{where} is {height}x{width} pixels, smaller than image_shape "
-            f"{min_size[0]}x{min_size[1]}; set resize={max(min_size)} or lower image_shape"
-        )
+    spec.check_size(height, width, where)
 
 
 def _class_names_from_lst(channel_dir, rec_file):
@@ -127,10 +78,9 @@ def _class_names_from_lst(channel_dir, rec_file):
     return names.from_folders(pairs)
 
 
-def scan_files(channel_name, rec_files, scratch_dir, num_classes, multi_label=False, min_size=None, shown=None):
-    """Read every record header of ``rec_files``; write the combined index into ``scratch_dir``.
+def scan_files(channel_name, rec_files, scratch_dir, spec: DataSpec, shown=None) -> RecordSet:
+    """Read every record header of ``rec_files``, checked against ``spec``; write one index into ``scratch_dir``.
 
-    ``min_size`` (height, width): the smallest image that can be cropped without resizing, or None.
     ``shown``: how errors name the one file when it is a copy (a Pipe-mode stream drained to scratch).
     """
     index_path = Path(scratch_dir) / f"{channel_name}.idx"
@@ -139,8 +89,8 @@ def scan_files(channel_name, rec_files, scratch_dir, num_classes, multi_label=Fa
     for rec_file in rec_files:
         for number, (offset, header, image) in enumerate(_records(rec_file, shown)):
             where = f"record {number} of {shown or rec_file}"
-            labels.append(_label_row(header, where, num_classes, multi_label))
-            _check_image(image, where, min_size)
+            labels.append(spec.record_label(header.label, where))
+            _check_image(image, where, spec)
             index_lines.append(f"{len(index_lines)}\t{file_start + offset}\n")
         file_start += rec_file.stat().st_size
     if not labels:
@@ -150,7 +100,7 @@ def scan_files(channel_name, rec_files, scratch_dir, num_classes, multi_label=Fa
     return RecordSet(channel_name, tuple(rec_files), index_path, np.array(labels), {})
 
 
-def scan(channel, scratch_dir, num_classes, multi_label=False, min_size=None):
+def scan(channel, scratch_dir, spec: DataSpec) -> RecordSet:
     """The RecordIO channel ``channel`` scanned (see scan_files), with the class names beside its files."""
     rec_files = tuple(channel_files.listed(channel.path, (".rec",)))
     if not rec_files:
@@ -159,7 +109,7 @@ def scan(channel, scratch_dir, num_classes, multi_label=False, min_size=None):
             f"The '{channel.name}' channel {present}: put RecordIO files (.rec) there, or make them from "
             f"images with 'image-classifier convert'"
         )
-    record_set = scan_files(channel.name, rec_files, scratch_dir, num_classes, multi_label, min_size)
+    record_set = scan_files(channel.name, rec_files, scratch_dir, spec)
     class_names = names.read_file(channel.path)
     if not class_names:
         for rec_file in rec_files:

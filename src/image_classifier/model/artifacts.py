@@ -8,12 +8,12 @@ preprocessing.json                  the validation transform (see preprocessing.
 """
 
 import json
-import os
 import re
 from pathlib import Path
 
 import mxnet as mx
 
+from .. import atomic_files
 from .preprocessing import FILE_NAME as PREPROCESSING_FILE
 from .preprocessing import Preprocessing
 
@@ -22,49 +22,58 @@ SYMBOL_FILE = f"{PREFIX}-symbol.json"
 SHAPES_FILE = "model-shapes.json"
 CLASSES_FILE = "classes.json"
 PARAMS_PATTERN = re.compile(rf"^{PREFIX}-(\d{{4}})\.params$")
+PARAMS_FILES = f"{PREFIX}-NNNN.params"  # any epoch's params file, as messages name it
+MODEL_FILES = (SYMBOL_FILE, SHAPES_FILE, PARAMS_FILES)
 
 
-def params_path(model_dir, epoch_number):
+def params_path(model_dir: Path, epoch_number: int) -> Path:
     return Path(model_dir) / f"{PREFIX}-{epoch_number:04d}.params"
 
 
-def saved_epochs(model_dir):
+def saved_epochs(model_dir: Path) -> list[int]:
     """The 1-based epoch numbers that have a params file, in order."""
     found = (PARAMS_PATTERN.match(path.name) for path in Path(model_dir).glob(f"{PREFIX}-*.params"))
     return sorted(int(match.group(1)) for match in found if match)
 
 
-def save_epoch(served_net, model_dir, epoch_number):
+def missing_files(model_dir: Path, names: tuple[str, ...] = MODEL_FILES) -> list[str]:
+    """Those of the model files ``names`` (from MODEL_FILES) that ``model_dir`` lacks, in the order given."""
+    model_dir = Path(model_dir)
+    present = {name: (model_dir / name).is_file() for name in names if name != PARAMS_FILES}
+    present[PARAMS_FILES] = bool(saved_epochs(model_dir))
+    return [name for name in names if not present[name]]
+
+
+def holds_model(model_dir: Path) -> bool:
+    """Whether ``model_dir`` holds a model's symbol or params files (not, say, a GluonCV .params file alone)."""
+    return len(missing_files(model_dir, (SYMBOL_FILE, PARAMS_FILES))) < 2
+
+
+def save_epoch(served_net: mx.gluon.HybridBlock, model_dir: Path, epoch_number: int) -> None:
     """Export symbol and params for ``epoch_number``; each file appears whole or not at all."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    staging = model_dir / f".staging-{PREFIX}"
-    served_net.export(str(staging), epoch_number)
-    os.replace(f"{staging}-symbol.json", model_dir / SYMBOL_FILE)
-    os.replace(f"{staging}-{epoch_number:04d}.params", params_path(model_dir, epoch_number))
+    # export writes PREFIX-symbol.json and PREFIX-NNNN.params beside the prefix it is given: the partial
+    # prefix names exactly the two partial paths (renamed symbol first, as the blocks end innermost first)
+    with atomic_files.staged(params_path(model_dir, epoch_number)), atomic_files.staged(model_dir / SYMBOL_FILE):
+        served_net.export(str(atomic_files.partial_path(model_dir / PREFIX)), epoch_number)
 
 
-def _write_atomically(path, text):
-    staging = path.with_name(f".staging-{path.name}")
-    staging.write_text(text)
-    os.replace(staging, path)
-
-
-def write_metadata(model_dir, preprocessing, class_names):
+def write_metadata(model_dir: Path, preprocessing: Preprocessing, class_names: dict[int, str]) -> None:
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     shapes = [{"name": "data", "shape": [1, *preprocessing.image_shape]}]
-    _write_atomically(model_dir / SHAPES_FILE, json.dumps(shapes))
-    _write_atomically(model_dir / CLASSES_FILE, json.dumps({str(k): v for k, v in class_names.items()}, indent=1))
-    _write_atomically(model_dir / PREPROCESSING_FILE, preprocessing.to_json())
+    atomic_files.write_text(model_dir / SHAPES_FILE, json.dumps(shapes))
+    atomic_files.write_text(model_dir / CLASSES_FILE, json.dumps({str(k): v for k, v in class_names.items()}, indent=1))
+    atomic_files.write_text(model_dir / PREPROCESSING_FILE, preprocessing.to_json())
 
 
-def read_classes(model_dir):
+def read_classes(model_dir: Path) -> dict[int, str]:
     path = Path(model_dir) / CLASSES_FILE
     return {int(k): v for k, v in json.loads(path.read_text()).items()} if path.exists() else {}
 
 
-def read_preprocessing(model_dir):
+def read_preprocessing(model_dir: Path) -> Preprocessing:
     """Our preprocessing.json, or for a built-in algorithm artifact the built-in's squash to model-shapes."""
     model_dir = Path(model_dir)
     path = model_dir / PREPROCESSING_FILE
@@ -74,7 +83,7 @@ def read_preprocessing(model_dir):
     return Preprocessing(tuple(shape[1:]), crop="squash", mean=(0.0,) * shape[1], std=(1.0,) * shape[1])
 
 
-def load(model_dir, ctx=None, epoch_number=None):
+def load(model_dir: Path, ctx: mx.Context | None = None, epoch_number: int | None = None) -> mx.gluon.SymbolBlock:
     """The served network (a SymbolBlock) from the newest params file, or from ``epoch_number``.
 
     Its input is declared float32, what serving and evaluation feed (a float16-trained model is saved in

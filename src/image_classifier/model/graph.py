@@ -40,7 +40,7 @@ def _is_probability(node):
     return node["op"] in PROBABILITY_OPS
 
 
-def split_classifier(symbol):
+def split_classifier(symbol: mx.sym.Symbol) -> tuple[mx.sym.Symbol, Classifier]:
     """(body, classifier): the graph up to the input of its final fully connected layer, and that layer.
 
     Raises ValueError unless the output is a fully connected layer followed only by softmax or sigmoid.
@@ -61,7 +61,7 @@ def split_classifier(symbol):
     return _load(graph), Classifier(names[1], names[2] if has_bias else None, int(attrs["num_hidden"]))
 
 
-def depth(symbol):
+def depth(symbol: mx.sym.Symbol) -> int:
     """The most weighted layers (convolutions, fully connected) on any path from input to output: a ResNet's depth."""
     graph = _graph(symbol)
     depths = []
@@ -71,7 +71,7 @@ def depth(symbol):
     return max(depths[head[0]] for head in graph["heads"])
 
 
-def layers(symbol):
+def layers(symbol: mx.sym.Symbol) -> list[tuple[str, list[str]]]:
     """(operator, parameter names) of each operator that holds parameters, in the graph's (topological) order.
 
     Probability operators hold none: a variable they take is a label (SoftmaxOutput's softmax_label).
@@ -89,7 +89,7 @@ def layers(symbol):
     return found
 
 
-def parameters_below(symbol, top_layers):
+def parameters_below(symbol: mx.sym.Symbol, top_layers: int | None) -> frozenset[str]:
     """The parameters of every layer before the top ``top_layers`` weighted layers (None: no layer is below)."""
     ordered = layers(symbol)
     weighted = [index for index, (op, _) in enumerate(ordered) if op in WEIGHTED_OPS]
@@ -100,7 +100,7 @@ def parameters_below(symbol, top_layers):
     return frozenset(name for _, names in ordered[:cut] for name in names)
 
 
-def with_running_statistics(symbol, frozen):
+def with_running_statistics(symbol: mx.sym.Symbol, frozen: frozenset[str]) -> mx.sym.Symbol:
     """The symbol with each batch normalisation over ``frozen`` parameters using its running statistics
     (neither batch statistics nor updates to them, also in training), and every other one as usual."""
     graph = _graph(symbol)

@@ -5,13 +5,8 @@ from gluoncv.model_zoo import get_model
 from gluoncv.model_zoo.cifarresnet import CIFARBasicBlockV1, CIFARResNetV1
 from gluoncv.model_zoo.resnet import BottleneckV1, ResNetV1
 from mxnet.gluon import nn
-from PIL import ImageFile
 
 from ..hyperparameters import CIFAR_DEPTHS
-
-# Importing gluoncv turns Pillow's LOAD_TRUNCATED_IMAGES on; back to Pillow's default, so a truncated image
-# is refused with its name rather than half decoded (packing, and finding the image ImageRecordIter failed on).
-ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 RESNET200_LAYERS = [3, 24, 36, 3]
 RESNET_CHANNELS = [64, 256, 512, 1024, 2048]

@@ -10,15 +10,16 @@ the model's doc_string says it in words, and metadata_props carries ``preprocess
 and ``classes`` (classes.json) for programs.
 """
 
+import argparse
 import json
 import logging
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .. import atomic_files
 from ..errors import UserError
 
 FILE_NAME = "model.onnx"
@@ -80,13 +81,14 @@ def _rename_output(graph, name):
     graph.output[0].name = name
 
 
-def _epoch_to_export(model_dir, saved_epochs, epoch_number):
+def _epoch_to_export(model_dir, epoch_number):
+    from . import artifacts  # MXNet: imported on use, as in export
+
     if not model_dir.is_dir():
         raise UserError(f"{model_dir} is not a directory: give export-onnx a model directory (unpack model.tar.gz)")
-    if not saved_epochs:
-        raise UserError(
-            f"{model_dir} holds no image-classification-NNNN.params: give export-onnx a trained model directory"
-        )
+    if artifacts.missing_files(model_dir, (artifacts.PARAMS_FILES,)):
+        raise UserError(f"{model_dir} holds no {artifacts.PARAMS_FILES}: give export-onnx a trained model directory")
+    saved_epochs = artifacts.saved_epochs(model_dir)
     if epoch_number is not None and epoch_number not in saved_epochs:
         raise UserError(
             f"{model_dir} has no params file for epoch {epoch_number}; it has epochs "
@@ -95,7 +97,7 @@ def _epoch_to_export(model_dir, saved_epochs, epoch_number):
     return epoch_number or saved_epochs[-1]
 
 
-def export(model_dir, output_path=None, epoch_number=None):
+def export(model_dir: Path, output_path: Path | None = None, epoch_number: int | None = None) -> Path:
     """Write model.onnx from the newest params file (or the 1-based ``epoch_number``); returns its path."""
     # Imported on use: the image-classifier command imports this module to build its parser on every run.
     import mxnet as mx
@@ -104,9 +106,7 @@ def export(model_dir, output_path=None, epoch_number=None):
     from . import artifacts
 
     model_dir = Path(model_dir)
-    params_path = artifacts.params_path(
-        model_dir, _epoch_to_export(model_dir, artifacts.saved_epochs(model_dir), epoch_number)
-    )
+    params_path = artifacts.params_path(model_dir, _epoch_to_export(model_dir, epoch_number))
     preprocessing = artifacts.read_preprocessing(model_dir)
     symbol = mx.sym.load(str(model_dir / artifacts.SYMBOL_FILE))
     params = {name.split(":", 1)[1]: value for name, value in mx.nd.load(str(params_path)).items()}
@@ -138,19 +138,18 @@ def export(model_dir, output_path=None, epoch_number=None):
     )
     onnx.checker.check_model(model)
     output_path = Path(output_path) if output_path else model_dir / FILE_NAME
-    staging = output_path.with_name(f".staging-{output_path.name}")
-    onnx.save(model, str(staging))
-    os.replace(staging, output_path)
+    with atomic_files.staged(output_path) as partial:
+        onnx.save(model, str(partial))
     return output_path
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", help="a trained model directory (image-classification-symbol.json, -NNNN.params)")
     parser.add_argument("--output", help=f"where to write the ONNX file (default: MODEL_DIR/{FILE_NAME})")
     parser.add_argument("--epoch", type=int, help="the 1-based epoch of the params file (default: the newest)")
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     try:
         path = export(args.model_dir, args.output, args.epoch)
     except UserError as error:

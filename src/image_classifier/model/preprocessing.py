@@ -21,20 +21,20 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 
 @dataclass(frozen=True)
 class Preprocessing:
-    image_shape: tuple  # (channels, height, width)
+    image_shape: tuple[int, int, int]  # (channels, height, width)
     resize: int | None = None
     crop: str = "center"  # "center", or "squash" for the built-in algorithm's artifacts
-    mean: tuple = IMAGENET_MEAN
-    std: tuple = IMAGENET_STD
+    mean: tuple[float, ...] = IMAGENET_MEAN  # per channel
+    std: tuple[float, ...] = IMAGENET_STD
 
     @classmethod
-    def for_training(cls, image_shape, resize):
+    def for_training(cls, image_shape: tuple[int, int, int], resize: int | None) -> "Preprocessing":
         channels = image_shape[0]
         mean = IMAGENET_MEAN if channels == 3 else (float(np.mean(IMAGENET_MEAN)),)
         std = IMAGENET_STD if channels == 3 else (float(np.mean(IMAGENET_STD)),)
         return cls(tuple(image_shape), resize, "center", mean, std)
 
-    def record_iter_args(self):
+    def record_iter_args(self) -> dict:
         """The ImageRecordIter arguments that decode, resize, crop and normalise this way."""
         args = {"data_shape": self.image_shape, "inter_method": 1}
         if self.resize:
@@ -44,19 +44,14 @@ class Preprocessing:
             args[f"std_{letter}"] = std
         return args
 
-    def apply(self, image):
+    def apply(self, image: np.ndarray) -> np.ndarray:
         """An HxWxC uint8 image (RGB, or one channel) to the model's CxHxW float32 input."""
         channels, height, width = self.image_shape
         if self.crop == "squash":
             image = image_ops.resize(image, width, height)
         else:
             if self.resize:
-                rows, cols = image.shape[:2]
-                if rows > cols:
-                    size = (self.resize, self.resize * rows // cols)
-                else:
-                    size = (self.resize * cols // rows, self.resize)
-                image = image_ops.resize(image, *size)
+                image = image_ops.resize_shorter_side(image, self.resize)
             top = (image.shape[0] - height) // 2
             left = (image.shape[1] - width) // 2
             image = image[top : top + height, left : left + width]
@@ -64,11 +59,11 @@ class Preprocessing:
         image = (image - np.array(self.mean, np.float32)) / np.array(self.std, np.float32)
         return image.transpose(2, 0, 1)
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str) -> "Preprocessing":
         fields = json.loads(text)
         for name in ("image_shape", "mean", "std"):
             fields[name] = tuple(fields[name])

@@ -25,7 +25,7 @@ from . import artifacts, graph, networks, tarballs, zoo
 from .transfer import TransferNet, error_line, from_gluoncv_file, read_arrays
 
 log = logging.getLogger(__name__)
-MODEL_FILES = f"{artifacts.SYMBOL_FILE}, {artifacts.PREFIX}-NNNN.params and {artifacts.SHAPES_FILE}"
+MODEL_FILES = f"{artifacts.SYMBOL_FILE}, {artifacts.PARAMS_FILES} and {artifacts.SHAPES_FILE}"
 
 
 def _text(value):
@@ -56,39 +56,31 @@ def _unpacked(folder, channel):
         yield Path(unpacked)
 
 
-def _is_model(folder):
-    return (folder / artifacts.SYMBOL_FILE).exists() or bool(artifacts.saved_epochs(folder))
+def _check_files(folder, channel, names):
+    missing = artifacts.missing_files(folder, names)
+    if missing:
+        raise UserError(
+            f"The '{channel}' channel's model has no {missing[0]}; give the model.tar.gz of a "
+            f"training job, or its files {MODEL_FILES}"
+        )
 
 
 def _read_model(folder, channel):
     """(symbol, arrays) of the model in ``folder``: its symbol and its newest params file."""
+    _check_files(folder, channel, (artifacts.SYMBOL_FILE, artifacts.PARAMS_FILES))
     symbol_path = folder / artifacts.SYMBOL_FILE
-    epochs = artifacts.saved_epochs(folder)
-    for missing, absent in (
-        (artifacts.SYMBOL_FILE, not symbol_path.is_file()),
-        (f"{artifacts.PREFIX}-NNNN.params", not epochs),
-    ):
-        if absent:
-            raise UserError(
-                f"The '{channel}' channel's model has no {missing}; give the model.tar.gz of a "
-                f"training job, or its files {MODEL_FILES}"
-            )
     try:
         symbol = mx.sym.load(str(symbol_path))
     except MXNetError as error:
         raise UserError(
             f"{symbol_path} is not a valid MXNet symbol file ({error_line(error)}); give the file as training wrote it"
         ) from None
-    return symbol, read_arrays(artifacts.params_path(folder, epochs[-1]))
+    return symbol, read_arrays(artifacts.params_path(folder, artifacts.saved_epochs(folder)[-1]))
 
 
 def _saved_image_shape(folder, channel):
+    _check_files(folder, channel, (artifacts.SHAPES_FILE,))
     path = folder / artifacts.SHAPES_FILE
-    if not path.is_file():
-        raise UserError(
-            f"The '{channel}' channel's model has no {artifacts.SHAPES_FILE}; give the model.tar.gz of a "
-            f"training job, or its files {MODEL_FILES}"
-        )
     try:
         return tuple(json.loads(path.read_text())[0]["shape"][1:])
     except (ValueError, LookupError, TypeError):
@@ -116,7 +108,7 @@ def _continued(folder, hp):
         "image_shape": _saved_image_shape(folder, "model"),
         "num_classes": classifier.num_outputs,
     }
-    wanted = {"num_layers": hp.num_layers, "image_shape": tuple(hp.image_shape), "num_classes": hp.num_classes}
+    wanted = {"num_layers": hp.num_layers, "image_shape": hp.image_shape, "num_classes": hp.num_classes}
     differences = [
         f"{name}={_text(saved[name])} (this job: {_text(wanted[name])})"
         for name in saved
@@ -131,7 +123,7 @@ def _continued(folder, hp):
 
 
 def _from_pretrained_channel(folder, hp):
-    if _is_model(folder):
+    if artifacts.holds_model(folder):
         symbol, arrays = _read_model(folder, "pretrained")
         body, _ = _split(symbol, "pretrained")
         layers = graph.depth(symbol)

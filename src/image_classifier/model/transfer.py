@@ -20,16 +20,17 @@ from mxnet.base import MXNetError
 from mxnet.gluon import nn
 
 from ..errors import UserError
+from ..hyperparameters import Hyperparameters
 from . import graph, networks
 
 
-def error_line(error):
+def error_line(error: BaseException) -> str:
     """MXNet's or Gluon's error reduced to its last line, short enough for a failure message."""
     lines = str(error).strip().splitlines() or [type(error).__name__]
     return lines[-1][:200]
 
 
-def read_arrays(path):
+def read_arrays(path: Path) -> dict[str, mx.nd.NDArray]:
     """The named arrays of an MXNet .params file, without export's ``arg:``/``aux:`` prefixes."""
     try:
         arrays = mx.nd.load(str(path))
@@ -96,10 +97,10 @@ class TransferNet(gluon.HybridBlock):
         if classifier.bias is not None:
             self.head.bias.set_data(arrays[classifier.bias])
 
-    def body_params(self):
+    def body_params(self) -> list[gluon.Parameter]:
         return list(self.body.collect_params().values())
 
-    def train_top(self, top_layers):
+    def train_top(self, top_layers: int | None) -> None:
         """Train the head and the body's top ``top_layers`` weighted layers (None: all); freeze the rest."""
         frozen = graph.parameters_below(self.body_symbol, top_layers)
         params = self.body.collect_params()
@@ -118,7 +119,7 @@ class TransferNet(gluon.HybridBlock):
         return self.head(self.body(x))
 
 
-def from_gluoncv_file(path, hp, origin):
+def from_gluoncv_file(path: Path, hp: Hyperparameters, origin: str) -> TransferNet:
     """GluonCV's ResNet for ``hp.num_layers`` with the weights of ``path`` (save_parameters), under a new head."""
     arrays = read_arrays(Path(path))
     classifier = arrays.get("output.weight")  # GluonCV's ResNets keep their classifier in the child 'output'

@@ -44,25 +44,27 @@ def _macro_average(precision, recall, f1):
     return {"precision": float(precision.mean()), "recall": float(recall.mean()), "f1": float(f1.mean())}
 
 
-def confusion_matrix(labels, predicted, num_classes):
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
     """counts[t, p]: images of true class t predicted as p."""
     counts = np.zeros((num_classes, num_classes), np.int64)
     np.add.at(counts, (labels, predicted), 1)
     return counts
 
 
-def top_k_accuracy(labels, probabilities, k):
+def top_k_accuracy(labels: np.ndarray, probabilities: np.ndarray, k: int) -> float:
     best = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     return float((best == labels[:, None]).any(axis=1).mean())
 
 
-def top_ks(requested, num_classes):
+def top_ks(requested: int | None, num_classes: int) -> list[int]:
     """The k to report: the job's top_k, else 5; only where k < num_classes, as any larger k is trivially 1."""
     k = requested or DEFAULT_TOP_K
     return [k] if k < num_classes else []
 
 
-def single_label(labels, probabilities, class_names, top_k=None):
+def single_label(
+    labels: np.ndarray, probabilities: np.ndarray, class_names: dict[int, str], top_k: int | None = None
+) -> dict:
     """The report for integer ``labels`` (N,) and ``probabilities`` (N, classes)."""
     labels = labels.astype(np.int64)
     num_classes = probabilities.shape[1]
@@ -86,7 +88,7 @@ def single_label(labels, probabilities, class_names, top_k=None):
     }
 
 
-def average_precision(truth, scores):
+def average_precision(truth: np.ndarray, scores: np.ndarray) -> float | None:
     """Area under the precision-recall curve as scikit-learn's average_precision_score sums it:
     over the distinct scores from high to low, the precision there times the recall gained there."""
     positives = truth.sum()
@@ -101,7 +103,9 @@ def average_precision(truth, scores):
     return float((precision * recall_gained).sum())
 
 
-def multi_label(labels, probabilities, class_names, threshold=MULTI_LABEL_THRESHOLD):
+def multi_label(
+    labels: np.ndarray, probabilities: np.ndarray, class_names: dict[int, str], threshold: float = MULTI_LABEL_THRESHOLD
+) -> dict:
     """The report for multi-hot ``labels`` and per-class ``probabilities``, both (N, classes)."""
     truth = labels > 0.5
     decided = probabilities > threshold

@@ -8,17 +8,17 @@ Epochs count from 0, as the log lines do; metric names are the log lines' (top_k
 """
 
 import json
-import os
+from pathlib import Path
+
+from .. import atomic_files
 
 
 class History:
-    def __init__(self, path):
+    def __init__(self, path: Path):
         self.path = path
         self.epochs = []
 
-    def add(self, record):
+    def add(self, record: dict) -> None:
         self.epochs.append(record)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        staging = self.path.with_name(f".staging-{self.path.name}")
-        staging.write_text(json.dumps({"epochs": self.epochs}, indent=1))
-        os.replace(staging, self.path)
+        atomic_files.write_text(self.path, json.dumps({"epochs": self.epochs}, indent=1))

@@ -10,7 +10,7 @@ import numpy as np
 EPSILON = 1e-7  # keeps log() finite for probabilities of exactly 0 or 1
 
 
-def cross_entropy(labels, scores, multi_label):
+def cross_entropy(labels: np.ndarray, scores: np.ndarray, multi_label: bool) -> np.ndarray:
     """(N,) losses for ``labels`` ((N,) class ids, or (N, classes) multi-hot) and ``scores`` (N, classes)."""
     if multi_label:
         probabilities = np.clip(scores, EPSILON, 1 - EPSILON)

@@ -3,6 +3,8 @@
 Drawn with matplotlib's Agg canvas directly: no pyplot state, no display needed.
 """
 
+from pathlib import Path
+
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -25,7 +27,7 @@ def _phase_lines(axes, epochs, records, metric):
     axes.legend()
 
 
-def training_curves(records, path):
+def training_curves(records: list[dict], path: Path) -> None:
     """Accuracy and loss of train and validation per epoch, and the learning rate, side by side."""
     figure = Figure(figsize=(15, 4.5), dpi=DPI, layout="constrained")
     accuracy, loss, rate = figure.subplots(1, 3)
@@ -50,7 +52,7 @@ def training_curves(records, path):
     _save(figure, path)
 
 
-def confusion_matrix(counts, class_names, path):
+def confusion_matrix(counts: list[list[int]], class_names: list[str], path: Path) -> None:
     """Rows: true class, columns: predicted; coloured by the share of each true class (recall on the diagonal)."""
     counts = np.asarray(counts)
     num_classes = len(counts)

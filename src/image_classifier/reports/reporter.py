@@ -15,9 +15,13 @@ the best epoch, or the last one with checkpoint_frequency), so the report descri
 
 import json
 import logging
+from collections.abc import Iterable
 
+import mxnet as mx
 import numpy as np
 
+from ..environment import Environment
+from ..hyperparameters import Hyperparameters
 from ..model import artifacts
 from . import evaluation, plots
 from .history import History
@@ -55,15 +59,15 @@ def _predict(net, batches, ctx):
 
 
 class Reporter:
-    def __init__(self, env, hp, class_names):
+    def __init__(self, env: Environment, hp: Hyperparameters, class_names: dict[int, str]):
         self.active = env.is_master
-        self.multi_label = bool(hp.multi_label)
+        self.multi_label = hp.multi_label
         self.top_k = hp.top_k
         self.class_names = class_names
-        self.data_dir = env.output_data_dir
-        self.model_dir = env.model_dir
+        self.data_dir = env.paths.output_data_dir
+        self.model_dir = env.paths.model_dir
         self.history = History(self.data_dir / HISTORY_FILE)
-        self.board = TensorBoard(env.output_dir / "tensorboard") if self.active else None
+        self.board = TensorBoard(env.paths.tensorboard_dir) if self.active else None
         self.batches_trained = 0
         self.learning_rate = None
         self.train_values = {}
@@ -75,7 +79,14 @@ class Reporter:
     def _losses(self, labels, scores, valid):
         return cross_entropy(labels.asnumpy()[:valid], scores.asnumpy()[:valid], self.multi_label)
 
-    def train_batch(self, labels, scores, valid, metric, learning_rate):
+    def train_batch(
+        self,
+        labels: mx.nd.NDArray,
+        scores: mx.nd.NDArray,
+        valid: int,
+        metric: mx.metric.EvalMetric,
+        learning_rate: float,
+    ) -> None:
         if not self.active:
             return
         losses = self._losses(labels, scores, valid)
@@ -91,11 +102,12 @@ class Reporter:
             )
             self.window_loss = _Mean()
 
-    def validation_batch(self, labels, scores, valid):
+    def validation_batch(self, labels: mx.nd.NDArray, scores: mx.nd.NDArray, valid: int) -> None:
         if self.active:
             self.validation_loss.add(self._losses(labels, scores, valid))
 
-    def end_of_epoch(self, epoch, metric):
+    def end_of_epoch(self, epoch: int, metric: mx.metric.EvalMetric) -> float | None:
+        """Record the epoch (metrics.json, TensorBoard); its mean validation loss (None off the master host)."""
         if not self.active:
             return None
         record = {
@@ -109,7 +121,8 @@ class Reporter:
         self._new_epoch()
         return record["validation"]["loss"]
 
-    def finish(self, batches, ctx):
+    def finish(self, batches: Iterable[tuple[mx.nd.NDArray, mx.nd.NDArray, int]], ctx: mx.Context) -> None:
+        """evaluation.json and the plots, from the kept model on the validation ``batches``."""
         if not self.active:
             return
         self.board.close()

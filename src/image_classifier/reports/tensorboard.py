@@ -6,14 +6,16 @@ Per epoch (step = epoch, from 0): ``accuracy/train``, ``accuracy/validation``, `
 ``batch/loss`` (mean over those batches) and ``batch/learning_rate``.
 """
 
+from pathlib import Path
+
 from tensorboardX import SummaryWriter
 
 
 class TensorBoard:
-    def __init__(self, log_dir):
+    def __init__(self, log_dir: Path):
         self.writer = SummaryWriter(str(log_dir))
 
-    def epoch(self, record):
+    def epoch(self, record: dict) -> None:
         """Write one metrics.json record; flushed, so the epoch survives a stopped job."""
         for phase in ("train", "validation"):
             for name, value in record[phase].items():
@@ -21,9 +23,9 @@ class TensorBoard:
         self.writer.add_scalar("learning_rate", record["learning_rate"], record["epoch"])
         self.writer.flush()
 
-    def batch(self, step, values):
+    def batch(self, step: int, values: dict[str, float]) -> None:
         for name, value in values.items():
             self.writer.add_scalar(f"batch/{name}", value, step)
 
-    def close(self):
+    def close(self) -> None:
         self.writer.close()

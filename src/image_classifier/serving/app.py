@@ -12,7 +12,8 @@ import numpy as np
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import devices, environment
+from .. import devices
+from ..environment import Paths
 from . import codecs, custom_attributes, inputs
 from .batching import Batcher
 from .body import closing_when_unread, read_body
@@ -66,10 +67,10 @@ def _add_error_handlers(app):
 
 
 def create_app(settings=None, predictor=None):
-    """The app of one worker, its model loaded (from base_dir()/model onto the worker's device by default)."""
+    """The app of one worker, its model loaded (from /opt/ml/model onto the worker's device by default)."""
     settings = settings or Settings.from_environ(os.environ)
     predictor = predictor or Predictor.load(
-        environment.base_dir() / "model", devices.serving_context(settings.worker_slot)
+        Paths.from_environ().model_dir, devices.serving_context(settings.worker_slot)
     )
     model = Batcher(predictor, max(1, settings.dynamic_batch or 1))  # requests take turns in arrival order
     app = Flask(__name__)

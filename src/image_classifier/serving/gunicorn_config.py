@@ -8,6 +8,7 @@ the one it replaces. GUNICORN_CMD_ARGS still overrides anything here (``--access
 
 import os
 
+from .. import libraries
 from ..logs import configure_logging
 from .settings import WORKER_SLOT_ENV, Settings
 
@@ -40,3 +41,4 @@ def pre_fork(server, worker):
 
 def post_fork(server, worker):
     os.environ[WORKER_SLOT_ENV] = str(worker.slot)
+    libraries.settle_cv2()  # before the worker imports the app, and MXNet with it

@@ -15,7 +15,8 @@ import signal
 import subprocess
 import sys
 
-from .. import environment
+from .. import libraries
+from ..environment import Paths
 from ..errors import UserError
 from ..logs import configure_logging
 from . import workers
@@ -48,12 +49,13 @@ def main():
 
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, forward)
+    libraries.settle_cv2()
     from .. import devices  # MXNet, seconds to import: only once the signals are handled
     from .predictor import check_model_dir
 
     try:
         settings = Settings.from_environ(os.environ)
-        model_dir = environment.base_dir() / "model"
+        model_dir = Paths.from_environ().model_dir
         check_model_dir(model_dir)
         plan = workers.plan(devices.gpu_count(), workers.available_cores(), settings.workers)
     except UserError as error:

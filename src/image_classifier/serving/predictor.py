@@ -35,9 +35,7 @@ PASS_SIZES = (1, 2, 4, 8, MAX_BATCH)  # batch sizes bound to an executor
 
 def check_model_dir(model_dir):
     """The files serving needs, present; the message says what is missing and where it comes from."""
-    missing = [name for name in (artifacts.SYMBOL_FILE, artifacts.SHAPES_FILE) if not (model_dir / name).is_file()]
-    if not artifacts.saved_epochs(model_dir):
-        missing.append(f"{artifacts.PREFIX}-NNNN.params")
+    missing = artifacts.missing_files(model_dir)
     if missing:
         raise UserError(
             f"The model directory {model_dir} lacks {', '.join(missing)}: it must hold what `train` (or SageMaker's "

@@ -3,8 +3,8 @@
 Each checkpoint is a folder ``epoch-NNNN`` (NNNN = epochs completed) holding the network's parameters,
 the optimizer's state, ``state.json`` (progress, batches of the next epoch trained before a stop, best
 score, early stopping), the NumPy and Python RNG states, and a copy of the model directory's files. It is
-written as ``.partial-epoch-NNNN`` and renamed when complete, so a crash or ``kill -9`` mid-write leaves no
-folder that looks finished; a start ignores (and removes) partial folders and falls back to an older
+written as ``.partial-epoch-NNNN`` and renamed when complete (atomic_files.py), so a crash or ``kill -9`` mid-write
+leaves no folder that looks finished; a start ignores (and removes) partial folders and falls back to an older
 checkpoint when any part of the newest does not load (the log names the part).
 """
 
@@ -18,6 +18,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from mxnet import gluon
+
+from .. import atomic_files
 
 log = logging.getLogger(__name__)
 KEEP = 2
@@ -25,11 +28,11 @@ NAME = re.compile(r"^epoch-(\d{4})$")
 
 
 class Checkpoints:
-    def __init__(self, directory):
+    def __init__(self, directory: Path):
         self.directory = Path(directory)
 
     @property
-    def enabled(self):
+    def enabled(self) -> bool:
         """SageMaker creates /opt/ml/checkpoints only when the job asks for checkpoints."""
         return self.directory.is_dir()
 
@@ -37,30 +40,41 @@ class Checkpoints:
         found = [(int(m.group(1)), path) for path in self.directory.iterdir() if (m := NAME.match(path.name))]
         return [path for _, path in sorted(found)]
 
-    def save(self, epochs_done, net, trainer, state, model_dir):
+    def saved_seed(self) -> int | None:
+        """The stopped job's seed, from the newest checkpoint whose state.json reads; None without one.
+
+        Known before the job builds anything, so that a resumed job draws everything from the seed it had."""
+        if not self.enabled:
+            return None
+        for path in reversed(self._complete()):
+            try:
+                return _state(json.loads((path / "state.json").read_text())).get("seed")
+            except (OSError, ValueError):
+                continue
+        return None
+
+    def save(
+        self, epochs_done: int, net: gluon.Block, trainer: gluon.Trainer | None, state: dict, model_dir: Path
+    ) -> None:
         """``trainer`` None: its state is not ours to save (with a dist kvstore the servers hold it)."""
-        final = self.directory / f"epoch-{epochs_done:04d}"
-        partial = self.directory / f".partial-{final.name}"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir()
-        net.save_parameters(str(partial / "network.params"))
-        if trainer is not None:
-            trainer.save_states(str(partial / "trainer.states"))
-        (partial / "rng.pickle").write_bytes(pickle.dumps((np.random.get_state(), random.getstate())))
-        if Path(model_dir).is_dir():
-            shutil.copytree(model_dir, partial / "model")
-        (partial / "state.json").write_text(json.dumps({**state, "epochs_done": epochs_done}))
-        _sync(partial)
-        shutil.rmtree(final, ignore_errors=True)  # a checkpoint for the same progress, written before a stop
-        os.rename(partial, final)
+        final = self.directory / f"epoch-{epochs_done:04d}"  # replaces one for the same progress, before a stop
+        with atomic_files.staged(final) as partial:
+            partial.mkdir()
+            net.save_parameters(str(partial / "network.params"))
+            if trainer is not None:
+                trainer.save_states(str(partial / "trainer.states"))
+            (partial / "rng.pickle").write_bytes(pickle.dumps((np.random.get_state(), random.getstate())))
+            if Path(model_dir).is_dir():
+                shutil.copytree(model_dir, partial / "model")
+            (partial / "state.json").write_text(json.dumps({**state, "epochs_done": epochs_done}))
+            _sync(partial)
         for old in self._complete()[:-KEEP]:
             shutil.rmtree(old, ignore_errors=True)
         log.info("Checkpoint saved: %s", final)
 
-    def resume(self, net, trainer, model_dir):
+    def resume(self, net: gluon.Block, trainer: gluon.Trainer | None, model_dir: Path) -> dict | None:
         """Load the newest checkpoint that loads into ``net`` and ``trainer``; its state, or None."""
-        for partial in self.directory.glob(".partial-*"):
-            shutil.rmtree(partial, ignore_errors=True)
+        atomic_files.remove_partials(self.directory)
         complete = self._complete()
         for path in reversed(complete):
             try:

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from .. import hyperparameters
+from ..environment import Environment
 from ..errors import UserError
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,11 @@ RESOLVE_SECONDS = 120  # SageMaker's hosts may join the network some time after 
 @dataclass(frozen=True)
 class Cluster:
     host: str
-    roles: tuple  # the parameter-server roles this host runs beside its worker
-    variables: dict  # DMLC_* for every process of this host
+    roles: tuple[str, ...]  # the parameter-server roles this host runs beside its worker
+    variables: dict[str, str]  # DMLC_* for every process of this host
 
 
-def resolve(host, seconds=RESOLVE_SECONDS):
+def resolve(host: str, seconds: float = RESOLVE_SECONDS) -> str:
     deadline = time.time() + seconds
     while True:
         try:
@@ -42,7 +43,7 @@ def resolve(host, seconds=RESOLVE_SECONDS):
             time.sleep(1)
 
 
-def plan(env):
+def plan(env: Environment) -> Cluster | None:
     """This host's part of a multi-host job, or None for a job on one host."""
     if len(env.hosts) == 1:
         return None
@@ -70,10 +71,10 @@ def plan(env):
     return Cluster(env.current_host, roles, variables)
 
 
-def start_role(cluster, role):
+def start_role(cluster: Cluster, role: str) -> subprocess.Popen:
     environ = {**os.environ, **cluster.variables, "DMLC_ROLE": role}
     return subprocess.Popen([sys.executable, "-c", "import mxnet"], env=environ)
 
 
-def worker_environment(cluster):
+def worker_environment(cluster: Cluster | None) -> dict[str, str]:
     return {**os.environ, **cluster.variables, "DMLC_ROLE": "worker"} if cluster else dict(os.environ)

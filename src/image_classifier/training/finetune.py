@@ -11,8 +11,10 @@ stay bit-identical. The schedule depends only on the epoch number, so a resumed 
 
 import logging
 
+from mxnet import gluon
+
 from ..errors import UserError
-from ..hyperparameters import SPECS
+from ..hyperparameters import SPECS, Hyperparameters
 from ..model.transfer import TransferNet
 
 log = logging.getLogger(__name__)
@@ -20,7 +22,7 @@ CONTROLS = ("freeze_epochs", "trainable_layers", "body_lr_mult")
 
 
 class FineTuning:
-    def __init__(self, hp, net, trainer):
+    def __init__(self, hp: Hyperparameters, net: gluon.Block, trainer: gluon.Trainer):
         self.hp = hp
         self.net = net if isinstance(net, TransferNet) else None
         self.top_layers = None  # what trains now, as TransferNet.train_top takes it: None is everything
@@ -40,7 +42,7 @@ class FineTuning:
             {index: hp.body_lr_mult for index, param in enumerate(net.collect_params().values()) if param in body}
         )
 
-    def start_epoch(self, epoch):
+    def start_epoch(self, epoch: int) -> bool:
         """Freeze or unfreeze the body for ``epoch`` (0-based); True when that changed what trains."""
         top_layers = 0 if epoch < self.hp.freeze_epochs else self.hp.trainable_layers
         if self.net is None or top_layers == self.top_layers:

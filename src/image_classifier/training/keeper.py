@@ -13,6 +13,9 @@ the chosen one alone and logs why it was chosen.
 import logging
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mxnet.gluon import HybridBlock
 
 from ..model import artifacts
 
@@ -26,23 +29,23 @@ class EpochScore:
     accuracy: float  # validation accuracy
     loss: float  # mean validation loss; inf when it was not finite
 
-    def rank(self):
+    def rank(self) -> tuple[float, int]:
         """Lower is preferred among epochs of near-equal accuracy: lower loss, then the later epoch."""
         return self.loss, -self.epoch_number
 
 
-def near_best(history, tolerance):
+def near_best(history: list[EpochScore], tolerance: float) -> list[EpochScore]:
     """The epochs of ``history`` whose accuracy is within ``tolerance`` of the best."""
     best = max(score.accuracy for score in history)
     return [score for score in history if score.accuracy >= best - tolerance - ROUNDING]
 
 
-def choose(history, tolerance):
+def choose(history: list[EpochScore], tolerance: float) -> EpochScore:
     """The epoch to keep: among those within ``tolerance`` of the best accuracy, the lowest loss, then the latest."""
     return min(near_best(history, tolerance), key=EpochScore.rank)
 
 
-def still_possible(history, tolerance):
+def still_possible(history: list[EpochScore], tolerance: float) -> list[EpochScore]:
     """The epochs ``choose`` may still pick after any later epochs: near the best so far (the best only rises)
     and not beaten by an epoch of at least their accuracy and a better rank (which stays near the best as long
     as they do)."""
@@ -55,14 +58,16 @@ def still_possible(history, tolerance):
 
 
 class ModelKeeper:
-    def __init__(self, model_dir, checkpoint_frequency, validation_count):
+    def __init__(self, model_dir: Path, checkpoint_frequency: int | None, validation_count: int):
         self.model_dir = model_dir
         self.frequency = checkpoint_frequency
         self.tolerance = 1.0 / validation_count  # one validation image's share of the accuracy
         self.history = []
         self.saved = []
 
-    def end_of_epoch(self, served_net, epoch_number, accuracy, loss, last):
+    def end_of_epoch(
+        self, served_net: HybridBlock, epoch_number: int, accuracy: float, loss: float, last: bool
+    ) -> None:
         """Record epoch ``epoch_number`` (1-based); save it if the policy may keep it."""
         self.history.append(EpochScore(epoch_number, accuracy, loss if math.isfinite(loss) else math.inf))
         if self.frequency:
@@ -74,7 +79,7 @@ class ModelKeeper:
             self._save(served_net, epoch_number)
         self._remove_all_but(keep)
 
-    def finish(self):
+    def finish(self) -> None:
         """Log which epochs are kept and why; with checkpoint_frequency unset, leave only the chosen one's
         parameters."""
         if not self.history:
@@ -111,10 +116,10 @@ class ModelKeeper:
             f"{best:f}, and it has {why}"
         )
 
-    def state(self):
+    def state(self) -> dict:
         return {"history": [asdict(score) for score in self.history], "saved": self.saved}
 
-    def restore(self, state):
+    def restore(self, state: dict) -> None:
         if "history" in state:
             self.history = [EpochScore(**score) for score in state["history"]]
         else:  # a checkpoint written before losses were kept knows only its best epoch, at an unknown loss

@@ -2,8 +2,10 @@
 
 import mxnet as mx
 
+from ..hyperparameters import Hyperparameters
 
-def lr_scheduler(hp, batches_per_epoch):
+
+def lr_scheduler(hp: Hyperparameters, batches_per_epoch: int) -> mx.lr_scheduler.LRScheduler | None:
     """``lr_scheduler_step`` epochs become update counts: the rate is multiplied by the factor there."""
     if not hp.lr_scheduler_step:
         return None
@@ -11,7 +13,7 @@ def lr_scheduler(hp, batches_per_epoch):
     return mx.lr_scheduler.MultiFactorScheduler(step=steps, factor=hp.lr_scheduler_factor, base_lr=hp.learning_rate)
 
 
-def optimizer_params(hp, batches_per_epoch):
+def optimizer_params(hp: Hyperparameters, batches_per_epoch: int) -> tuple[str, dict]:
     """The name and arguments ``gluon.Trainer`` takes for ``hp.optimizer``."""
     params = {
         "learning_rate": hp.learning_rate,

@@ -12,11 +12,12 @@ import subprocess
 import sys
 import time
 
-from .. import environment, failure
-from ..environment import Environment
+from .. import failure
+from ..environment import Environment, Paths
 from . import distributed
 
 log = logging.getLogger(__name__)
+JOB_CODE = "from image_classifier.cli import job_main; raise SystemExit(job_main())"
 STOP_GRACE = 30
 ROLE_EXIT_WAIT = 30
 KILLED_MESSAGE = (
@@ -29,9 +30,7 @@ class Supervisor:
     def __init__(self, cluster):
         self.cluster = cluster
         self.roles = {role: distributed.start_role(cluster, role) for role in cluster.roles} if cluster else {}
-        self.job = subprocess.Popen(
-            [sys.executable, "-m", "image_classifier.training.job"], env=distributed.worker_environment(cluster)
-        )
+        self.job = subprocess.Popen([sys.executable, "-c", JOB_CODE], env=distributed.worker_environment(cluster))
         self.stop_requested_at = None
         self.killed_by_us = False
         for number in (signal.SIGTERM, signal.SIGINT):
@@ -56,7 +55,7 @@ class Supervisor:
         """A role that failed; one that exits 0 has seen every worker finish, which is how it should end."""
         return next(((role, p.returncode) for role, p in self.roles.items() if p.poll() not in (None, 0)), None)
 
-    def wait(self, output_dir):
+    def wait(self, paths: Paths) -> int:
         while self.job.poll() is None:
             if self.stop_requested_at and time.time() - self.stop_requested_at > STOP_GRACE:
                 self._kill_all()
@@ -68,13 +67,13 @@ class Supervisor:
                     f"ran; the job cannot go on without it: check that host's log and memory, then retry"
                 )
                 log.error(message)
-                failure.write_failure(output_dir, message)
+                failure.write_failure(paths, message)
                 self._kill_all()
                 self.job.wait()
                 return failure.INTERNAL_ERROR_EXIT
             time.sleep(0.2)
         self._end_roles()
-        return self._exit_code(self.job.returncode, output_dir)
+        return self._exit_code(self.job.returncode, paths)
 
     def _end_roles(self):
         """After the job, the roles end by themselves once every worker has finished; else they are ended."""
@@ -86,21 +85,20 @@ class Supervisor:
                 process.kill()
                 process.wait()
 
-    def _exit_code(self, code, output_dir):
+    def _exit_code(self, code, paths):
         if code == -signal.SIGKILL and not self.killed_by_us:
             log.error(KILLED_MESSAGE)
-            failure.write_failure(output_dir, KILLED_MESSAGE)
+            failure.write_failure(paths, KILLED_MESSAGE)
         elif code < 0:
-            failure.write_failure(output_dir, f"Training ended by {signal.Signals(-code).name}")
+            failure.write_failure(paths, f"Training ended by {signal.Signals(-code).name}")
         return 128 - code if code < 0 else code
 
 
-def main():
-    base_dir = environment.base_dir()
-    output_dir = base_dir / "output"
-    failure.reset(output_dir)
+def main() -> int:
+    paths = Paths.from_environ()
+    failure.reset(paths)
     try:
-        supervisor = Supervisor(distributed.plan(Environment.load(base_dir)))
+        supervisor = Supervisor(distributed.plan(Environment.load(paths)))
     except Exception as error:  # reading the configuration fails through the same funnel as the job
-        return failure.record(output_dir, error)
-    return supervisor.wait(output_dir)
+        return failure.record(paths, error)
+    return supervisor.wait(paths)
