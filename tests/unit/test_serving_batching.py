@@ -99,7 +99,7 @@ def test_a_pass_waits_for_requests_being_decoded_but_a_lone_request_never_waits(
     def second_request():
         with batcher.preparing():
             decoded.wait(WAIT)
-        batcher.predict(np.full((1, *IMAGE_SHAPE), 1, np.float32))
+            batcher.predict(np.full((1, *IMAGE_SHAPE), 1, np.float32))
 
     threads = [
         threading.Thread(target=second_request),

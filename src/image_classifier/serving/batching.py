@@ -42,20 +42,24 @@ class _Job:
 
 
 class Batcher:
-    def __init__(self, predictor, max_images):
+    def __init__(self, predictor, max_images: int) -> None:
         self._predictor = predictor
         self._max_images = max_images
         self._queue = deque()  # jobs not yet in a pass, in arrival order
         self._busy = False  # a thread holds the model's turn
         self._preparing = 0
+        self._thread = threading.local()  # .preparing: this thread is counted in _preparing
         self._last_pass = 1  # images in the previous pass
         self._changed = threading.Condition()  # guards all of the above; notified on a new job or a decode done
 
-    def predict(self, batch):
+    def predict(self, batch: np.ndarray) -> np.ndarray:
         """Like Predictor.predict, sharing the forward pass with whatever other requests are waiting."""
         job = _Job(batch)
         with self._changed:
             self._queue.append(job)
+            if getattr(self._thread, "preparing", False):  # no longer, in the same step: no pass misses it
+                self._thread.preparing = False
+                self._preparing -= 1
             self._changed.notify()
             if self._busy:
                 mine = False
@@ -71,15 +75,19 @@ class Batcher:
 
     @contextmanager
     def preparing(self):
-        """Around the decoding of images that will come to predict(): a pass about to start waits for them."""
+        """Around the decoding of images and the predict() they come to: a pass about to start waits for them
+        until they are queued (or the decoding failed)."""
         with self._changed:
             self._preparing += 1
+            self._thread.preparing = True
         try:
             yield
         finally:
             with self._changed:
-                self._preparing -= 1
-                self._changed.notify()
+                if self._thread.preparing:
+                    self._thread.preparing = False
+                    self._preparing -= 1
+                    self._changed.notify()
 
     def _take(self):
         """The jobs of the next pass, from the front of the queue; a job that does not fit stays first."""

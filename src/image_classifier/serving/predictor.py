@@ -21,6 +21,7 @@ state.
 import logging
 import threading
 import time
+from pathlib import Path
 
 import mxnet as mx
 import numpy as np
@@ -46,7 +47,9 @@ def check_model_dir(model_dir):
 class Executors:
     """The network bound once per size in PASS_SIZES on ``ctx``, the executors sharing weights and memory."""
 
-    def __init__(self, model_dir, ctx, image_shape, epoch_number=None):
+    def __init__(
+        self, model_dir: Path, ctx: mx.Context, image_shape: tuple[int, int, int], epoch_number: int | None = None
+    ) -> None:
         epoch_number = epoch_number or artifacts.saved_epochs(model_dir)[-1]
         symbol = mx.sym.load(str(model_dir / artifacts.SYMBOL_FILE))
         arg_params, aux_params = mx.model.load_params(str(model_dir / artifacts.PREFIX), epoch_number)
@@ -59,7 +62,7 @@ class Executors:
             largest = symbol.bind(ctx, inputs, aux_states=aux_states, grad_req="null", shared_exec=largest)
             self._executors[size] = largest
 
-    def __call__(self, batch):
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
         """An (N, C, H, W) float32 batch to the network's (N, outputs) float32 outputs."""
         most = PASS_SIZES[-1]
         if len(batch) > most:
