@@ -3,6 +3,10 @@
 sagemaker_training's own ``environment`` module is not used here: it fixes every path when it is
 imported, creates directories under ``~/sagemaker_local`` as a side effect of that import, and
 ``json.loads`` every hyperparameter value. We read the same three files, with the same names, lazily.
+Script mode (``training/script_mode.py``) is where it is used, and the only place it is imported.
+Its other two services are not used by the built-in path either: host resolution (it waits 15 minutes for
+every name, a lone host's own too; ``training/distributed.py`` resolves only several hosts, for 120 s) and
+the GPU count (it runs ``nvidia-smi``; ``devices.py`` asks MXNet, which is what trains on them).
 """
 
 import json

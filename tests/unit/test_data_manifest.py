@@ -5,12 +5,12 @@ import re
 
 import numpy as np
 import pytest
+import s3_stand_in
 from conftest import set_hyperparameters
 from data_layouts import first_failure_line, manifest_line, replace_line, write_job
-from moto.server import ThreadedMotoServer
 
 from image_classifier import demo_data, hyperparameters
-from image_classifier.data import channels, s3
+from image_classifier.data import channels
 from image_classifier.environment import Environment
 
 SIZE = 16
@@ -24,29 +24,15 @@ def base_dir(tmp_path):
 
 @pytest.fixture(scope="module")
 def s3_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    yield "http://{}:{}".format(*server.get_host_and_port())
-    server.stop()
+    with s3_stand_in.server() as environ:
+        yield environ
 
 
 @pytest.fixture
 def bucket(s3_server, monkeypatch):
     """An empty bucket on the S3 stand-in, and boto3 pointed at it."""
-    for name, value in (
-        ("AWS_ENDPOINT_URL", s3_server),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-    ):
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(s3, "_client", None)
-    client = s3._s3()
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    for listed in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=listed["Key"])
-    client.delete_bucket(Bucket=BUCKET)
+    with s3_stand_in.bucket(s3_server, BUCKET, monkeypatch) as client:
+        yield client
 
 
 def manifest_path(base_dir):

@@ -21,9 +21,8 @@ import numpy as np
 from mxnet import recordio
 from PIL import Image, UnidentifiedImageError
 
-from .. import image_ops
+from .. import image_ops, s3_objects
 from ..errors import UserError
-from . import s3
 from .spec import DataSpec
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ def _read(item):
     if isinstance(item.source, bytes):
         return item.source
     if isinstance(item.source, str):
-        return s3.fetch(item.source, item.where)
+        return s3_objects.fetch(item.source, item.where)
     try:
         return Path(item.source).read_bytes()
     except OSError as error:

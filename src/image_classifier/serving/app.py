@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import devices
 from ..environment import Paths
-from . import codecs, custom_attributes, inputs
+from . import codecs, custom_attributes, handlers, inputs
 from .batching import Batcher
 from .body import closing_when_unread, read_body
 from .errors import PayloadTooLarge, ServingError
@@ -66,23 +66,8 @@ def _add_error_handlers(app):
         return _error(500, f"Internal error ({type(error).__name__}); the endpoint's log has the details")
 
 
-def create_app(settings=None, predictor=None):
-    """The app of one worker, its model loaded (from /opt/ml/model onto the worker's device by default)."""
-    settings = settings or Settings.from_environ(os.environ)
-    predictor = predictor or Predictor.load(
-        Paths.from_environ().model_dir, devices.serving_context(settings.worker_slot)
-    )
+def _add_invocations(app, settings, predictor):
     model = Batcher(predictor, max(1, settings.dynamic_batch or 1))  # requests take turns in arrival order
-    app = Flask(__name__)
-    _add_error_handlers(app)
-
-    @app.get("/ping")
-    def ping():
-        return Response(status=200)
-
-    @app.get("/execution-parameters")
-    def execution_parameters():
-        return jsonify(settings.execution_parameters())
 
     @app.post("/invocations")
     def invocations():
@@ -102,5 +87,31 @@ def create_app(settings=None, predictor=None):
         answer = codecs.encode(media_type, probabilities, payload.several, options.top_k, predictor.class_names)
         return Response(answer, mimetype=media_type)
 
+
+def create_app(settings=None, predictor=None):
+    """The app of one worker, its model loaded (from /opt/ml/model onto the worker's device by default).
+
+    With the user's inference code in the model directory (handlers.py), /invocations goes through it instead.
+    """
+    settings = settings or Settings.from_environ(os.environ)
+    model_dir = Paths.from_environ().model_dir
+    ctx = devices.serving_context(settings.worker_slot)
+    program = handlers.program_path(model_dir, os.environ)
+    app = Flask(__name__)
+    _add_error_handlers(app)
+
+    @app.get("/ping")
+    def ping():
+        return Response(status=200)
+
+    @app.get("/execution-parameters")
+    def execution_parameters():
+        return jsonify(settings.execution_parameters())
+
+    if program:
+        user_code = handlers.Handlers(program, model_dir, settings, ctx, predictor)
+        app.add_url_rule("/invocations", view_func=user_code.invocations, methods=["POST"])
+    else:
+        _add_invocations(app, settings, predictor or Predictor.load(model_dir, ctx))
     app.wsgi_app = closing_when_unread(app.wsgi_app)
     return app

@@ -7,6 +7,8 @@ taking connections, finishes the requests in flight and exits. When gunicorn exi
 does ``serve``, with gunicorn's exit code, so that the platform sees a dead container rather than one that
 no longer answers. The worker plan reaches gunicorn through the variables a user would set:
 SAGEMAKER_MODEL_SERVER_WORKERS, and OMP_NUM_THREADS and IMAGE_CLASSIFIER_DYNAMIC_BATCH unless already set.
+With the user's inference code (handlers.py), the model files are left to its model_fn to check, and an
+``s3://`` SAGEMAKER_SUBMIT_DIRECTORY is downloaded here, once for every worker.
 """
 
 import logging
@@ -51,17 +53,20 @@ def main():
         signal.signal(number, forward)
     libraries.settle_cv2()
     from .. import devices  # MXNet, seconds to import: only once the signals are handled
+    from . import handlers
     from .predictor import check_model_dir
 
     try:
         settings = Settings.from_environ(os.environ)
         model_dir = Paths.from_environ().model_dir
-        check_model_dir(model_dir)
+        source_environ = handlers.with_local_source(model_dir, os.environ)
+        if handlers.program_path(model_dir, source_environ) is None:  # user code's model_fn may read other files
+            check_model_dir(model_dir)
         plan = workers.plan(devices.gpu_count(), workers.available_cores(), settings.workers)
     except UserError as error:
         log.error("serve cannot start: %s", error)
         return 1
-    environ = gunicorn_environ(os.environ, plan)
+    environ = gunicorn_environ(source_environ, plan)
     log.info(
         "Serving %s on %s:%d: %d worker(s), each with %s model thread(s), %d request threads and dynamic "
         "batches of up to %s images",

@@ -4,6 +4,8 @@ The supervisor may be PID 1 in the container. It forwards SIGTERM and SIGINT to 
 have not ended ``STOP_GRACE`` seconds later (a worker can block in the kvstore when a peer is gone), kills
 them. When a parameter-server role dies while the job runs, it ends the job and fails naming the role.
 When the job is killed outright (the OOM killer sends SIGKILL) it leaves the reason the job could not.
+A job whose hyperparameters name a script of the user's (``sagemaker_program``) runs that instead
+(``script_mode``).
 """
 
 import logging
@@ -14,7 +16,7 @@ import time
 
 from .. import failure
 from ..environment import Environment, Paths
-from . import distributed
+from . import distributed, script_mode
 
 log = logging.getLogger(__name__)
 JOB_CODE = "from image_classifier.cli import job_main; raise SystemExit(job_main())"
@@ -98,7 +100,10 @@ def main() -> int:
     paths = Paths.from_environ()
     failure.reset(paths)
     try:
-        supervisor = Supervisor(distributed.plan(Environment.load(paths)))
+        env = Environment.load(paths)
+        if script_mode.requested(env.hyperparameters):
+            return script_mode.run(env, STOP_GRACE)
+        supervisor = Supervisor(distributed.plan(env))
     except Exception as error:  # reading the configuration fails through the same funnel as the job
         return failure.record(paths, error)
     return supervisor.wait(paths)

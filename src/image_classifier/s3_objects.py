@@ -1,4 +1,5 @@
-"""Images a manifest references as ``s3://bucket/key``, fetched with boto3 by the packing threads.
+"""Objects fetched from S3 by ``s3://bucket/key``: the images a manifest references (fetched by the packing
+threads) and the user's source tarball that ``serve`` downloads.
 
 One client serves every thread (boto3 clients are thread-safe). botocore retries throttling, server errors
 and broken connections (standard mode, 5 attempts); a body that breaks off mid-read is fetched again here.
@@ -13,7 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from ..errors import UserError
+from .errors import UserError
 
 ATTEMPTS = 3
 _client = None
