@@ -4,8 +4,10 @@
 
 Exports an untrained ResNet-18 (4 classes; weights do not change the time) to a temporary model directory,
 starts `serve` on it, then prints one table:
-  in-process   the SymbolBlock that serving loads, on preprocessed arrays: latency of batch 1,
-               images/s of batch 8
+  in-process   the network as serving runs it (predictor.Executors: one executor bound per batch size,
+               the fastest way we know to run these files in one process), on preprocessed arrays:
+               latency of batch 1, images/s of batch 8; and, for reference, the Gluon SymbolBlock
+               (artifacts.load) that serving ran before
   HTTP         `serve` on 127.0.0.1 answering 224x224 JPEGs (decode and preprocessing included):
                p50/p99 latency at concurrency 1, images/s at concurrency 8 (one image per request)
 and the ratios against the targets: p50 <= 1.15x in-process, throughput >= 0.9x in-process.
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import mxnet as mx
@@ -33,6 +36,7 @@ from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts, networks
 from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.serving import workers
+from image_classifier.serving.predictor import Executors
 
 IMAGE_SHAPE = (3, 224, 224)
 NUM_CLASSES = 4
@@ -64,18 +68,24 @@ def _jpeg(image):
 
 
 class InProcess:
-    """The model as serving loads it, on preprocessed arrays."""
+    """A network in this process, on preprocessed arrays: ``forward`` takes an (N, C, H, W) batch."""
 
-    def __init__(self, model_dir):
-        self.net = artifacts.load(model_dir)
+    def __init__(self, model_dir, forward):
+        self.forward = forward
         preprocessing = artifacts.read_preprocessing(model_dir)
         self.batch = np.stack([preprocessing.apply(image_ops.decode_rgb(jpeg)) for jpeg in jpegs(CONCURRENCY)])
         for _ in range(5):
             self.forward(self.batch[:1])
             self.forward(self.batch)
 
-    def forward(self, inputs):
-        return self.net(mx.nd.array(inputs)).asnumpy()
+    @classmethod
+    def executors(cls, model_dir):
+        return cls(model_dir, Executors(model_dir, mx.cpu(), IMAGE_SHAPE))
+
+    @classmethod
+    def symbol_block(cls, model_dir):
+        net = artifacts.load(model_dir)
+        return cls(model_dir, lambda inputs: net(mx.nd.array(inputs)).asnumpy())
 
     def latencies(self, runs):
         times = []
@@ -163,21 +173,36 @@ def images_per_second(runs):
     return sum(count for count, _ in runs) / sum(seconds for _, seconds in runs)
 
 
+@dataclass(frozen=True)
+class Figures:
+    latency: float  # seconds, in-process batch 1, the executors serving runs
+    throughput: float  # images/s, in-process batch 8, the same
+    block_latency: float  # the SymbolBlock's
+    block_throughput: float
+    p50: float  # seconds, HTTP at concurrency 1
+    p99: float
+    http_throughput: float  # images/s, HTTP at concurrency 8
+
+
 def measure(model_dir, port, requests, rounds):
     """Model and endpoint measured in alternation, round after round, so that background load drifting
     during the run weighs on both alike."""
-    model = InProcess(model_dir)
+    model, symbol_block = InProcess.executors(model_dir), InProcess.symbol_block(model_dir)
     images = jpegs(requests // rounds)
     post_images(port, images[:20], [])
-    model_times, http_times, model_runs, http_runs = [], [], [], []
+    model_times, block_times, http_times, model_runs, block_runs, http_runs = [], [], [], [], [], []
     for _ in range(rounds):
         model_times += model.latencies(len(images))
+        block_times += symbol_block.latencies(len(images))
         http_times += http_latencies(port, images)
         model_runs.append(model.throughput_run(len(images)))
+        block_runs.append(symbol_block.throughput_run(len(images)))
         http_runs.append(http_throughput_run(port, images))
-    return (
+    return Figures(
         np.median(model_times),
         images_per_second(model_runs),
+        np.median(block_times),
+        images_per_second(block_runs),
         np.percentile(http_times, 50),
         np.percentile(http_times, 99),
         images_per_second(http_runs),
@@ -206,7 +231,7 @@ def main():
         port = free_port()
         serve = start_serve(base_dir, port, args.dynamic_batch, args.workers)
         try:
-            latency, throughput, p50, p99, http_throughput = measure(model_dir, port, args.requests, args.rounds)
+            figures = measure(model_dir, port, args.requests, args.rounds)
         finally:
             serve.terminate()
             serve.wait(timeout=60)
@@ -215,15 +240,17 @@ def main():
         f"workers {args.workers or 'planned'}, "
         f"dynamic batch {'planned' if args.dynamic_batch is None else args.dynamic_batch}, {os.cpu_count()} CPUs"
     )
-    print(f"{'':34}{'in-process':>12}{'HTTP':>12}{'ratio':>8}{'target':>9}")
+    latency, throughput = figures.latency, figures.throughput
+    print(f"{'':34}{'in-process':>12}{'HTTP':>12}{'ratio':>8}{'target':>9}{'SymbolBlock':>13}")
     print(
-        f"{'latency p50, batch/concurrency 1':34}{latency * 1000:>10.1f}ms{p50 * 1000:>10.1f}ms"
-        f"{p50 / latency:>8.2f}{'<= ' + str(LATENCY_TARGET):>9}"
+        f"{'latency p50, batch/concurrency 1':34}{latency * 1000:>10.1f}ms{figures.p50 * 1000:>10.1f}ms"
+        f"{figures.p50 / latency:>8.2f}{'<= ' + str(LATENCY_TARGET):>9}{figures.block_latency * 1000:>11.1f}ms"
     )
-    print(f"{'latency p99, concurrency 1':34}{'':>12}{p99 * 1000:>10.1f}ms")
+    print(f"{'latency p99, concurrency 1':34}{'':>12}{figures.p99 * 1000:>10.1f}ms")
     print(
-        f"{'images/s, batch/concurrency 8':34}{throughput:>12.1f}{http_throughput:>12.1f}"
-        f"{http_throughput / throughput:>8.2f}{'>= ' + str(THROUGHPUT_TARGET):>9}"
+        f"{'images/s, batch/concurrency 8':34}{throughput:>12.1f}{figures.http_throughput:>12.1f}"
+        f"{figures.http_throughput / throughput:>8.2f}{'>= ' + str(THROUGHPUT_TARGET):>9}"
+        f"{figures.block_throughput:>13.1f}"
     )
 
 

@@ -3,7 +3,6 @@
 import io
 import threading
 import time
-from concurrent.futures import Future
 
 import mxnet as mx
 import numpy as np
@@ -74,7 +73,7 @@ def test_requests_reach_the_model_in_arrival_order(predictor, monkeypatch, dynam
     entered.wait(WAIT)  # the model is busy with request 0; the others queue behind it, one after another
     for marker, thread in enumerate(threads[1:], 1):
         thread.start()
-        wait_until(lambda marker=marker: batchers[0]._queue.qsize() == marker)
+        wait_until(lambda marker=marker: len(batchers[0]._queue) == marker)
     release.set()
     for thread in threads:
         thread.join(WAIT)
@@ -89,16 +88,7 @@ def test_a_pass_waits_for_requests_being_decoded_but_a_lone_request_never_waits(
         predictor, "predict", lambda batch: seen.append([int(row[0, 0, 0]) for row in batch]) or forward(batch)
     )
 
-    class CountingBatcher(Batcher):
-        submitted = 0
-
-        def predict(self, batch):
-            future = Future()
-            self._queue.put((batch, future))
-            self.submitted += 1  # after the put: once the queue is empty again, the model thread has the job
-            return future.result()
-
-    batcher = CountingBatcher(predictor, max_images=8)
+    batcher = Batcher(predictor, max_images=8)
     lone = threading.Thread(target=batcher.predict, args=(np.full((1, *IMAGE_SHAPE), 9, np.float32),))
     lone.start()
     lone.join(WAIT)
@@ -109,7 +99,7 @@ def test_a_pass_waits_for_requests_being_decoded_but_a_lone_request_never_waits(
     def second_request():
         with batcher.preparing():
             decoded.wait(WAIT)
-        batcher.predict(np.full((1, *IMAGE_SHAPE), 1, np.float32))
+            batcher.predict(np.full((1, *IMAGE_SHAPE), 1, np.float32))
 
     threads = [
         threading.Thread(target=second_request),
@@ -118,8 +108,53 @@ def test_a_pass_waits_for_requests_being_decoded_but_a_lone_request_never_waits(
     threads[0].start()
     wait_until(lambda: batcher._preparing == 1)
     threads[1].start()
-    wait_until(lambda: batcher.submitted == 2 and batcher._queue.qsize() == 0)  # taken; its pass waits for 1
+    wait_until(lambda: batcher._busy and not batcher._queue)  # request 0 taken; its pass waits for request 1
     decoded.set()
     for thread in threads:
         thread.join(WAIT)
     assert seen == [[9], [0, 1]]
+
+
+def test_a_lone_request_runs_in_its_own_thread(predictor, monkeypatch):
+    threads, forward = [], predictor.predict
+    record = threads.append
+    monkeypatch.setattr(predictor, "predict", lambda batch: record(threading.current_thread()) or forward(batch))
+    batcher = Batcher(predictor, max_images=8)
+    batch = np.full((1, *IMAGE_SHAPE), 3, np.float32)
+    np.testing.assert_array_equal(batcher.predict(batch), forward(batch))
+    assert threads == [threading.current_thread()]
+
+
+def test_a_failed_pass_fails_its_requests_and_the_next_pass_runs(predictor, monkeypatch):
+    entered, release, forward = threading.Event(), threading.Event(), predictor.predict
+
+    def failing_predict(batch):
+        if batch[0, 0, 0, 0] == 0:
+            entered.set()
+            release.wait(WAIT)
+            raise RuntimeError("out of memory")
+        return forward(batch)
+
+    monkeypatch.setattr(predictor, "predict", failing_predict)
+    batcher = Batcher(predictor, max_images=2)
+    outcomes = {}
+
+    def request(marker):
+        try:
+            outcomes[marker] = batcher.predict(np.full((1, *IMAGE_SHAPE), marker, np.float32))
+        except RuntimeError as error:
+            outcomes[marker] = str(error)
+
+    threads = [threading.Thread(target=request, args=(marker,)) for marker in range(4)]
+    threads[0].start()
+    entered.wait(WAIT)
+    for marker, thread in enumerate(threads[1:], 1):
+        thread.start()
+        wait_until(lambda marker=marker: len(batcher._queue) == marker)
+    release.set()
+    for thread in threads:
+        thread.join(WAIT)
+    assert outcomes[0] == "out of memory"
+    for marker in (1, 2, 3):  # passes [1, 2] and [3], after the failed one
+        expected = forward(np.full((1, *IMAGE_SHAPE), marker, np.float32))
+        np.testing.assert_allclose(outcomes[marker], expected, rtol=1e-5, atol=1e-6)

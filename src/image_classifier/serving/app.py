@@ -39,9 +39,9 @@ def _probabilities(model, preprocessing, payload, limits):
     outputs = []
     for start in range(0, len(payload.items), MAX_BATCH):
         chunk = enumerate(payload.items[start : start + MAX_BATCH], start + 1)
-        with model.preparing():
+        with model.preparing():  # until its batch is queued: a pass about to start waits for it
             batch = np.stack([_model_input(payload, number, item, preprocessing, limits) for number, item in chunk])
-        outputs.append(model.predict(batch))
+            outputs.append(model.predict(batch))
     return np.concatenate(outputs)
 
 
