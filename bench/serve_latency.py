@@ -189,7 +189,12 @@ def measure(model_dir, port, requests, rounds):
     during the run weighs on both alike."""
     model, symbol_block = InProcess.executors(model_dir), InProcess.symbol_block(model_dir)
     images = jpegs(requests // rounds)
+    # Warm-up, not measured: each side's first passes of every batch size (MKL-DNN primitives, bound
+    # executors, the server's batch sizes at concurrency 8) cost far more than the steady state.
     post_images(port, images[:20], [])
+    http_throughput_run(port, images)
+    model.throughput_run(len(images))
+    symbol_block.throughput_run(len(images))
     model_times, block_times, http_times, model_runs, block_runs, http_runs = [], [], [], [], [], []
     for _ in range(rounds):
         model_times += model.latencies(len(images))
