@@ -71,7 +71,12 @@ def write_recordio(prefix: Path, pairs: list[tuple[int, np.ndarray]]) -> None:
 
 
 def write_job(
-    base_dir: Path, num_train: int = 800, num_validation: int = 200, size: int = 32, seed: int = 0, **hyperparameters
+    base_dir: Path,
+    num_train: int = 800,
+    num_validation: int = 200,
+    size: int = 32,
+    seed: int = 0,
+    **hyperparameters: object,
 ) -> Path:
     """A complete /opt/ml tree: RecordIO channels and the three config files."""
     base_dir = Path(base_dir)

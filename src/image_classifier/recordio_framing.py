@@ -10,6 +10,7 @@ index needs it) through its public API nor reads a stream (a Pipe-mode FIFO, a r
 
 import struct
 from collections.abc import Iterator
+from typing import BinaryIO
 
 MAGIC = 0xCED7230A
 MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -34,7 +35,7 @@ class FramingError(ValueError):
         self.problem, self.number, self.offset = problem, number, offset
 
 
-def records(stream) -> Iterator[tuple[int, bytes]]:
+def records(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
     """(byte offset, data) of every record in the binary ``stream``, in order, continuation parts joined.
 
     ``offset`` is where the record's first part starts, as an ``.idx`` file gives it. A stream may end

@@ -35,7 +35,7 @@ def _s3():
         return _client
 
 
-def split(uri, where):
+def split(uri: str, where: str) -> tuple[str, str]:
     """(bucket, key) of an s3:// URI."""
     bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket or not key:
@@ -43,7 +43,7 @@ def split(uri, where):
     return bucket, key
 
 
-def fetch(uri, where):
+def fetch(uri: str, where: str) -> bytes:
     """The object's bytes, or a UserError naming ``where`` and the object."""
     bucket, key = split(uri, where)
     for attempt in range(1, ATTEMPTS + 1):

@@ -13,6 +13,7 @@ Errors name the JSON file and, for invalid JSON, the line; for a wrong value, th
 
 import json
 import logging
+from pathlib import Path
 
 from ..errors import UserError
 from . import channel_files, class_names, items
@@ -77,7 +78,7 @@ def _categories(document, json_path, collector):
         collector.add(label, category["name"], json_path)
 
 
-def read(annotation_dir, image_root, spec: DataSpec):
+def read(annotation_dir: Path, image_root: Path, spec: DataSpec) -> tuple[list[Item], dict[int, str]]:
     """The annotated images as Items (in the order of the JSON files' paths), and the categories' names."""
     json_paths = channel_files.listed(annotation_dir, (".json",))
     if not json_paths:

@@ -5,12 +5,13 @@ never opened. Every reader gets its files through here: listing a channel (``.re
 JSON annotations) with ``listed``, and a path a list, annotation or manifest names with ``inside``.
 """
 
+from collections.abc import Collection
 from pathlib import Path
 
 from ..errors import UserError
 
 
-def inside(root, path, where=None) -> Path:
+def inside(root: str | Path, path: str | Path, where: str | None = None) -> Path:
     """``path`` when it resolves (following every link) inside the channel folder ``root``; else the error."""
     path = Path(path)
     real, real_root = path.resolve(), Path(root).resolve()
@@ -22,7 +23,7 @@ def inside(root, path, where=None) -> Path:
     return path
 
 
-def listed(root, suffixes=None) -> list:
+def listed(root: str | Path, suffixes: Collection[str] | None = None) -> list[Path]:
     """The files under ``root`` (sorted; with ``suffixes``, only those, in any case), each checked by ``inside``."""
     found = sorted(
         path

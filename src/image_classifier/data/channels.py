@@ -24,7 +24,9 @@ check against one DataSpec (spec.py), and every channel comes out as a RecordSet
 import dataclasses
 from pathlib import Path
 
+from ..environment import Environment
 from ..errors import UserError
+from ..hyperparameters import Hyperparameters
 from . import annotations, channel_config, channel_files, class_names, lst, manifest, packing, pipe, recordio
 from .items import IMAGE_SUFFIXES
 from .record_set import RecordSet
@@ -101,7 +103,7 @@ def _image_layout(env, name, channel, config, spec):
     return None
 
 
-def prepare(env, name, scratch_dir, hp):
+def prepare(env: Environment, name: str, scratch_dir: str | Path, hp: Hyperparameters) -> RecordSet:
     """The channel ``name`` of ``env`` checked against ``hp``; scratch files go to ``scratch_dir``."""
     scratch_dir = Path(scratch_dir)
     spec = DataSpec.from_hyperparameters(hp)

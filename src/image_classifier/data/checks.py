@@ -1,9 +1,11 @@
 """Checks of the hyperparameters against the data, before any heavy work."""
 
 from ..errors import UserError
+from ..hyperparameters import Hyperparameters
+from .record_set import RecordSet
 
 
-def check(hp, train_set):
+def check(hp: Hyperparameters, train_set: RecordSet) -> None:
     if hp.num_training_samples != train_set.count:
         raise UserError(
             f"num_training_samples is {hp.num_training_samples} but the 'train' channel holds {train_set.count} "

@@ -6,6 +6,7 @@ annotations' ``categories`` and manifest metadata (``class-name``, ``class-map``
 """
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..errors import UserError
@@ -14,7 +15,7 @@ from . import channel_files
 FILE_NAME = "classes.json"
 
 
-def read_file(directory):
+def read_file(directory: str | Path) -> dict[int, str]:
     """The names in ``directory/classes.json``, or {} when there is none."""
     path = Path(directory) / FILE_NAME
     if not path.is_file():
@@ -28,12 +29,12 @@ def read_file(directory):
         ) from None
 
 
-def write_file(directory, names):
+def write_file(directory: str | Path, names: Mapping[int, str]) -> None:
     text = json.dumps({str(label): name for label, name in sorted(names.items())}, indent=1)
     (Path(directory) / FILE_NAME).write_text(text + "\n", encoding="utf-8")
 
 
-def from_folders(pairs):
+def from_folders(pairs: Iterable[tuple[int, str | Path]]) -> dict[int, str]:
     """Names from (class id, relative image path) pairs when every path starts with its class's own folder."""
     names = {}
     for label, path in pairs:
@@ -50,7 +51,7 @@ class Collector:
         self.names = {}
         self.first_seen = {}
 
-    def add(self, label, name, where):
+    def add(self, label: int, name: object, where: str) -> None:
         name = str(name)
         known = self.names.setdefault(label, name)
         self.first_seen.setdefault(label, where)

@@ -12,6 +12,7 @@ image into validation/ alone, for a folder that already is a validation set), ea
 ``train`` and ``validation`` channels (content type application/x-recordio).
 """
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from .items import IMAGE_SUFFIXES, Item
 from .spec import DataSpec
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", type=Path, help="the image folder (the root of the paths the labels give)")
     parser.add_argument("out_dir", type=Path, help="where train/ and validation/ are written")
     source = parser.add_mutually_exclusive_group()
@@ -100,7 +101,7 @@ def _split(entries, fraction, seed):
     return {"train": [entries[i] for i in train], "validation": [entries[i] for i in validation]}
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     try:
         _convert(args)
     except UserError as error:

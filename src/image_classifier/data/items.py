@@ -8,6 +8,8 @@ every message points at the line or file to fix.
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import numpy as np
+
 from ..errors import UserError
 from . import channel_files
 
@@ -17,11 +19,11 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 @dataclass(frozen=True)
 class Item:
     where: str  # how errors name this entry: "line 12 of /opt/ml/input/data/train_lst/train.lst"
-    source: object  # a local Path, an "s3://bucket/key" string, or the image's bytes
-    label: object  # a class id (int), or a multi-hot row (float32 array of num_classes values)
+    source: Path | str | bytes  # a local Path, an "s3://bucket/key" string, or the image's bytes
+    label: int | np.ndarray  # a class id (int), or a multi-hot row (float32 array of num_classes values)
 
 
-def image_in(root, relative, where):
+def image_in(root: str | Path, relative: str | Path, where: str) -> Path:
     """``root / relative`` for an image path that must stay inside ``root`` and exist there."""
     text = str(relative).strip()
     if not text:

@@ -1,10 +1,13 @@
 """``ImageRecordIter`` for training and validation, and batches that count every image exactly once."""
 
 import os
+from collections.abc import Iterator
+from typing import Protocol
 
 import mxnet as mx
 from mxnet.base import MXNetError
 
+from .record_set import RecordSet
 from .recordio import undecodable_image
 
 # augmentation_type as SageMaker's built-in algorithm documents it (MXNet's data augmentation levels 1-3).
@@ -25,21 +28,27 @@ AUGMENTATION = {
 }
 
 
-def decode_threads():
+class Decoding(Protocol):
+    """What ``record_iter`` needs of a ``model.preprocessing.Preprocessing`` (data does not import model)."""
+
+    def record_iter_args(self) -> dict: ...
+
+
+def decode_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
 def record_iter(
-    record_set,
-    preprocessing,
-    batch_size,
-    train,
-    multi_label=False,
-    augmentation_type=None,
-    seed=0,
-    num_parts=1,
-    part_index=0,
-):
+    record_set: RecordSet,
+    preprocessing: Decoding,
+    batch_size: int,
+    train: bool,
+    multi_label: bool = False,
+    augmentation_type: str | None = None,
+    seed: int = 0,
+    num_parts: int = 1,
+    part_index: int = 0,
+) -> mx.io.DataIter:
     """MXNet's C++ reader: decode and augment in threads, batches of ``batch_size`` on cpu_pinned(0).
 
     ``round_batch=False`` keeps every epoch at ceil(count / batch_size) batches, the last one topped up
@@ -67,7 +76,9 @@ def record_iter(
         raise undecodable_image(record_set, error) from None
 
 
-def batches(iterator, record_set, count=None):
+def batches(
+    iterator: mx.io.DataIter, record_set: RecordSet, count: int | None = None
+) -> Iterator[tuple[mx.nd.NDArray, mx.nd.NDArray, int]]:
     """One epoch as (data, label, valid): ``valid`` leading rows of the batch are new images.
 
     Over an epoch the ``valid`` counts add up to exactly ``count`` (default: the set's count); the

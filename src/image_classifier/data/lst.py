@@ -7,6 +7,7 @@ not a class id below num_classes, a path that leaves the channel, or a missing i
 naming the file and line; nothing is skipped but empty lines.
 """
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import UserError
@@ -40,7 +41,7 @@ def _label(fields, spec, where):
     return spec.class_id(fields[0], where)
 
 
-def read(lst_path, image_root, spec: DataSpec):
+def read(lst_path: str | Path, image_root: Path, spec: DataSpec) -> tuple[list[Item], dict[int, str]]:
     """The list's entries as Items, and the class names its folders or a classes.json beside it give."""
     entries, lines_of_index, folder_pairs = [], {}, []
     for number, line in enumerate(_text(lst_path).splitlines(), start=1):
@@ -71,7 +72,7 @@ def read(lst_path, image_root, spec: DataSpec):
     return entries, names
 
 
-def write(lst_path, entries, image_root):
+def write(lst_path: str | Path, entries: Iterable[Item], image_root: Path) -> None:
     """An im2rec-style list of ``entries`` (Items), paths relative to ``image_root`` (s3:// URIs as they are)."""
     lines = []
     for index, entry in enumerate(entries):

@@ -16,6 +16,8 @@ AttributeNames entry: the image's bytes, the label as JSON text, then any furthe
 """
 
 import json
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 from ..errors import UserError
 from . import class_names, items
@@ -105,7 +107,13 @@ def _source(reference, channel_dir, where):
     return reference if reference.startswith("s3://") else items.image_in(channel_dir, reference, where)
 
 
-def read(manifest_path, channel_dir, configured_names, spec: DataSpec, label_format=""):
+def read(
+    manifest_path: Path,
+    channel_dir: Path,
+    configured_names: Sequence[str] | None,
+    spec: DataSpec,
+    label_format: str = "",
+) -> tuple[list[Item], dict[int, str]]:
     """The manifest's lines as Items, and the class names its metadata gives."""
     entries, collector, names = [], class_names.Collector(), None
     try:
@@ -140,7 +148,14 @@ def _label_text(data, where, attribute_names):
         ) from None
 
 
-def stream_items(payloads, shown, configured_names, spec: DataSpec, label_format, collector):
+def stream_items(
+    payloads: Iterable[bytes],
+    shown: str,
+    configured_names: Sequence[str] | None,
+    spec: DataSpec,
+    label_format: str,
+    collector: class_names.Collector,
+) -> Iterator[Item]:
     """Items from the records of a Pipe-mode manifest stream (``shown`` in errors), names into ``collector``.
 
     The records come in groups of one per AttributeNames entry: the image's bytes first, its label second.

@@ -14,6 +14,7 @@ import collections
 import io
 import logging
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .. import image_ops, s3_objects
 from ..errors import UserError
+from .items import Item
 from .spec import DataSpec
 
 log = logging.getLogger(__name__)
@@ -110,7 +112,14 @@ def _in_order(executor, entries, window, spec):
         yield from zip(chunk, future.result())
 
 
-def pack(entries, rec_path, idx_path, spec: DataSpec, threads=THREADS, what="images"):
+def pack(
+    entries: Iterable[Item],
+    rec_path: str | Path,
+    idx_path: str | Path,
+    spec: DataSpec,
+    threads: int = THREADS,
+    what: str = "images",
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """Write ``entries`` (Items, any iterable) to ``rec_path`` and ``idx_path``; return (labels, wheres).
 
     Each image is checked against ``spec``'s minimum size, or brought down to its ``resize``.

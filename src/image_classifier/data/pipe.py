@@ -21,15 +21,18 @@ needs a larger volume, or File mode.
 """
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .. import recordio_framing
+from ..environment import Channel
 from ..errors import UserError
 
 IMAGE_CONTENT_TYPES = ("application/x-image", "image/jpeg", "image/png")
 
 
-def source(channel) -> Path:
+def source(channel: Channel) -> Path:
     """The FIFO to drain: the first (``<channel>_0``) of a channel whose content type Pipe mode can train from."""
     fifo = channel.path.with_name(f"{channel.name}_0")
     if channel.content_type.split(";")[0].strip().lower() in IMAGE_CONTENT_TYPES:
@@ -45,13 +48,13 @@ def source(channel) -> Path:
     return fifo
 
 
-def drain(stream, rec_path) -> None:
+def drain(stream: BinaryIO, rec_path: str | Path) -> None:
     """The stream of a RecordIO channel (its .rec files back to back) copied byte for byte to ``rec_path``."""
     with open(rec_path, "wb") as copy:
         shutil.copyfileobj(stream, copy, 1 << 20)
 
 
-def records(stream, shown):
+def records(stream: BinaryIO, shown: str) -> Iterator[bytes]:
     """The payloads of the RecordIO records in ``stream`` (named ``shown`` in errors), in order."""
     try:
         for _offset, payload in recordio_framing.records(stream):

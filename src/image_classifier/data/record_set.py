@@ -15,11 +15,11 @@ class RecordSet:
     """What a RecordIO channel holds, learnt from one pass over its records."""
 
     channel: str
-    rec_files: tuple
+    rec_files: tuple[Path, ...]
     index_path: Path
     labels: np.ndarray  # (count,) class ids, or (count, num_classes) multi-hot for multi-label
-    class_names: dict  # label -> name, from the data (classes.json, .lst folders, categories, metadata); may be empty
-    sources: tuple = ()  # for packed sets: where each record's image came from ("line 3 of train.lst")
+    class_names: dict[int, str]  # from the data (classes.json, .lst folders, categories, metadata); may be empty
+    sources: tuple[str, ...] = ()  # for packed sets: where each record's image came from ("line 3 of train.lst")
 
     @property
     def count(self) -> int:

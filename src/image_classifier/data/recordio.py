@@ -11,6 +11,7 @@ import dataclasses
 import io
 import logging
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from mxnet import recordio
 from PIL import Image, UnidentifiedImageError
 
 from .. import image_ops, recordio_framing
+from ..environment import Channel
 from ..errors import UserError
 from . import channel_files
 from . import class_names as names
@@ -78,7 +80,9 @@ def _class_names_from_lst(channel_dir, rec_file):
     return names.from_folders(pairs)
 
 
-def scan_files(channel_name, rec_files, scratch_dir, spec: DataSpec, shown=None) -> RecordSet:
+def scan_files(
+    channel_name: str, rec_files: Sequence[Path], scratch_dir: str | Path, spec: DataSpec, shown: str | None = None
+) -> RecordSet:
     """Read every record header of ``rec_files``, checked against ``spec``; write one index into ``scratch_dir``.
 
     ``shown``: how errors name the one file when it is a copy (a Pipe-mode stream drained to scratch).
@@ -100,7 +104,7 @@ def scan_files(channel_name, rec_files, scratch_dir, spec: DataSpec, shown=None)
     return RecordSet(channel_name, tuple(rec_files), index_path, np.array(labels), {})
 
 
-def scan(channel, scratch_dir, spec: DataSpec) -> RecordSet:
+def scan(channel: Channel, scratch_dir: str | Path, spec: DataSpec) -> RecordSet:
     """The RecordIO channel ``channel`` scanned (see scan_files), with the class names beside its files."""
     rec_files = tuple(channel_files.listed(channel.path, (".rec",)))
     if not rec_files:
@@ -117,7 +121,7 @@ def scan(channel, scratch_dir, spec: DataSpec) -> RecordSet:
     return dataclasses.replace(record_set, class_names=class_names)
 
 
-def undecodable_image(record_set, error):
+def undecodable_image(record_set: RecordSet, error: Exception) -> UserError:
     """The UserError for an image ``ImageRecordIter`` failed to decode: the first record that does not decode.
 
     Only called once decoding has failed: decoding every image in the scan would cost a whole epoch.

@@ -7,11 +7,13 @@ or the float header of a RecordIO record; and so is the minimum image size, for 
 """
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UserError
+from ..hyperparameters import Hyperparameters
 
 
 def _is_class_id(number, num_classes):
@@ -40,11 +42,11 @@ class DataSpec:
     resize: int | None = None  # packing brings a larger shorter side down to this; None: images kept as they are
 
     @classmethod
-    def from_hyperparameters(cls, hp) -> "DataSpec":
+    def from_hyperparameters(cls, hp: Hyperparameters) -> "DataSpec":
         min_size = None if hp.resize else hp.image_shape[1:]
         return cls(hp.num_classes, hp.multi_label, min_size, hp.resize)
 
-    def class_id(self, value, where: str) -> int:
+    def class_id(self, value: object, where: str) -> int:
         """A class id from ``value`` (3, "3", "3.000000"), in 0..num_classes-1."""
         if isinstance(value, bool):
             raise UserError(
@@ -58,7 +60,7 @@ class DataSpec:
             )
         return int(number)
 
-    def multi_hot(self, values, where: str) -> np.ndarray:
+    def multi_hot(self, values: Sequence[object], where: str) -> np.ndarray:
         """A multi-hot row from ``num_classes`` values, each 0 or 1."""
         if len(values) != self.num_classes:
             raise UserError(
@@ -72,14 +74,14 @@ class DataSpec:
             )
         return row
 
-    def from_class_ids(self, values, where: str) -> np.ndarray:
+    def from_class_ids(self, values: Iterable[object], where: str) -> np.ndarray:
         """A multi-hot row from a list of class ids."""
         row = np.zeros(self.num_classes, np.float32)
         for value in values:
             row[self.class_id(value, where)] = 1.0
         return row
 
-    def record_label(self, label, where: str):
+    def record_label(self, label: float | np.ndarray, where: str) -> int | np.ndarray:
         """The label of a RecordIO record's header (a float, or ``flag`` floats): a class id or a multi-hot row."""
         values = np.atleast_1d(np.asarray(label, dtype=np.float32))
         if self.multi_label:

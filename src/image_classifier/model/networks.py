@@ -52,7 +52,7 @@ def symbol(net: HybridBlock) -> mx.sym.Symbol:
     return net(mx.sym.var(graph.INPUT_NAME))
 
 
-def with_probabilities(net, multi_label):
+def with_probabilities(net: HybridBlock, multi_label: bool) -> nn.HybridSequential:
     """The network as served: softmax over classes, or independent sigmoids for multi-label."""
     head = nn.HybridSequential(prefix="")
     head.add(net)

@@ -20,9 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mxnet as mx
+from mxnet import gluon
 from mxnet.base import MXNetError
 
+from ..environment import Environment
 from ..errors import UserError
+from ..hyperparameters import Hyperparameters
 from ..network_catalog import NETWORKS
 from . import artifacts, graph, networks, tarballs, zoo
 from .transfer import TransferNet, error_line, from_gluoncv_file, read_arrays
@@ -173,7 +176,7 @@ def _refuse_weights_without_transfer(hp, source):
         )
 
 
-def starting_network(env, hp):
+def starting_network(env: Environment, hp: Hyperparameters) -> gluon.HybridBlock:
     """The network that training starts from, with its weights (see the module's docstring)."""
     model, pretrained = _given(env, "model"), _given(env, "pretrained")
     if model and pretrained:

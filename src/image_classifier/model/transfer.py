@@ -11,7 +11,9 @@ so all of its parameters stay bit-identical. The body's symbol is kept with ever
 in training mode; a frozen variant is derived from it whenever the frozen part changes.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 
 import mxnet as mx
 import numpy as np
@@ -50,7 +52,15 @@ class TransferNet(gluon.HybridBlock):
     head is new, with ``num_classes`` outputs. ``origin`` names the weights in failure messages.
     """
 
-    def __init__(self, body_symbol, arrays, num_classes, image_shape, origin, classifier=None):
+    def __init__(
+        self,
+        body_symbol: mx.sym.Symbol,
+        arrays: Mapping[str, mx.nd.NDArray],
+        num_classes: int,
+        image_shape: tuple[int, int, int],
+        origin: str,
+        classifier: graph.Classifier | None = None,
+    ):
         super().__init__()
         self.body_symbol = graph.with_running_statistics(body_symbol, frozenset())
         with self.name_scope():
@@ -117,7 +127,7 @@ class TransferNet(gluon.HybridBlock):
         if dtype != np.float32:
             self.cast(dtype.name)
 
-    def hybrid_forward(self, F, x):
+    def hybrid_forward(self, F: ModuleType, x: mx.nd.NDArray | mx.sym.Symbol) -> mx.nd.NDArray | mx.sym.Symbol:
         return self.head(self.body(x))
 
 

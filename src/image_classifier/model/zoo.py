@@ -17,7 +17,7 @@ from ..errors import UserError
 log = logging.getLogger(__name__)
 
 
-def cache_dir():
+def cache_dir() -> Path:
     return Path(os.environ.get("MXNET_HOME", "~/.mxnet")).expanduser() / "models"
 
 

@@ -88,7 +88,7 @@ def _add_invocations(app, settings, predictor):
         return Response(answer, mimetype=media_type)
 
 
-def create_app(settings=None, predictor=None):
+def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> Flask:
     """The app of one worker, its model loaded (from /opt/ml/model onto the worker's device by default).
 
     With the user's inference code in the model directory (handlers.py), /invocations goes through it instead.

@@ -18,12 +18,19 @@ together, and without the wait the first ones to arrive would run alone and the 
 pass before it, if any, held one image too; when the load falls, one pass waits GATHER_WAIT in vain.
 """
 
+from __future__ import annotations
+
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .predictor import Predictor
 
 GATHER_WAIT = 0.015  # seconds; about the time to receive, decode and preprocess a 224x224 JPEG on a busy core
 
@@ -42,7 +49,7 @@ class _Job:
 
 
 class Batcher:
-    def __init__(self, predictor, max_images: int) -> None:
+    def __init__(self, predictor: Predictor, max_images: int) -> None:
         self._predictor = predictor
         self._max_images = max_images
         self._queue = deque()  # jobs not yet in a pass, in arrival order
@@ -74,7 +81,7 @@ class Batcher:
         return job.probabilities
 
     @contextmanager
-    def preparing(self):
+    def preparing(self) -> Iterator[None]:
         """Around the decoding of images and the predict() they come to: a pass about to start waits for them
         until they are queued (or the decoding failed)."""
         with self._changed:

@@ -24,7 +24,7 @@ import binascii
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,7 +142,7 @@ DECODERS = {
 }
 
 
-def decoder_for(content_type):
+def decoder_for(content_type: str) -> Callable[[bytes], Payload]:
     """The function from a body of ``content_type`` to its Payload."""
     decoder = DECODERS.get(content_type)
     if decoder is None:
@@ -166,7 +166,7 @@ def _jsonlines_response(results, _several):
 ENCODERS = {JSON: _json, JSONLINES: _jsonlines_response}
 
 
-def response_type(accept_header, default):
+def response_type(accept_header: str | None, default: str) -> str:
     """What to answer: the default for no Accept, */* or application/*, else the best type we write."""
     accept = parse_accept_header(accept_header or "", MIMEAccept)
     if not accept:
@@ -202,7 +202,13 @@ def _check_finite(probabilities, several):
         )
 
 
-def encode(media_type, probabilities, several, top_k=None, class_names=None):
+def encode(
+    media_type: str,
+    probabilities: np.ndarray,
+    several: bool,
+    top_k: int | None = None,
+    class_names: Mapping[int, str] | None = None,
+) -> str:
     """The response body, of ``media_type``, for an (images x classes) array of probabilities."""
     _check_finite(probabilities, several)
     results = list(_results(probabilities, top_k, class_names or {}))

@@ -6,11 +6,18 @@ so no MXNet or CUDA state exists before fork. Each worker imports the app, and w
 the one it replaces. GUNICORN_CMD_ARGS still overrides anything here (``--access-logfile -``, say).
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 from .. import libraries
 from ..logs import configure_logging
 from .settings import WORKER_SLOT_ENV, Settings
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
 
 GRACEFUL_TIMEOUT = 25  # seconds to finish requests after SIGTERM; SageMaker sends SIGKILL 30 s after it
 KEEPALIVE = 75  # seconds an idle connection stays open, longer than a load balancer's usual 60 s
@@ -30,15 +37,15 @@ worker_tmp_dir = SHARED_MEMORY if os.access(SHARED_MEMORY, os.W_OK) else None  #
 proc_name = "image-classifier-serve"
 
 
-def on_starting(server):
+def on_starting(server: Arbiter) -> None:
     configure_logging()
 
 
-def pre_fork(server, worker):
+def pre_fork(server: Arbiter, worker: Worker) -> None:
     taken = {other.slot for other in server.WORKERS.values()}
     worker.slot = min(set(range(len(taken) + 1)) - taken)
 
 
-def post_fork(server, worker):
+def post_fork(server: Arbiter, worker: Worker) -> None:
     os.environ[WORKER_SLOT_ENV] = str(worker.slot)
     libraries.settle_cv2()  # before the worker imports the app, and MXNet with it

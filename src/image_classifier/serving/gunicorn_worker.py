@@ -24,11 +24,12 @@ is closed without an answer (there is no request to answer).
 import json
 import os
 import selectors
+import socket
 import time
 from functools import partial
 
 from gunicorn import util
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from .request_buffer import RequestBuffer
 from .settings import Settings
@@ -54,7 +55,7 @@ def error_body(status: int, reason: str, message: str) -> bytes:
     return json.dumps({"error": line[:MAX_ERROR_CHARACTERS]}).encode()
 
 
-def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     """``gunicorn.util.write_error``, with a JSON body instead of an HTML page."""
     body = error_body(status_int, reason, mesg)
     head = (
@@ -65,7 +66,7 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
 
 
 class ServingWorker(ThreadWorker):
-    def init_process(self):
+    def init_process(self) -> None:
         util.write_error = write_json_error
         settings = Settings.from_environ(os.environ)
         self.body_timeout = settings.body_timeout
@@ -75,7 +76,7 @@ class ServingWorker(ThreadWorker):
         self.uploads = set()  # connections being gathered
         super().init_process()
 
-    def enqueue_req(self, conn):
+    def enqueue_req(self, conn: TConn) -> None:
         """Called on the main thread for a new connection, or one with a next request: gather it first."""
         conn.request = RequestBuffer(self.max_body)
         conn.deadline = time.monotonic() + self.cfg.keepalive  # until its first byte
@@ -86,7 +87,7 @@ class ServingWorker(ThreadWorker):
         self.uploads.add(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_upload_readable, conn))
 
-    def on_upload_readable(self, conn, _sock):
+    def on_upload_readable(self, conn: TConn, _sock: socket.socket) -> None:
         try:
             data = conn.sock.recv(RECEIVE_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -122,7 +123,7 @@ class ServingWorker(ThreadWorker):
             self.uploads.discard(conn)
             self.poller.unregister(conn.sock)
 
-    def murder_pending(self):
+    def murder_pending(self) -> None:
         """gthread's sweep of idle connections, and ours of requests past their deadline: 408, closed."""
         super().murder_pending()
         now = time.monotonic()

@@ -109,7 +109,9 @@ def _import(path: Path):
 class Handlers:
     """The /invocations of a worker that serves through user code."""
 
-    def __init__(self, path: Path, model_dir: Path, settings: Settings, ctx: mx.Context, predictor=None):
+    def __init__(
+        self, path: Path, model_dir: Path, settings: Settings, ctx: mx.Context, predictor: Predictor | None = None
+    ):
         module = _import(path)
         self.program = path.name
         self.settings = settings
@@ -167,7 +169,7 @@ class Handlers:
 
     # Our steps, in the contract's terms.
 
-    def input_fn(self, body, content_type):
+    def input_fn(self, body: bytes, content_type: str) -> np.ndarray:
         payload = codecs.decoder_for(content_type)(body)
         if len(payload.items) > self.settings.max_images:
             raise PayloadTooLarge(
@@ -184,7 +186,7 @@ class Handlers:
                 raise type(error)(f"Image {number}: {error}") from None
         return np.stack(images) if payload.several else images[0]
 
-    def predict_fn(self, data, model):
+    def predict_fn(self, data: np.ndarray, model: Predictor) -> np.ndarray:
         batch = np.asarray(data, np.float32)
         if batch.ndim not in (3, 4):
             raise TypeError(f"our predict_fn takes a CxHxW or NxCxHxW array, not one of shape {batch.shape}")
@@ -200,7 +202,7 @@ class Handlers:
             probabilities = np.concatenate(chunks)
         return probabilities if several else probabilities[0]
 
-    def output_fn(self, prediction, accept):
+    def output_fn(self, prediction: np.ndarray, accept: str | None) -> tuple[str, str]:
         media_type = codecs.response_type(accept, self.settings.default_accept)
         probabilities = np.asarray(prediction, np.float64)
         several = probabilities.ndim == 2

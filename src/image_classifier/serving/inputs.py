@@ -6,11 +6,18 @@ rejects those too), and one so elongated that resizing its shorter side would bl
 limit (a 1x50000000 strip resized to a shorter side of 256 would be 3.2 trillion pixels).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import images
 from .errors import BadRequest, PayloadTooLarge
 from .settings import ImageLimits
+
+if TYPE_CHECKING:
+    from ..model.preprocessing import Preprocessing
 
 
 def _check_transformable(height, width, preprocessing, max_pixels):
@@ -32,7 +39,7 @@ def _check_transformable(height, width, preprocessing, max_pixels):
         )
 
 
-def model_input(item, preprocessing, limits: ImageLimits) -> np.ndarray:
+def model_input(item: bytes | np.ndarray, preprocessing: Preprocessing, limits: ImageLimits) -> np.ndarray:
     """An encoded image (bytes), a uint8 pixel array, or an already preprocessed float array."""
     channels = preprocessing.image_shape[0]
     if isinstance(item, bytes):

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 
 from .. import libraries
 from ..environment import Paths
@@ -29,18 +30,18 @@ APP = "image_classifier.serving.app:create_app()"
 CONFIG = "python:image_classifier.serving.gunicorn_config"
 
 
-def gunicorn_command():
+def gunicorn_command() -> list[str]:
     return [sys.executable, "-m", "gunicorn", "--config", CONFIG, APP]
 
 
-def gunicorn_environ(environ, plan):
+def gunicorn_environ(environ: Mapping[str, str], plan: workers.WorkerPlan) -> dict[str, str]:
     child = dict(environ, SAGEMAKER_MODEL_SERVER_WORKERS=str(plan.workers))
     child.setdefault("OMP_NUM_THREADS", str(plan.model_threads))
     child.setdefault("IMAGE_CLASSIFIER_DYNAMIC_BATCH", str(plan.dynamic_batch))
     return child
 
 
-def main():
+def main() -> int:
     configure_logging()
     gunicorn = None
 

@@ -21,6 +21,7 @@ state.
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import mxnet as mx
@@ -28,13 +29,14 @@ import numpy as np
 
 from ..errors import UserError
 from ..model import artifacts
+from ..model.preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 16  # images per forward pass: bounds the activations' memory, whatever a request holds
 PASS_SIZES = (1, 2, 4, 8, MAX_BATCH)  # batch sizes bound to an executor
 
 
-def check_model_dir(model_dir):
+def check_model_dir(model_dir: Path) -> None:
     """The files serving needs, present; the message says what is missing and where it comes from."""
     missing = artifacts.missing_files(model_dir)
     if missing:
@@ -76,7 +78,12 @@ class Executors:
 
 
 class Predictor:
-    def __init__(self, network, preprocessing, class_names):
+    def __init__(
+        self,
+        network: Callable[[np.ndarray], np.ndarray],
+        preprocessing: Preprocessing,
+        class_names: Mapping[int, str],
+    ):
         self._network = network
         self._lock = threading.Lock()
         self.preprocessing = preprocessing
@@ -85,7 +92,7 @@ class Predictor:
             self.num_classes = self.predict(np.zeros((batch_size, *preprocessing.image_shape), np.float32)).shape[1]
 
     @classmethod
-    def load(cls, model_dir, ctx):
+    def load(cls, model_dir: Path, ctx: mx.Context) -> "Predictor":
         started = time.monotonic()
         check_model_dir(model_dir)
         preprocessing = artifacts.read_preprocessing(model_dir)
@@ -105,7 +112,7 @@ class Predictor:
         )
         return predictor
 
-    def predict(self, batch):
+    def predict(self, batch: np.ndarray) -> np.ndarray:
         """An (N, C, H, W) float32 batch to its (N, classes) probabilities."""
         with self._lock:
             return self._network(batch)

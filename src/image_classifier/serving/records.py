@@ -29,7 +29,7 @@ _FRAMING_MESSAGES = {
 }
 
 
-def split(body):
+def split(body: bytes) -> list[bytes]:
     """The data of every record in ``body``, in order."""
     try:
         return [data for _offset, data in recordio_framing.records(io.BytesIO(body))]

@@ -29,6 +29,7 @@ Ours:
 
 import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,7 +116,7 @@ class Settings:
     max_body_mb: int = 100
 
     @classmethod
-    def from_environ(cls, environ):
+    def from_environ(cls, environ: Mapping[str, str]) -> "Settings":
         defaults = cls()
         return cls(
             port=_whole_number(environ, "SAGEMAKER_BIND_TO_PORT", defaults.port, 1, 65535),
@@ -162,7 +163,7 @@ class Settings:
     def image_limits(self) -> ImageLimits:
         return ImageLimits(self.max_pixels, self.max_decoded_bytes)
 
-    def execution_parameters(self):
+    def execution_parameters(self) -> dict[str, int | str]:
         """What /execution-parameters tells batch transform: by default two requests in flight per worker,
         so that one request's images decode while another's run through the model."""
         return {

@@ -72,7 +72,7 @@ def _physical_cores(cpus, cpu_root):
     return len(cores)
 
 
-def available_cores(cgroup_root=CGROUP_ROOT, cpu_root=CPU_ROOT):
+def available_cores(cgroup_root: Path = CGROUP_ROOT, cpu_root: Path = CPU_ROOT) -> int:
     cores = _physical_cores(sorted(os.sched_getaffinity(0)), cpu_root)
     quota = _cgroup_quota(cgroup_root)
     return cores if quota is None else max(1, min(cores, math.ceil(quota)))

@@ -29,7 +29,7 @@ KILLED_MESSAGE = (
 
 
 class Supervisor:
-    def __init__(self, cluster):
+    def __init__(self, cluster: distributed.Cluster | None):
         self.cluster = cluster
         self.roles = {role: distributed.start_role(cluster, role) for role in cluster.roles} if cluster else {}
         self.job = subprocess.Popen([sys.executable, "-c", JOB_CODE], env=distributed.worker_environment(cluster))
