@@ -3,7 +3,9 @@
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "src" / "image_classifier"
+import image_classifier
+
+PACKAGE = Path(image_classifier.__file__).resolve().parent  # the sources, installed or not (the image has no src/)
 
 
 def unannotated(source, name="<source>"):
