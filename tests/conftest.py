@@ -1,6 +1,7 @@
 """Shared helpers: a fake /opt/ml with the demo data set, and the real `train` command run on it."""
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -59,6 +60,17 @@ def truncated_images_refused(monkeypatch):
     """As in `train` (libraries.refuse_truncated_images) and `serve` (which never imports GluonCV); importing
     GluonCV (some tests do) turns Pillow's global switch on."""
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False)
+
+
+@pytest.fixture(autouse=True)
+def root_logging_restored():
+    """Entry points called in-process (``cli.main``) point the root logger at pytest's captured stdout, which
+    is closed after the test: later tests' log lines would then fail to print."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

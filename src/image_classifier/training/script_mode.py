@@ -15,7 +15,7 @@ These are ``entry_point.run``'s steps, in its order, with three differences:
   runs ``stop_grace`` seconds later is killed, as the built-in path's supervisor does;
 - failures go through our funnel: the first line of /opt/ml/output/failure says what failed and what to do,
   the last lines of the script's (or pip's) stderr follow, read whole from our own stderr, which they
-  inherit (``_stderr_tail``), instead of the toolkit's ``capture_error`` (see there).
+  inherit (``_StderrTail``), instead of the toolkit's ``capture_error`` (see there).
 
 sagemaker_training is imported here only, when a job asks for a script: its ``environment`` module creates
 ``<base dir>/code`` (and, with neither /opt/ml nor SAGEMAKER_BASE_DIR, a tree under ~/sagemaker_local) when
@@ -30,6 +30,7 @@ import re
 import signal
 import sys
 import threading
+import uuid
 
 import psutil
 
@@ -97,35 +98,62 @@ def _toolkit_environment(env: Environment):
     return toolkit_environment.Environment(resource_config=resource_config, input_data_config=input_data_config)
 
 
-@contextlib.contextmanager
-def _stderr_tail(count: int):
-    """The last ``count`` lines written to this process's stderr (fd 2, which children inherit) meanwhile.
+class _StderrTail:
+    """The last ``count`` lines written to this process's stderr (fd 2, which children inherit) while it is open.
 
     Every line still reaches the log, whole: the toolkit's own capture (``capture_error=True``) prints each
     chunk it reads from a pipe as a line of its own, so an unbuffered script's lines came out in pieces.
     """
-    read_end, write_end = os.pipe()
-    saved = os.dup(2)
-    os.dup2(write_end, 2)
-    os.close(write_end)
-    tail = collections.deque(maxlen=count)
 
-    def pump():
-        with os.fdopen(read_end, "rb") as pipe, os.fdopen(os.dup(saved), "wb", buffering=0) as stderr:
+    def __init__(self, count: int):
+        self.count = count
+        self._mark = f"-- image-classifier: stderr tail cleared {uuid.uuid4()} --\n".encode()
+
+    def __enter__(self) -> "_StderrTail":
+        read_end, write_end = os.pipe()
+        self._saved = os.dup(2)
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self._tail = collections.deque(maxlen=self.count)
+        echo = os.dup(self._saved)
+        self._reader = threading.Thread(target=self._pump, args=(read_end, echo), name="stderr-tail", daemon=True)
+        self._reader.start()
+        return self
+
+    def _pump(self, read_end: int, echo: int) -> None:
+        with os.fdopen(read_end, "rb") as pipe, os.fdopen(echo, "wb", buffering=0) as stderr:
             for line in pipe:
+                cleared = line.endswith(self._mark)
+                if cleared:
+                    line = line[: -len(self._mark)]  # an unfinished line the mark was appended to
                 stderr.write(line)
                 if line.strip():
-                    tail.append(line.decode("utf-8", "replace").rstrip())
+                    self._tail.append(line.decode("utf-8", "replace").rstrip())
+                if cleared:
+                    self._tail.clear()
 
-    reader = threading.Thread(target=pump, name="stderr-tail", daemon=True)
-    reader.start()
-    try:
-        yield tail
-    finally:
+    def clear(self) -> None:
+        """Forget the lines written so far: a mark through the pipe, behind whatever ended children left in it."""
         sys.stderr.flush()
-        os.dup2(saved, 2)  # our write end closes: the reader ends once the children's copies have closed too
-        os.close(saved)
-        reader.join(timeout=5)
+        os.write(2, self._mark)
+
+    def close(self) -> None:
+        """Give fd 2 back and wait for the reader to take in what the children wrote before they ended."""
+        if self._saved is None:
+            return
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)  # our write end closes: the reader ends once the children's copies have closed too
+        os.close(self._saved)
+        self._saved = None
+        self._reader.join(timeout=5)
+
+    def lines(self) -> list:
+        """The tail, whole: a child's last lines may still be in the pipe when its exit is reported."""
+        self.close()
+        return list(self._tail)
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
 
 
 def _requirements_message(lines: list, return_code) -> str:
@@ -182,7 +210,7 @@ def run(env: Environment, stop_grace: float) -> int:
 
     paths = env.paths
     forwarder = _Forwarder(stop_grace)
-    with _stderr_tail(ERROR_LINES) as tail:
+    with _StderrTail(ERROR_LINES) as tail:
         try:
             toolkit_env = _toolkit_environment(env)
             program = toolkit_env.user_entry_point
@@ -199,12 +227,12 @@ def run(env: Environment, stop_grace: float) -> int:
             tail.clear()  # from here on, the script's own
             process.ProcessRunner(program, toolkit_env.to_cmd_args(), env_vars, 1).run(wait=True)
         except errors.InstallRequirementsError as error:
-            return failure.record(paths, UserError(_requirements_message(list(tail), error.return_code)))
+            return failure.record(paths, UserError(_requirements_message(tail.lines(), error.return_code)))
         except errors.ExecuteUserScriptError as error:
             if not error.return_code.lstrip("-").isdigit():  # the script could not be started at all
                 return failure.record(paths, error)
             code = int(error.return_code)
-            message = _script_message(program, code, list(tail), forwarder.stopped)
+            message = _script_message(program, code, tail.lines(), forwarder.stopped)
             log.error("%s", message)
             failure.write_failure(paths, message)
             return 128 - code if code < 0 else code
