@@ -5,8 +5,7 @@
 Exports an untrained ResNet-18 (4 classes; weights do not change the time) to a temporary model directory,
 starts `serve` on it, then prints one table:
   in-process   the network as serving runs it (predictor.Executors: one executor bound per batch size,
-               the fastest way we know to run these files in one process), on preprocessed arrays, in
-               this process started again with a serving worker's MXNet environment (launcher.py):
+               the fastest way we know to run these files in one process), on preprocessed arrays:
                latency of batch 1, images/s of batch 8; and, for reference, the Gluon SymbolBlock
                (artifacts.load) that serving ran before
   HTTP         `serve` on 127.0.0.1 answering 224x224 JPEGs (decode and preprocessing included):
@@ -39,7 +38,7 @@ from PIL import Image
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts, networks
 from image_classifier.model.preprocessing import Preprocessing
-from image_classifier.serving import launcher, workers
+from image_classifier.serving import workers
 from image_classifier.serving.predictor import Executors
 
 IMAGE_SHAPE = (3, 224, 224)
@@ -234,19 +233,16 @@ def images_per_second(run):
     return count / seconds
 
 
-def same_environment_as_serve():
-    """Both sides with a serving worker's MXNet settings (OMP_NUM_THREADS: serve's plan for this machine;
-    MXNet's engine threads), unless already set. MXNet reads them when it loads, so this process starts
-    again with them."""
-    plan = workers.plan(num_gpus=0, cores=workers.available_cores())
-    serving = launcher.gunicorn_environ({}, plan)
-    wanted = {name: serving[name] for name in ("OMP_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS")}
-    if any(name not in os.environ for name in wanted):
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**wanted, **os.environ})
+def same_model_threads_as_serve():
+    """Both sides at the same OMP_NUM_THREADS: serve's plan for this machine, unless already set. OpenMP
+    reads it when MXNet loads, so this process starts again with it."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        threads = workers.plan(num_gpus=0, cores=workers.available_cores()).model_threads
+        os.execve(sys.executable, [sys.executable, *sys.argv], dict(os.environ, OMP_NUM_THREADS=str(threads)))
 
 
 def main():
-    same_environment_as_serve()
+    same_model_threads_as_serve()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=640, help="requests (and images) per measurement, in all")
     parser.add_argument("--rounds", type=int, default=10, help="alternations of model and endpoint")
@@ -266,7 +262,7 @@ def main():
     print(
         f"ResNet-18, 3x224x224, {args.requests} requests in {args.rounds} rounds, "
         f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
-        f"MXNET_CPU_WORKER_NTHREADS={os.environ['MXNET_CPU_WORKER_NTHREADS']}, workers {args.workers or 'planned'}, "
+        f"workers {args.workers or 'planned'}, "
         f"dynamic batch {'planned' if args.dynamic_batch is None else args.dynamic_batch}, {os.cpu_count()} CPUs"
     )
     print("medians of the rounds; ratio: the median of the rounds' ratios (lowest-highest)")

@@ -6,8 +6,7 @@ import): until gunicorn runs, they just end ``serve``; after, they are forwarded
 taking connections, finishes the requests in flight and exits. When gunicorn exits for any reason, so
 does ``serve``, with gunicorn's exit code, so that the platform sees a dead container rather than one that
 no longer answers. The worker plan reaches gunicorn through the variables a user would set:
-SAGEMAKER_MODEL_SERVER_WORKERS, and OMP_NUM_THREADS, IMAGE_CLASSIFIER_DYNAMIC_BATCH and MXNet's
-MXNET_CPU_WORKER_NTHREADS unless already set.
+SAGEMAKER_MODEL_SERVER_WORKERS, and OMP_NUM_THREADS and IMAGE_CLASSIFIER_DYNAMIC_BATCH unless already set.
 With the user's inference code (handlers.py), the model files are left to its model_fn to check, and an
 ``s3://`` SAGEMAKER_SUBMIT_DIRECTORY is downloaded here, once for every worker.
 """
@@ -29,10 +28,6 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 APP = "image_classifier.serving.app:create_app()"
 CONFIG = "python:image_classifier.serving.gunicorn_config"
-# MXNet's CPU engine threads: with its default one, a request's resize (image_ops, through MXNet) waited
-# behind the forward pass running on it (137 ms, a whole batch of 8, instead of 1 ms); with two it runs
-# beside it, and the forward pass is as fast (bench/serve_latency.py)
-ENGINE_CPU_WORKERS = 2
 
 
 def gunicorn_command() -> list[str]:
@@ -43,7 +38,6 @@ def gunicorn_environ(environ: Mapping[str, str], plan: workers.WorkerPlan) -> di
     child = dict(environ, SAGEMAKER_MODEL_SERVER_WORKERS=str(plan.workers))
     child.setdefault("OMP_NUM_THREADS", str(plan.model_threads))
     child.setdefault("IMAGE_CLASSIFIER_DYNAMIC_BATCH", str(plan.dynamic_batch))
-    child.setdefault("MXNET_CPU_WORKER_NTHREADS", str(ENGINE_CPU_WORKERS))
     return child
 
 
