@@ -77,12 +77,21 @@ def write_channel(prefix, images, labels):
     writer.close()
 
 
-def write_job(base_dir, sets, seed, epochs, lr_steps, size):
+def write_job(base_dir, sets, hyperparameters):
+    """A job tree for `train`: the train and validation sets as RecordIO channels, the hyperparameters as
+    SageMaker writes them (every value a string)."""
     for name in ("train", "validation"):
         write_channel(base_dir / "input" / "data" / name / name, *sets[name])
+    values = {"num_classes": NUM_CLASSES, "num_training_samples": len(sets["train"][1]), **hyperparameters}
+    config_dir = base_dir / "input" / "config"
+    config_dir.mkdir(parents=True)
+    (config_dir / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in values.items()}))
+
+
+def product(sets, seed, epochs, lr_steps, size, work_dir):
+    """(kept epoch (0-based), earliest best epoch, test accuracy of the kept model, of the last epoch, seconds)."""
+    base_dir = work_dir / f"train-{seed}"
     hyperparameters = {
-        "num_classes": NUM_CLASSES,
-        "num_training_samples": len(sets["train"][1]),
         "num_layers": NUM_LAYERS,
         "image_shape": f"3,{size},{size}",
         "epochs": epochs,
@@ -93,16 +102,8 @@ def write_job(base_dir, sets, seed, epochs, lr_steps, size):
         "lr_scheduler_factor": 0.1,
         "seed": seed,
     }
-    config_dir = base_dir / "input" / "config"
-    config_dir.mkdir(parents=True)
-    (config_dir / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in hyperparameters.items()}))
+    write_job(base_dir, sets, hyperparameters)
     (base_dir / "checkpoints").mkdir()
-
-
-def product(sets, seed, epochs, lr_steps, size, work_dir):
-    """(kept epoch (0-based), earliest best epoch, test accuracy of the kept model, of the last epoch, seconds)."""
-    base_dir = work_dir / f"train-{seed}"
-    write_job(base_dir, sets, seed, epochs, lr_steps, size)
     started = time.time()
     result = subprocess.run(
         [TRAIN], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)), capture_output=True, text=True

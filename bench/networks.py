@@ -20,7 +20,6 @@ One table, printed in Markdown.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import mxnet as mx
 import numpy as np
-from model_selection import digits, test_accuracy, write_channel
+from model_selection import digits, test_accuracy, write_job
 from mxnet import autograd, gluon
 
 from image_classifier import network_catalog
@@ -99,11 +98,7 @@ def speed(name, size, work_dir):
 def accuracy(name, sets, size, epochs, work_dir):
     """(held-out test accuracy of the model `train` keeps, seconds of `train`)."""
     base_dir = work_dir / f"train-{name}"
-    for channel in ("train", "validation"):
-        write_channel(base_dir / "input" / "data" / channel / channel, *sets[channel])
     hyperparameters = {
-        "num_classes": NUM_CLASSES,
-        "num_training_samples": len(sets["train"][1]),
         "network": name,
         "image_shape": f"3,{size},{size}",
         "epochs": epochs,
@@ -114,9 +109,7 @@ def accuracy(name, sets, size, epochs, work_dir):
         "lr_scheduler_factor": 0.1,
         "seed": 1,
     }
-    config_dir = base_dir / "input" / "config"
-    config_dir.mkdir(parents=True)
-    (config_dir / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in hyperparameters.items()}))
+    write_job(base_dir, sets, hyperparameters)
     started = time.time()
     result = subprocess.run(
         [TRAIN], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)), capture_output=True, text=True
