@@ -147,7 +147,7 @@ class _StderrTail:
         self._saved = None
         self._reader.join(timeout=5)
 
-    def lines(self) -> list:
+    def lines(self) -> list[str]:
         """The tail, whole: a child's last lines may still be in the pipe when its exit is reported."""
         self.close()
         return list(self._tail)
