@@ -29,7 +29,7 @@ from pathlib import Path
 
 import mxnet as mx
 import numpy as np
-from model_selection import digits, test_accuracy, write_job
+from model_selection import NUM_CLASSES, TRAIN, digits, test_accuracy, write_job
 from mxnet import autograd, gluon
 
 from image_classifier import network_catalog
@@ -37,8 +37,6 @@ from image_classifier.model import artifacts, networks
 from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.serving.predictor import Predictor
 
-TRAIN = str(Path(sys.executable).with_name("train"))
-NUM_CLASSES = 10
 SPEED_NETWORKS = (
     "resnet50_v1,resnet50_v2,resnet50_v1d,resnext50_32x4d,se_resnext50_32x4d,resnest50,mobilenet1.0,"
     "mobilenetv2_1.0,mobilenetv3_large,mobilenetv3_small,densenet121,inceptionv3,xception,squeezenet1.1"
