@@ -1,7 +1,8 @@
 """The Flask app of one worker: SageMaker's /ping, /invocations and /execution-parameters.
 
 gunicorn builds it in each worker after fork (``create_app()``), and the model is loaded before the worker
-takes its first connection: a worker that answers at all has its model, so /ping only says 200. Every
+takes its first connection: a worker that answers at all has its model, so /ping here only says 200 (behind
+nginx, nginx answers /ping itself from the workers' readiness: nginx_config.py). Every
 error is a JSON body {"error": "<one line>"} with its status; a traceback goes only to the log.
 """
 
@@ -16,7 +17,7 @@ from .. import devices
 from ..environment import Paths
 from . import codecs, custom_attributes, handlers, inputs
 from .batching import Batcher
-from .body import closing_when_unread, read_body
+from .body import read_body
 from .errors import PayloadTooLarge, ServingError
 from .predictor import MAX_BATCH, Predictor
 from .settings import Settings
@@ -71,10 +72,7 @@ def _add_invocations(app, settings, predictor):
 
     @app.post("/invocations")
     def invocations():
-        # The body first: an answer given with the body unread leaves the connection unusable (body.py).
-        body = read_body(
-            request.environ, settings.max_payload_bytes, settings.payload_limit_text(), settings.body_timeout
-        )
+        body = read_body(request.environ, settings.max_payload_bytes, settings.payload_limit_text())
         media_type = codecs.response_type(request.headers.get("Accept"), settings.default_accept)
         options = custom_attributes.parse(request.headers.get(custom_attributes.HEADER), predictor.num_classes)
         payload = codecs.decoder_for(request.mimetype)(body)
@@ -113,5 +111,4 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         app.add_url_rule("/invocations", view_func=user_code.invocations, methods=["POST"])
     else:
         _add_invocations(app, settings, predictor or Predictor.load(model_dir, ctx))
-    app.wsgi_app = closing_when_unread(app.wsgi_app)
     return app

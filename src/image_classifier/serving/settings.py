@@ -23,7 +23,13 @@ Ours:
                                          in half of the memory
     IMAGE_CLASSIFIER_DYNAMIC_BATCH       planned per device (workers.py); N > 1 runs the images of
                                          concurrent requests together, up to N per forward pass; 0 or 1: off
-    IMAGE_CLASSIFIER_BODY_TIMEOUT        20 seconds for a request to arrive whole from its first byte, else 408
+    IMAGE_CLASSIFIER_HEADER_TIMEOUT      20 seconds for a request's head to arrive whole, counted from the
+                                         connection's start (or the previous answer's end on a keep-alive
+                                         connection: then IMAGE_CLASSIFIER_KEEPALIVE_TIMEOUT); a connection
+                                         silent that long is closed (nginx_config.py)
+    IMAGE_CLASSIFIER_BODY_TIMEOUT        20 seconds the body may pause between two reads, else the upload is cut
+    IMAGE_CLASSIFIER_KEEPALIVE_TIMEOUT   75 seconds an idle keep-alive connection stays open (longer than a load
+                                         balancer's usual 60 s)
     IMAGE_CLASSIFIER_MAX_BODY_IN_MB      100: our memory bound on one body when SAGEMAKER_MAX_PAYLOAD_IN_MB=0
 """
 
@@ -112,7 +118,9 @@ class Settings:
     dynamic_batch: int | None = None
     worker_slot: int = 0
     max_decoded_mb: int | None = None  # None: sized to the worker's memory (max_decoded_bytes)
+    header_timeout: int = 20
     body_timeout: int = 20
+    keepalive_timeout: int = 75
     max_body_mb: int = 100
 
     @classmethod
@@ -135,7 +143,11 @@ class Settings:
             dynamic_batch=_whole_number(environ, "IMAGE_CLASSIFIER_DYNAMIC_BATCH", defaults.dynamic_batch, 0),
             worker_slot=_whole_number(environ, WORKER_SLOT_ENV, defaults.worker_slot, 0),
             max_decoded_mb=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_DECODED_MB", defaults.max_decoded_mb, 1),
+            header_timeout=_whole_number(environ, "IMAGE_CLASSIFIER_HEADER_TIMEOUT", defaults.header_timeout, 1),
             body_timeout=_whole_number(environ, "IMAGE_CLASSIFIER_BODY_TIMEOUT", defaults.body_timeout, 1),
+            keepalive_timeout=_whole_number(
+                environ, "IMAGE_CLASSIFIER_KEEPALIVE_TIMEOUT", defaults.keepalive_timeout, 1
+            ),
             max_body_mb=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_BODY_IN_MB", defaults.max_body_mb, 1),
         )
 
