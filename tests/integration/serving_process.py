@@ -111,17 +111,17 @@ class ServeProcess:
             self.url + "/invocations", data=body, headers={"Content-Type": content_type, **headers}, timeout=60
         )
 
-    def _child(self, name):
-        (child,) = [child for child in psutil.Process(self.process.pid).children() if name in child.cmdline()[:3]]
+    def _child(self, is_it):
+        (child,) = [child for child in psutil.Process(self.process.pid).children() if is_it(child.cmdline())]
         return child
 
     def gunicorn(self):
         """gunicorn's arbiter."""
-        return self._child("gunicorn")
+        return self._child(lambda command: "gunicorn" in command[:3])
 
     def nginx(self):
-        """nginx's master process."""
-        return self._child(shutil.which("nginx", path=os.environ["PATH"] + ":/usr/sbin"))
+        """nginx's master process (its title: "nginx: master process ...")."""
+        return self._child(lambda command: command[0].startswith("nginx: master"))
 
     def worker_pids(self):
         return sorted(worker.pid for worker in self.gunicorn().children())
