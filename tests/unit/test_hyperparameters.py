@@ -9,7 +9,7 @@ from image_classifier import hyperparameters
 from image_classifier.errors import UserError
 
 REQUIRED = {"num_classes": "4", "num_training_samples": "100"}
-README = Path(__file__).resolve().parents[2] / "README.md"
+HYPERPARAMETERS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "hyperparameters.md"
 
 # name: (a valid raw value, its parsed value, an invalid raw value)
 CASES = {
@@ -221,7 +221,7 @@ def test_a_network_with_the_agreeing_num_layers_or_without_one_is_accepted():
     assert (parsed.network, parsed.image_shape) == ("inceptionv3", (3, 299, 299))
 
 
-def test_readme_documents_exactly_the_table():
-    section = README.read_text().split("### Hyperparameters\n", 1)[1].split("\n#", 1)[0]
+def test_the_docs_document_exactly_the_table():
+    section = HYPERPARAMETERS_PAGE.read_text().split("# Hyperparameters\n", 1)[1].split("\n#", 1)[0]
     documented = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE))
     assert documented == set(hyperparameters.SPECS)
