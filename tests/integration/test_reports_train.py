@@ -9,10 +9,10 @@ import mxnet as mx
 import numpy as np
 import onnx
 import pytest
-from conftest import TINY, run_train
 from onnx.reference import ReferenceEvaluator
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from training_process import TINY, run_train
 
 from image_classifier import demo_data
 from image_classifier.model import artifacts

@@ -12,9 +12,9 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import s3_stand_in
-from conftest import failure_text, run_train, start_train
 from PIL import Image
 from serving_process import ServeProcess
+from training_process import failure_text, run_train, start_train
 
 from image_classifier import demo_data
 from image_classifier.model import artifacts
