@@ -1,6 +1,10 @@
 """Networks from GluonCV's model zoo: ``network`` (a catalog name), else ResNet v1 by the built-in's ``num_layers``."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import mxnet as mx
+import numpy as np
 from gluoncv.model_zoo import get_model
 from gluoncv.model_zoo.cifarresnet import CIFARBasicBlockV1, CIFARResNetV1
 from gluoncv.model_zoo.resnet import BottleneckV1, ResNetV1
@@ -58,3 +62,18 @@ def with_probabilities(net: HybridBlock, multi_label: bool) -> nn.HybridSequenti
     head.add(net)
     head.add(nn.Activation("sigmoid") if multi_label else nn.HybridLambda("softmax"))
     return head
+
+
+@contextmanager
+def float32_while(net: HybridBlock) -> Iterator[None]:
+    """``net`` in float32 for the duration, then back in its own precision: what is saved, and what a new
+    SymbolBlock infers, is float32 (the input serving sends)."""
+    dtype = np.dtype(next(iter(net.collect_params().values())).dtype)
+    if dtype == np.float32:
+        yield
+        return
+    net.cast("float32")
+    try:
+        yield
+    finally:
+        net.cast(dtype.name)
