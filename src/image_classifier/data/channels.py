@@ -43,8 +43,8 @@ def _files_by_suffix(directory):
 
 def _pack(name, layout, entries, names, scratch_dir, spec):
     rec_path, index_path = scratch_dir / f"{name}.rec", scratch_dir / f"{name}.idx"
-    labels, sources = packing.pack(entries, rec_path, index_path, spec, what=f"{name} channel, {layout}")
-    return RecordSet(name, (rec_path,), index_path, labels, names, sources)
+    labels, wheres = packing.pack(entries, rec_path, index_path, spec, what=f"{name} channel, {layout}")
+    return RecordSet(name, (rec_path,), index_path, labels, names, wheres)
 
 
 def _pipe(channel, config, scratch_dir, spec):

@@ -125,14 +125,14 @@ def undecodable_image(record_set: RecordSet, error: Exception) -> UserError:
     """The UserError for an image ``ImageRecordIter`` failed to decode: the first record that does not decode.
 
     Only called once decoding has failed: decoding every image in the scan would cost a whole epoch.
-    A packed set names the image's own entry (``sources``) rather than the scratch file.
+    A packed set names the image's own entry (``wheres``) rather than the scratch file.
     """
     for rec_file in record_set.rec_files:
         for number, (_, _, image) in enumerate(_records(rec_file)):
             if image_ops.decode_rgb(image) is None:
-                if record_set.sources:
+                if record_set.wheres:
                     return UserError(
-                        f"{record_set.sources[number]}: the image cannot be decoded (corrupt or truncated); "
+                        f"{record_set.wheres[number]}: the image cannot be decoded (corrupt or truncated); "
                         f"replace or remove it"
                     )
                 return UserError(
