@@ -13,7 +13,7 @@ from PIL import ImageFile
 
 from image_classifier import demo_data, libraries
 
-libraries.settle_cv2()  # as every entry point that loads MXNet does (the image has no libGL for cv2)
+libraries.import_cv2_or_mark_absent()  # as every entry point that loads MXNet does (the image has no libGL for cv2)
 TINY = {"num_layers": 20, "epochs": 1, "mini_batch_size": 16, "learning_rate": 0.02}
 
 
