@@ -52,7 +52,7 @@ def _seed_everything(seed):
 
 def _load_data(env, hp, scratch_dir):
     sets = SimpleNamespace(**{name: channels.prepare(env, name, scratch_dir, hp) for name in ("train", "validation")})
-    checks.check(hp, sets.train)
+    checks.against_train_set(hp, sets.train)
     return sets
 
 
