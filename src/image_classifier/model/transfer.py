@@ -158,8 +158,8 @@ def from_gluoncv_file(path: Path, hp: Hyperparameters, origin: str) -> TransferN
             if hp.network
             else "set num_layers to the depth these weights were trained with"
         )
-        shown = hp.network or f"ResNet-{hp.num_layers}"
-        raise UserError(f"{path} does not fit {shown} ({error_line(error)[:160]}); {fix}") from None
+        network_name = hp.network or f"ResNet-{hp.num_layers}"
+        raise UserError(f"{path} does not fit {network_name} ({error_line(error)[:160]}); {fix}") from None
     body, _ = graph.split_classifier(networks.symbol(net))
     arrays = {param.name: param.data() for param in net.collect_params().values()}
     return TransferNet(body, arrays, hp.num_classes, hp.image_shape, origin)
