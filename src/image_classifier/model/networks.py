@@ -65,10 +65,11 @@ def with_probabilities(net: HybridBlock, multi_label: bool) -> nn.HybridSequenti
 
 
 @contextmanager
-def float32_while(net: HybridBlock) -> Iterator[None]:
-    """``net`` in float32 for the duration, then back in its own precision: what is saved, and what a new
-    SymbolBlock infers, is float32 (the input serving sends)."""
-    dtype = np.dtype(next(iter(net.collect_params().values())).dtype)
+def float32_while(net: HybridBlock, dtype: str | np.dtype) -> Iterator[None]:
+    """``net``, of precision ``dtype``, in float32 for the duration, then back in ``dtype``: what is saved, and
+    what a new SymbolBlock infers, is float32 (the input serving sends). The precision is given, not read from
+    a parameter: batch normalisation keeps float32 parameters in a float16 network."""
+    dtype = np.dtype(dtype)
     if dtype == np.float32:
         yield
         return

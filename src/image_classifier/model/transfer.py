@@ -120,7 +120,7 @@ class TransferNet(gluon.HybridBlock):
                 params[name].grad_req = "null" if name in frozen else "write"
         # A new SymbolBlock infers float32 parameters: build it in float32. A new child clears this block's
         # cached graph, so the next call traces the frozen variant.
-        with networks.float32_while(self):
+        with networks.float32_while(self, self.head.weight.dtype):
             self.body = self._symbol_block(graph.with_running_statistics(self.body_symbol, frozen), params)
 
     def hybrid_forward(self, F: ModuleType, x: mx.nd.NDArray | mx.sym.Symbol) -> mx.nd.NDArray | mx.sym.Symbol:

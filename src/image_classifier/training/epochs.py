@@ -136,7 +136,9 @@ class EpochRunner:
             self.outputs.write_metadata()
             learner.served(mx.nd.zeros((1, *self.hp.image_shape), ctx=learner.contexts[0], dtype=learner.dtype))
             self.served_ready = True
-        with networks.float32_while(learner.net):  # the saved model takes float32 input, as serving sends
+        with networks.float32_while(
+            learner.net, learner.dtype
+        ):  # the saved model takes float32 input, as serving sends
             keeper.end_of_epoch(learner.served, epoch + 1, accuracy, loss, last)
 
     def _checkpoint(self, progress):
