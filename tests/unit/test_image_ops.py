@@ -65,7 +65,7 @@ def test_a_cv2_that_cannot_load_leaves_sys_path_alone(tmp_path):
     )
     code = (
         "import sys; sys.modules.pop('typing', None)\n"
-        "from image_classifier import libraries; libraries.settle_cv2()\n"
+        "from image_classifier import libraries; libraries.import_cv2_or_mark_absent()\n"
         "import mxnet, typing\n"
         "assert not any(p.endswith('cv2') for p in sys.path), sys.path\n"
     )

@@ -205,3 +205,20 @@ def test_a_network_without_imagenet_weights_says_so(tmp_path):
 def test_squeezenet_cannot_start_from_weights(tmp_path):
     with pytest.raises(UserError, match=r"network=squeezenet1\.1 cannot start from weights \(use_pretrained_model=1\)"):
         sources.starting_network(env_with(tmp_path), hp("squeezenet1.1", use_pretrained_model=1))
+
+
+def test_float32_while_casts_a_float16_network_for_the_duration_and_back():
+    """ResNet v2 begins with batch normalisation, whose parameters stay float32 in a float16 network: the
+    network's precision is what was given, not what its first parameter holds."""
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.BatchNorm(scale=False, center=False), gluon.nn.Dense(3))
+    net.initialize()
+    net(mx.nd.zeros((1, 4)))
+    net.cast("float16")
+    first, dense = list(net.collect_params().values())[0], net[1].weight
+    assert (np.dtype(first.dtype), np.dtype(dense.dtype)) == (np.float32, np.float16)
+    with networks.float32_while(net, "float16"):
+        assert np.dtype(dense.dtype) == np.float32
+    assert np.dtype(dense.dtype) == np.float16
+    with networks.float32_while(net, "float32"):  # a float32 network is left alone
+        assert np.dtype(dense.dtype) == np.float16
