@@ -11,7 +11,7 @@ import mxnet as mx
 import numpy as np
 import psutil
 import pytest
-from conftest import run_train, start_train
+from training_process import run_train, start_train
 
 from image_classifier import demo_data
 from image_classifier.model import networks

@@ -10,8 +10,8 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import pytest
-from conftest import TINY, failure_text, run_train, set_hyperparameters, start_train, train_command
 from data_layouts import write_job
+from training_process import TINY, failure_text, run_train, set_hyperparameters, start_train, train_command
 
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts

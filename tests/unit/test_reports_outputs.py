@@ -133,6 +133,7 @@ def test_pngs_are_valid_images_of_sensible_size(finished):
     assert 400 <= width <= 3000 and 400 <= height <= 3000
 
 
+@pytest.mark.slow
 def test_confusion_matrix_of_50_classes_leaves_room_for_each(tmp_path):
     rng = np.random.default_rng(0)
     counts = rng.integers(0, 5, (50, 50)) + np.diag(rng.integers(20, 40, 50))

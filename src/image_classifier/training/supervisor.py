@@ -105,5 +105,5 @@ def main() -> int:
             return script_mode.run(env, STOP_GRACE)
         supervisor = Supervisor(distributed.plan(env))
     except Exception as error:  # reading the configuration fails through the same funnel as the job
-        return failure.record(paths, error)
+        return failure.handle_error(paths, error)
     return supervisor.wait(paths)
