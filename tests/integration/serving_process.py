@@ -121,7 +121,7 @@ class ServeProcess:
 
     def nginx(self):
         """nginx's master process (its title: "nginx: master process ...")."""
-        return self._child(lambda command: command[0].startswith("nginx: master"))
+        return self._child(lambda command: " ".join(command).startswith("nginx: master"))
 
     def worker_pids(self):
         return sorted(worker.pid for worker in self.gunicorn().children())
