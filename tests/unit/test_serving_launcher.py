@@ -24,5 +24,5 @@ def test_nginx_is_found_on_path_or_named_with_its_install_line(tmp_path):
     nginx.write_text("#!/bin/sh\n")
     nginx.chmod(0o755)
     assert nginx_executable({"PATH": str(tmp_path)}, extra_dirs=()) == str(nginx)
-    with pytest.raises(UserError, match=r"nginx is not installed .* apt-get install nginx-light"):
+    with pytest.raises(UserError, match=r"nginx is not installed .*`apt-get install nginx`"):
         nginx_executable({"PATH": str(tmp_path / "empty")}, extra_dirs=())

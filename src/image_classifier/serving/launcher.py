@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 APP = "image_classifier.serving.app:create_app()"
 CONFIG = "python:image_classifier.serving.gunicorn_config"
 NGINX_DIRS = ("/usr/sbin",)  # Debian's nginx, not on a non-root user's PATH
-NGINX_INSTALL = "apt-get install nginx-light (or nginx)"
+NGINX_INSTALL = "install it with `apt-get install nginx` (Debian, Ubuntu), or put it on PATH"
 DRAIN_DEADLINE = 25  # seconds from SIGTERM to both children gone; SageMaker sends SIGKILL after 30
 POLL_INTERVAL = 0.2
 
