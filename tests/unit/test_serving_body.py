@@ -1,8 +1,10 @@
-"""Request bodies as the app reads them: whole, within the byte limit (0: our memory bound), or an error."""
+"""Request bodies as the app reads them: whole, within the byte limit (0: our memory bound), or in pieces (JSON Lines,
+RecordIO), or an error."""
 
 import base64
 import io
 import json
+import tracemalloc
 
 import mxnet as mx
 import numpy as np
@@ -65,14 +67,51 @@ def test_a_body_over_the_limit_is_413_never_a_part(predictor, send):
     assert response.get_json() == {"error": "The request body is larger than SAGEMAKER_MAX_PAYLOAD_IN_MB (1 MB) allows"}
 
 
-def test_payload_limit_zero_reads_any_body_up_to_our_memory_bound(predictor):
-    body = jsonlines(2000)
-    unlimited = create_app(Settings(max_payload_mb=0, max_body_mb=3, max_images=2000), predictor).test_client()
-    assert len(post(unlimited, body).get_json()) == 2000
-    assert unlimited.get("/execution-parameters").get_json()["MaxPayloadInMB"] == 0
-    bounded = create_app(Settings(max_payload_mb=0, max_body_mb=2), predictor).test_client()
-    response = post_unsized(bounded, body)
-    assert response.status_code == 413 and "IMAGE_CLASSIFIER_MAX_BODY_IN_MB (2 MB" in response.get_json()["error"]
+def test_payload_limit_zero_reads_several_images_of_any_size_each_line_within_our_memory_bound(predictor):
+    body = jsonlines(2000)  # over the 1 MB bound below
+    client = create_app(Settings(max_payload_mb=0, max_body_mb=1, max_images=2000), predictor).test_client()
+    assert len(post(client, body).get_json()) == 2000
+    assert len(post_unsized(client, body).get_json()) == 2000
+    assert client.get("/execution-parameters").get_json()["MaxPayloadInMB"] == 0
+    long_line = json.dumps({"b64": "A" * (MB + 4)}).encode()
+    response = post(client, body[:1000] + long_line)
+    assert response.status_code == 413
+    assert response.get_json()["error"].startswith(
+        "A line or record of the request body is larger than IMAGE_CLASSIFIER_MAX_BODY_IN_MB (1 MB"
+    )
+
+
+def test_payload_limit_zero_bounds_a_body_read_whole_by_our_memory_bound(predictor):
+    client = create_app(Settings(max_payload_mb=0, max_body_mb=1), predictor).test_client()
+    response = client.post("/invocations", data=png(0) + b"\0" * MB, headers={"Content-Type": "image/png"})
+    assert response.status_code == 413 and "IMAGE_CLASSIFIER_MAX_BODY_IN_MB (1 MB" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("content_type", ["application/jsonlines", "application/x-recordio"])
+def test_several_images_are_read_in_pieces_never_held_whole(predictor, tmp_path, content_type):
+    count = 3000
+    if content_type == "application/jsonlines":
+        body = jsonlines(count)
+    else:
+        writer = mx.recordio.MXRecordIO(str(tmp_path / "body.rec"), "w")
+        for index in range(count):
+            writer.write(png(index))
+        writer.close()
+        body = (tmp_path / "body.rec").read_bytes()
+    client = create_app(Settings(max_payload_mb=0, max_images=count), predictor).test_client()
+    stream = io.BytesIO(body)
+    tracemalloc.start()
+    response = client.post(
+        "/invocations",
+        headers={"Content-Type": content_type, "Accept": "application/jsonlines"},
+        environ_overrides={"wsgi.input": stream, "CONTENT_LENGTH": str(len(body))},
+    )
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    lines = response.get_data().splitlines()
+    assert response.status_code == 200 and len(lines) == count
+    assert all(len(json.loads(line)["prediction"]) == predictor.num_classes for line in lines)
+    assert peak < len(body) / 3, (peak, len(body))
 
 
 def test_a_body_shorter_than_its_content_length_is_400(predictor):

@@ -52,7 +52,7 @@ def test_limits_follow_the_settings(runtime):
     assert "keepalive_timeout 11s;" in text and "proxy_read_timeout 3605s;" in text
     assert "larger than SAGEMAKER_MAX_PAYLOAD_IN_MB (4 MB)" in text
     unlimited = nginx_config.render(Settings(max_payload_mb=0, max_body_mb=1024), runtime, False, 4096)
-    assert "client_max_body_size 1024m;" in unlimited and "IMAGE_CLASSIFIER_MAX_BODY_IN_MB (1024 MB" in unlimited
+    assert "client_max_body_size 0;" in unlimited  # the app bounds what it holds
 
 
 def test_user_only_as_root_and_every_path_in_the_runtime_directory(runtime):

@@ -4,7 +4,8 @@
 What nginx answers alone, so that no slow or broken client ever holds a gunicorn thread:
 - a request reaches gunicorn only once nginx holds it whole (bodies over CLIENT_BODY_BUFFER in the runtime
   directory on disk, never in a worker); it answers 413 itself for a body over SAGEMAKER_MAX_PAYLOAD_IN_MB
-  (or IMAGE_CLASSIFIER_MAX_BODY_IN_MB when that is 0), 414 for a request line and 431 for a header line over
+  (no limit when that is 0: the app then reads JSON Lines and RecordIO in pieces, and answers the 413 for any
+  other body over IMAGE_CLASSIFIER_MAX_BODY_IN_MB), 414 for a request line and 431 for a header line over
   HEADER_BUFFER bytes, 400 for malformed HTTP (a bad or doubled Content-Length, one beside chunked, bad chunk
   framing), 501 for a transfer coding other than chunked, 502/504 when the model server is away or late;
 - a connection that has not sent its whole head within IMAGE_CLASSIFIER_HEADER_TIMEOUT, or whose body pauses
@@ -95,7 +96,7 @@ def render(settings: Settings, runtime: RuntimeDir, as_root: bool, open_files: i
     """nginx.conf for ``settings``, every path under ``runtime``; ``open_files`` from file_limit()."""
     root = runtime.root
     connections = min(MAX_CONNECTIONS, open_files - RESERVED_FILES)
-    body_mb = settings.max_payload_bytes // (1024 * 1024)
+    body_mb = settings.max_payload_mb  # 0: no limit; the app bounds what it holds (body.py)
     user = "user nobody nogroup;\n" if as_root else ""
     return f"""# Written by `serve` for this run (serving/nginx_config.py).
 daemon off;
@@ -123,7 +124,7 @@ http {{
     reset_timedout_connection on;
     client_header_buffer_size 1k;
     large_client_header_buffers 4 {HEADER_BUFFER};
-    client_max_body_size {body_mb}m;
+    client_max_body_size {body_mb}{'m' if body_mb else ''};
     client_body_buffer_size {CLIENT_BODY_BUFFER};
     upstream model_server {{
         server unix:{runtime.socket};
