@@ -124,7 +124,7 @@ http {{
     reset_timedout_connection on;
     client_header_buffer_size 1k;
     large_client_header_buffers 4 {HEADER_BUFFER};
-    client_max_body_size {body_mb}{'m' if body_mb else ''};
+    client_max_body_size {body_mb}{"m" if body_mb else ""};
     client_body_buffer_size {CLIENT_BODY_BUFFER};
     upstream model_server {{
         server unix:{runtime.socket};
