@@ -85,6 +85,8 @@ def _build_net(env, hp, contexts):
 
 def train(env: Environment) -> None:
     stop = StopRequest()
+    for note in env.notes:
+        log.info("%s", note)
     hp = hyperparameters.parse(env.hyperparameters)
     contexts = devices.training_contexts(hp.precision_dtype)
     checkpoints = Checkpoints(env.paths.checkpoint_dir)
