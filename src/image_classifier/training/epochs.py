@@ -150,6 +150,23 @@ class EpochRunner:
             trainer = None if self.setup.distributed else self.setup.trainer  # dist: the servers hold its state
             self.checkpoints.save(progress.epochs_done, self.setup.net, trainer, progress.state(), self.model_dir)
 
+    def _left_behind(self, progress):
+        """What a stopped job leaves: the epochs kept in the model directory, and the checkpoint if any."""
+        keeper = self.setup.keeper
+        if keeper is None:
+            kept = "the first host keeps the model"
+        elif keeper.saved:
+            numbers = ", ".join(str(number - 1) for number in keeper.saved)
+            kept = f"the model directory keeps epoch{'s' if len(keeper.saved) > 1 else ''} {numbers}"
+        else:
+            kept = "no epoch had ended, so nothing was kept in the model directory"
+        if self.checkpoints.enabled:
+            kept += (
+                f"; a restarted job goes on from the checkpoint in {self.checkpoints.directory} "
+                f"({progress.epochs_done} epochs and {progress.batches_done} batches done)"
+            )
+        return kept
+
     def run(self, progress: Progress, stop: StopCheck) -> None:
         """The epochs from ``progress`` on (none when early stopping had ended training), then the reports."""
         setup, hp = self.setup, self.setup.hp
@@ -159,11 +176,11 @@ class EpochRunner:
                 self._hybridize()
             try:
                 self.train_epoch(epoch, stop, progress)
-            except failure.Stopped:
+            except failure.Stopped as stopped:
                 self._checkpoint(progress)
                 if setup.keeper is not None:  # the checkpoint holds every epoch that may still be chosen
                     setup.keeper.finish()
-                raise
+                raise failure.Stopped(f"{stopped}; {self._left_behind(progress)}") from None
             accuracy, loss = self.validate(epoch)
             early_stopping = progress.early_stopping
             stopping = early_stopping is not None and early_stopping.should_stop(epoch + 1, accuracy)

@@ -34,10 +34,11 @@ class StopRequest:
 
     def check(self, epoch: int) -> None:
         if self.signal is not None:
-            raise failure.Stopped(
-                f"Training stopped by {signal.Signals(self.signal).name} during epoch {epoch}; "
-                f"the epochs kept so far are in the model directory"
-            )
+            raise failure.Stopped(f"Training stopped by {self.name} during epoch {epoch}")
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signal).name
 
 
 def _seed_everything(seed):
@@ -98,6 +99,8 @@ def train(env: Environment) -> None:
         training = setup.build(env, hp, contexts, sets, _build_net(env, hp, contexts))
         runner = EpochRunner(training, checkpoints, env.paths.model_dir)
         runner.run(_resumed(training, checkpoints, env.paths.model_dir), stop)
+    if stop.signal is not None:  # after the last batch, nothing was left to stop: the model is whole
+        log.info("%s came after the last batch; the model is complete, so training ends as a success", stop.name)
 
 
 def main() -> int:
