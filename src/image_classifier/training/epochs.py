@@ -17,7 +17,7 @@ from .. import failure
 from ..data import iterators
 from ..errors import UserError
 from ..model import artifacts, onnx_export
-from . import metrics
+from . import metrics, watchdog
 from .checkpoints import Checkpoints
 from .progress import Progress
 from .setup import Setup
@@ -82,7 +82,7 @@ class EpochRunner:
             log.info("Epoch[%d] Skipping the %d batches trained before the stop", epoch, skip)
         started = window_start = time.time()
         window_samples = 0
-        for number, (data, label, valid) in enumerate(self._epoch_batches(epoch)):
+        for number, (data, label, valid) in enumerate(watchdog.beating(self._epoch_batches(epoch))):
             if number < skip:
                 continue
             progress.batches_done = number
@@ -120,7 +120,7 @@ class EpochRunner:
         """Validation accuracy and mean loss of the network after epoch ``epoch``."""
         setup = self.setup
         setup.metric.reset()
-        for data, label, valid in iterators.batches(setup.validation_iter, setup.sets.validation):
+        for data, label, valid in watchdog.beating(iterators.batches(setup.validation_iter, setup.sets.validation)):
             outputs = [setup.net(x) for x, _ in self._forward(data, label)]
             scores = self._scores(outputs)
             metrics.update(setup.metric, label, scores, valid)
@@ -194,6 +194,8 @@ class EpochRunner:
                 break
         if setup.keeper is not None:
             setup.keeper.finish()
-        setup.reporter.finish(iterators.batches(setup.validation_iter, setup.sets.validation), setup.contexts[0])
+        batches = watchdog.beating(iterators.batches(setup.validation_iter, setup.sets.validation))
+        setup.reporter.finish(batches, setup.contexts[0])
         if hp.export_onnx and setup.keeper is not None:
             log.info("Wrote %s", onnx_export.export(self.model_dir))
+        watchdog.finished()
