@@ -51,8 +51,12 @@ def holds_model(model_dir: Path) -> bool:
 
 
 def parameter_bytes(net: mx.gluon.Block) -> int:
-    """The size of ``net``'s parameters as a params file holds them."""
-    return sum(int(np.prod(param.shape)) * np.dtype(param.dtype).itemsize for param in net.collect_params().values())
+    """The size of ``net``'s parameters as a params file holds them (those of a shape not yet known left out)."""
+    return sum(
+        int(np.prod(param.shape)) * np.dtype(param.dtype).itemsize
+        for param in net.collect_params().values()
+        if param.shape and all(param.shape)
+    )
 
 
 def save_epoch(served_net: mx.gluon.HybridBlock, model_dir: Path, epoch_number: int) -> None:
