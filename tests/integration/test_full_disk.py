@@ -6,7 +6,7 @@ import subprocess
 from contextlib import contextmanager
 
 import pytest
-from conftest import failure_text, run_train
+from training_process import failure_text, run_train
 
 FIX = "give the training job a larger volume (VolumeSizeInGB), or keep fewer epochs"
 
