@@ -38,10 +38,11 @@ class StopRequest:
 
     def check(self, epoch: int) -> None:
         if self.signal is not None:
-            raise failure.Stopped(
-                f"Training stopped by {signal.Signals(self.signal).name} during epoch {epoch}; "
-                f"the epochs kept so far are in the model directory"
-            )
+            raise failure.Stopped(f"Training stopped by {self.name} during epoch {epoch}")
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signal).name
 
 
 def _seed_everything(seed):
@@ -87,6 +88,8 @@ def _build_net(env, hp, contexts):
 
 def train(env: Environment) -> None:
     stop = StopRequest()
+    for note in env.notes:
+        log.info("%s", note)
     hp = hyperparameters.parse(env.hyperparameters)
     contexts = devices.training_contexts(hp.precision_dtype)
     checkpoints = Checkpoints(env.paths.checkpoint_dir)
@@ -101,6 +104,8 @@ def train(env: Environment) -> None:
         outputs = Outputs.build(env, hp, sets, preprocessing)
         progress = _resumed(Progress.start(env, hp, sets.validation.count), learner, checkpoints, outputs.model_dir)
         EpochRunner(hp, learner, data, outputs, checkpoints).run(progress, stop)
+    if stop.signal is not None:  # after the last batch, nothing was left to stop: the model is whole
+        log.info("%s came after the last batch; the model is complete, so training ends as a success", stop.name)
 
 
 def main() -> int:
