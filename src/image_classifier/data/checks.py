@@ -3,10 +3,21 @@
 from ..errors import UserError
 from ..hyperparameters import Hyperparameters
 from .record_set import RecordSet
+from .stream import StreamedSet
 
 
-def check(hp: Hyperparameters, train_set: RecordSet) -> None:
-    if hp.num_training_samples != train_set.count:
+def check(hp: Hyperparameters, train_set: RecordSet | StreamedSet, sharded: bool = False) -> None:
+    """num_training_samples is the whole channel's count: with ShardedByS3Key, a host's part is at most that.
+
+    A streamed set's count is num_training_samples' share until its first pass checks it (stream.py).
+    """
+    if sharded:
+        if train_set.count > hp.num_training_samples:
+            raise UserError(
+                f"num_training_samples is {hp.num_training_samples} but this host's part of the sharded 'train' "
+                f"channel alone holds {train_set.count} images; set num_training_samples to the whole channel's count"
+            )
+    elif not isinstance(train_set, StreamedSet) and hp.num_training_samples != train_set.count:
         raise UserError(
             f"num_training_samples is {hp.num_training_samples} but the 'train' channel holds {train_set.count} "
             f"images; set num_training_samples={train_set.count}"

@@ -51,7 +51,7 @@ def _records(rec_file, shown=None):
             raise _invalid(shown, error) from None
 
 
-def _check_image(image, where, spec):
+def check_image(image: bytes, where: str, spec: DataSpec) -> None:
     """The image must be one PIL can read, and at least the spec's ``min_size``."""
     try:
         with Image.open(io.BytesIO(image)) as opened:  # reads the header only
@@ -94,7 +94,7 @@ def scan_files(
         for number, (offset, header, image) in enumerate(_records(rec_file, shown)):
             where = f"record {number} of {shown or rec_file}"
             labels.append(spec.record_label(header.label, where))
-            _check_image(image, where, spec)
+            check_image(image, where, spec)
             index_lines.append(f"{len(index_lines)}\t{file_start + offset}\n")
         file_start += rec_file.stat().st_size
     if not labels:

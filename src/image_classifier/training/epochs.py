@@ -15,6 +15,7 @@ from mxnet import autograd, gluon
 
 from .. import failure
 from ..data import iterators
+from ..data.stream import StreamedSet
 from ..errors import UserError
 from ..model import artifacts, onnx_export
 from . import metrics
@@ -67,6 +68,14 @@ class EpochRunner:
     def _epoch_batches(self, epoch):
         setup = self.setup
         self.train_iter = None  # its decode threads and buffers go before the next one's come
+        if isinstance(setup.sets.train, StreamedSet):  # one iterator a chunk, each gone before its file is reused
+            args = dict(setup.train_iter_args)
+            return setup.sets.train.batches(
+                lambda chunk: iterators.record_iter(chunk, train=True, seed=setup.hp.seed + epoch, **args),
+                setup.hp.mini_batch_size,
+                setup.num_workers,
+                setup.rank,
+            )
         self.train_iter = iterators.record_iter(
             setup.sets.train, train=True, seed=setup.hp.seed + epoch, **setup.train_iter_args
         )
@@ -120,7 +129,9 @@ class EpochRunner:
         """Validation accuracy and mean loss of the network after epoch ``epoch``."""
         setup = self.setup
         setup.metric.reset()
-        for data, label, valid in iterators.batches(setup.validation_iter, setup.sets.validation):
+        images = 0
+        for data, label, valid in setup.validation_batches():
+            images += valid
             outputs = [setup.net(x) for x, _ in self._forward(data, label)]
             scores = self._scores(outputs)
             metrics.update(setup.metric, label, scores, valid)
@@ -128,6 +139,8 @@ class EpochRunner:
         for line in metrics.epoch_lines(epoch, "Validation", setup.metric):
             log.info(line)
         loss = setup.reporter.end_of_epoch(epoch, setup.metric)
+        if setup.keeper is not None:
+            setup.keeper.validation_count = images
         return metrics.accuracy(setup.metric), loss
 
     def save(self, epoch: int, accuracy: float, loss: float, last: bool) -> None:
@@ -177,6 +190,6 @@ class EpochRunner:
                 break
         if setup.keeper is not None:
             setup.keeper.finish()
-        setup.reporter.finish(iterators.batches(setup.validation_iter, setup.sets.validation), setup.contexts[0])
+        setup.reporter.finish(setup.validation_batches(), setup.contexts[0])
         if hp.export_onnx and setup.keeper is not None:
             log.info("Wrote %s", onnx_export.export(self.model_dir))

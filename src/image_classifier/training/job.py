@@ -4,14 +4,13 @@ import dataclasses
 import logging
 import random
 import signal
-import tempfile
 from types import SimpleNamespace
 
 import mxnet as mx
 import numpy as np
 
 from .. import devices, failure, hyperparameters
-from ..data import channels, checks
+from ..data import channels, checks, scratch
 from ..environment import Environment, Paths
 from ..logs import configure_logging
 from ..model import sources
@@ -48,7 +47,7 @@ def _seed_everything(seed):
 
 def _load_data(env, hp, scratch_dir):
     sets = SimpleNamespace(**{name: channels.prepare(env, name, scratch_dir, hp) for name in ("train", "validation")})
-    checks.check(hp, sets.train)
+    checks.check(hp, sets.train, setup.sharded(env, "train"))
     return sets
 
 
@@ -91,7 +90,7 @@ def train(env: Environment) -> None:
     hp = _seeded(hp, checkpoints)  # before anything is drawn at random
     _seed_everything(hp.seed)
     log.info("Training on %s with seed %d", ", ".join(str(ctx) for ctx in contexts), hp.seed)
-    with tempfile.TemporaryDirectory(prefix="image-classifier-") as scratch_dir:
+    with scratch.directory(env.paths) as scratch_dir:
         sets = _load_data(env, hp, scratch_dir)
         training = setup.build(env, hp, contexts, sets, _build_net(env, hp, contexts))
         runner = EpochRunner(training, checkpoints, env.paths.model_dir)

@@ -61,9 +61,14 @@ class ModelKeeper:
     def __init__(self, model_dir: Path, checkpoint_frequency: int | None, validation_count: int):
         self.model_dir = model_dir
         self.frequency = checkpoint_frequency
-        self.tolerance = 1.0 / validation_count  # one validation image's share of the accuracy
+        self.validation_count = validation_count  # 0 until a streamed validation set's first pass counts it
         self.history = []
         self.saved = []
+
+    @property
+    def tolerance(self) -> float:
+        """One validation image's share of the accuracy."""
+        return 1.0 / self.validation_count
 
     def end_of_epoch(
         self, served_net: HybridBlock, epoch_number: int, accuracy: float, loss: float, last: bool

@@ -2,6 +2,7 @@
 arguments, the served network, the model keeper and the reporter. Nothing here trains or draws at random."""
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -11,7 +12,9 @@ import numpy as np
 from mxnet import gluon
 
 from ..data import iterators
+from ..data.stream import Batch, StreamedSet
 from ..environment import Environment
+from ..errors import UserError
 from ..hyperparameters import Hyperparameters
 from ..model import networks
 from ..model.preprocessing import Preprocessing
@@ -34,14 +37,15 @@ class Setup:
     preprocessing: Preprocessing
     distributed: bool  # several hosts, one shard each
     num_workers: int
-    train_count: int  # this worker's images per epoch
+    rank: int  # this worker's number among them
+    train_count: int  # this worker's images per epoch; every worker the same (dist_sync waits for each batch)
     trainer: gluon.Trainer
     fine_tuning: FineTuning
     loss: gluon.loss.Loss
     pos_weight: list[mx.nd.NDArray] | None  # per device, multi-label with use_weighted_loss
     metric: mx.metric.CompositeEvalMetric
     train_iter_args: dict[str, Any]  # record_iter's arguments but the epoch's seed
-    validation_iter: mx.io.DataIter
+    validation_batches: Callable[[], Iterator[Batch]]  # one pass over the validation set
     keeper: ModelKeeper | None  # only the master host keeps epochs
     class_names: dict[int, str]
     reporter: Reporter
@@ -62,10 +66,30 @@ def _loss(hp, train_set, contexts):
         return gluon.loss.SoftmaxCrossEntropyLoss(), None
     pos_weight = None
     if hp.use_weighted_loss:
+        if isinstance(train_set, StreamedSet):
+            raise UserError(
+                "use_weighted_loss=1 needs the label counts before training, which a streamed Pipe-mode channel "
+                "does not give; set IMAGE_CLASSIFIER_PIPE_MODE=copy, use File mode, or use_weighted_loss=0"
+            )
         positives = train_set.labels.sum(axis=0)
         weights = (train_set.count - positives) / np.maximum(positives, 1)
         pos_weight = [mx.nd.array(weights[None, :], ctx=ctx) for ctx in contexts]
     return gluon.loss.SigmoidBinaryCrossEntropyLoss(), pos_weight
+
+
+def sharded(env: Environment, name: str) -> bool:
+    """Whether channel ``name`` is ShardedByS3Key: each host sees its own part."""
+    channel = env.channels.get(name)
+    return channel is not None and channel.config.get("S3DistributionType") == "ShardedByS3Key"
+
+
+def _validation_batches(hp, validation_set, iterator_args):
+    if isinstance(validation_set, StreamedSet):
+        return lambda: validation_set.batches(
+            lambda chunk: iterators.record_iter(chunk, train=False, seed=hp.seed, **iterator_args), hp.mini_batch_size
+        )
+    validation_iter = iterators.record_iter(validation_set, train=False, seed=hp.seed, **iterator_args)
+    return lambda: iterators.batches(validation_iter, validation_set)
 
 
 def _class_names(hp, train_set):
@@ -80,7 +104,12 @@ def build(
     distributed = len(env.hosts) > 1
     kvstore = mx.kv.create(hp.kv_store) if distributed else "device"
     num_workers, rank = (kvstore.num_workers, kvstore.rank) if distributed else (1, 0)
-    train_count = math.ceil(sets.train.count / num_workers)
+    # ShardedByS3Key: each host holds its own part, not sharded again; num_training_samples is the whole
+    # channel's count, as for the built-in algorithm, so every host's epoch is its share of that.
+    train_sharded = sharded(env, "train")
+    total = hp.num_training_samples if train_sharded else sets.train.count
+    train_count = sets.train.count if isinstance(sets.train, StreamedSet) else math.ceil(total / num_workers)
+    parts = 1 if train_sharded or isinstance(sets.train, StreamedSet) else num_workers
     optimizer, params = optimizer_params(hp, math.ceil(train_count / hp.mini_batch_size))
     trainer = gluon.Trainer(net.collect_params(), optimizer, params, kvstore=kvstore)
     loss, pos_weight = _loss(hp, sets.train, contexts)
@@ -95,6 +124,7 @@ def build(
         preprocessing=preprocessing,
         distributed=distributed,
         num_workers=num_workers,
+        rank=rank,
         train_count=train_count,
         trainer=trainer,
         fine_tuning=FineTuning(hp, net, trainer),
@@ -102,11 +132,13 @@ def build(
         pos_weight=pos_weight,
         metric=metrics.make_metrics(hp.multi_label, hp.top_k),
         train_iter_args=dict(
-            iterator_args, augmentation_type=hp.augmentation_type, num_parts=num_workers, part_index=rank
+            iterator_args, augmentation_type=hp.augmentation_type, num_parts=parts, part_index=rank if parts > 1 else 0
         ),
-        validation_iter=iterators.record_iter(sets.validation, train=False, seed=hp.seed, **iterator_args),
+        validation_batches=_validation_batches(hp, sets.validation, iterator_args),
         keeper=(
-            ModelKeeper(env.paths.model_dir, hp.checkpoint_frequency, sets.validation.count) if env.is_master else None
+            ModelKeeper(env.paths.model_dir, hp.checkpoint_frequency, sets.validation.count or 0)
+            if env.is_master
+            else None
         ),
         class_names=class_names,
         reporter=Reporter(env, hp, class_names),
