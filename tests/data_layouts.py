@@ -145,7 +145,7 @@ class Fifos:
     a reader opens it (the writer blocks until then). ``finished`` lists the FIFOs whose writes completed."""
 
     def __init__(self, data_dir, streams):
-        self.paths, self.threads, self.finished = [], [], []
+        self.paths, self.threads, self.finished, self.closing = [], [], [], False
         for channel, data in streams.items():
             for number, epoch_data in enumerate([data] if isinstance(data, bytes) else data):
                 path = Path(data_dir) / f"{channel}_{number}"
@@ -160,12 +160,14 @@ class Fifos:
         try:
             with open(path, "wb") as fifo:
                 fifo.write(data)
-            self.finished.append(path.name)
+            if not self.closing:  # not a writer that close() released
+                self.finished.append(path.name)
         except BrokenPipeError:  # the reader stopped early (a failing job)
             pass
 
     def close(self):
         """Release writers whose reader never came (a job that failed first), then wait for every thread."""
+        self.closing = True
         for path, thread in zip(self.paths, self.threads):
             if not thread.is_alive():
                 continue
