@@ -1,6 +1,11 @@
 """Input pipeline speed: packing images to RecordIO, ImageRecordIter's decode + augment, and whole epochs.
 
     python bench/input_pipeline.py [--images 1000] [--size 256] [--train-images 800]
+    python bench/input_pipeline.py --startup recordio:10000,100000,1000000 lst:10000,100000 manifest:10000
+
+``--startup`` measures instead how preparing a channel (channels.prepare: the header scan, packing, the
+index) grows with the number of images, for each layout, on tiny synthetic images (one 8x8 PNG's bytes for
+every record or file): seconds and the peak resident memory of a fresh process per row.
 
 Prints images/s for:
   * packing JPEG files to RecordIO (packing.py) with 1 thread and with the default pool, passing the bytes
@@ -12,8 +17,10 @@ and, for the same demo data set (32x32 PNG, ResNet-20, one epoch) as RecordIO an
 """
 
 import argparse
+import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -101,12 +108,86 @@ def train_times(layout, train_images, tmp_dir):
     return float(re.search(r"Epoch\[0\] Time cost=([0-9.]+)", result.stdout).group(1)), wall
 
 
+def _synthetic_channel(base_dir, layout, count):
+    """A job under ``base_dir`` whose 'train' channel holds ``count`` copies of one 8x8 PNG in ``layout``."""
+    image = image_ops.encode(np.zeros((8, 8, 3), np.uint8), "PNG")
+    channel_dir = base_dir / "input" / "data" / "train"
+    channel_dir.mkdir(parents=True)
+    if layout == "recordio":
+        writer = mx.recordio.MXRecordIO(str(channel_dir / "train.rec"), "w")
+        for index in range(count):
+            writer.write(mx.recordio.pack(mx.recordio.IRHeader(0, float(index % 4), index, 0), image))
+        writer.close()
+    else:
+        lines = []
+        for index in range(count):
+            folder = channel_dir / f"{index // 1000:04d}"
+            if index % 1000 == 0:
+                folder.mkdir()
+            (folder / f"{index}.png").write_bytes(image)
+            reference = f"{folder.name}/{index}.png"
+            if layout == "lst":
+                lines.append(f"{index}\t{index % 4}\t{reference}\n")
+            else:
+                lines.append(json.dumps({"source-ref": reference, "class": index % 4}) + "\n")
+        (channel_dir / ("train.lst" if layout == "lst" else "train.manifest")).write_text("".join(lines))
+    config = base_dir / "input" / "config"
+    config.mkdir(parents=True)
+    hyperparameters = {"num_classes": "4", "num_training_samples": str(count), "image_shape": "3,8,8"}
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+
+
+def startup_row(layout, count):
+    """Seconds and peak MB of channels.prepare for ``count`` synthetic images in ``layout``, in this process."""
+    from image_classifier import hyperparameters
+    from image_classifier.data import channels
+    from image_classifier.environment import Environment
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base_dir = Path(tmp) / "ml"
+        _synthetic_channel(base_dir, layout, count)
+        env = Environment.load(base_dir)
+        hp = hyperparameters.parse(env.hyperparameters)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.time()
+        record_set = channels.prepare(env, "train", tmp, hp)
+        seconds = time.time() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert record_set.count == count
+    print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "growth_mb": (peak - before) / 1024}))
+
+
+def startup_table(plans):
+    print(f"channels.prepare on tiny synthetic images, {os.cpu_count()} cores; one fresh process a row")
+    print(f"{'layout':<10} {'images':>9} {'seconds':>8} {'us/image':>9} {'peak MB':>8} {'growth MB':>10}")
+    for plan in plans:
+        layout, counts = plan.split(":")
+        for count in (int(text) for text in counts.split(",")):
+            result = subprocess.run(
+                [sys.executable, __file__, "--startup-row", layout, str(count)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            row = json.loads(result.stdout.strip().splitlines()[-1])
+            print(
+                f"{layout:<10} {count:>9} {row['seconds']:>8.2f} {row['seconds'] / count * 1e6:>9.1f} "
+                f"{row['peak_mb']:>8.0f} {row['growth_mb']:>10.0f}"
+            )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--startup", nargs="+", metavar="LAYOUT:COUNTS", help="start-up scaling rows instead")
+    parser.add_argument("--startup-row", nargs=2, metavar=("LAYOUT", "COUNT"), help=argparse.SUPPRESS)
     parser.add_argument("--images", type=int, default=1000, help="JPEGs for the packing and decoding rows")
     parser.add_argument("--size", type=int, default=256, help="their side in pixels")
     parser.add_argument("--train-images", type=int, default=800, help="demo images for the epoch rows")
     args = parser.parse_args()
+    if args.startup_row:
+        return startup_row(args.startup_row[0], int(args.startup_row[1]))
+    if args.startup:
+        return startup_table(args.startup)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "jpegs").mkdir()
