@@ -2,10 +2,13 @@
 
     python bench/input_pipeline.py [--images 1000] [--size 256] [--train-images 800]
     python bench/input_pipeline.py --startup recordio:10000,100000,1000000 lst:10000,100000 manifest:10000
+    python bench/input_pipeline.py --pipe 3 --train-images 2000
 
 ``--startup`` measures instead how preparing a channel (channels.prepare: the header scan, packing, the
 index) grows with the number of images, for each layout, on tiny synthetic images (one 8x8 PNG's bytes for
-every record or file): seconds and the peak resident memory of a fresh process per row.
+every record or file): seconds and the peak resident memory of a fresh process per row. ``--pipe EPOCHS``
+trains the demo data in File mode, Pipe mode copied and Pipe mode streamed (a window a tenth of the data;
+FIFOs fed by threads as SageMaker feeds them): accuracy, training images/s, peak scratch and memory.
 
 Prints images/s for:
   * packing JPEG files to RecordIO (packing.py) with 1 thread and with the default pool, passing the bytes
@@ -176,9 +179,78 @@ def startup_table(plans):
             )
 
 
+def _folder_bytes(folder):
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())
+
+
+def pipe_mode_row(mode, train_images, epochs, tmp_dir, window_share=0.1):
+    """One `train` job on demo data (32x32, ResNet-20, ``epochs``): File mode, or Pipe mode ``copy``/``stream``
+    with FIFOs fed as SageMaker feeds them and a window of ``window_share`` of the stream.
+    Returns (final validation accuracy, mean epoch seconds, peak scratch MB, peak job RSS MB)."""
+    import threading
+
+    from data_layouts import Fifos, recordio_stream
+
+    from image_classifier.data import scratch
+
+    pairs, validation = demo_data.samples(train_images, 32, seed=0), demo_data.samples(200, 32, seed=1)
+    base_dir = write_job(Path(tmp_dir) / f"pipe-{mode}", "recordio", pairs, validation, 32, epochs=epochs)
+    environ, fifos = dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)), None
+    if mode != "file":
+        data_dir = base_dir / "input" / "data"
+        for channel in ("train", "validation"):
+            for path in (data_dir / channel).iterdir():
+                path.unlink()
+            (data_dir / channel).rmdir()
+        entry = {"ContentType": "application/x-recordio", "TrainingInputMode": "Pipe", "RecordWrapperType": "None"}
+        (base_dir / "input" / "config" / "inputdataconfig.json").write_text(
+            json.dumps({"train": entry, "validation": entry})
+        )
+        train_data = recordio_stream(pairs, tmp_dir)
+        streams = {"train": [train_data] * epochs, "validation": [recordio_stream(validation, tmp_dir)] * (epochs + 1)}
+        fifos = Fifos(data_dir, streams)
+        environ.update({scratch.MODE_ENV: mode, scratch.WINDOW_ENV: str(int(len(train_data) * window_share))})
+    scratch_dir, peak, done = base_dir / "input" / scratch.FOLDER, [0], threading.Event()
+
+    def watch():
+        while not done.wait(0.1):
+            if scratch_dir.exists():
+                peak[0] = max(peak[0], _folder_bytes(scratch_dir))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    wrapper = "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+    wrapper += "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    train = str(Path(sys.executable).with_name("train"))
+    try:
+        result = subprocess.run([sys.executable, "-c", wrapper, train], env=environ, capture_output=True, text=True)
+    finally:
+        done.set()
+        if fifos:
+            fifos.close()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    accuracy = float(re.findall(r"Validation-accuracy=([0-9.]+)", result.stdout)[-1])
+    epoch_seconds = [float(x) for x in re.findall(r"Time cost=([0-9.]+)", result.stdout)]
+    rss_mb = int(result.stdout.strip().splitlines()[-1]) / 1024
+    return accuracy, sum(epoch_seconds) / len(epoch_seconds), peak[0] / (1 << 20), rss_mb
+
+
+def pipe_table(train_images, epochs):
+    print(f"`train`, {train_images} demo images 32x32, ResNet-20, {epochs} epochs; stream window 1/10 of the data")
+    print(f"{'input':<22} {'accuracy':>9} {'images/s':>9} {'scratch MB':>11} {'peak RSS MB':>12}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in ("file", "copy", "stream"):
+            accuracy, epoch_seconds, scratch_mb, rss_mb = pipe_mode_row(mode, train_images, epochs, tmp)
+            label = "File mode" if mode == "file" else f"Pipe mode, {mode}"
+            print(
+                f"{label:<22} {accuracy:>9.4f} {train_images / epoch_seconds:>9.0f} {scratch_mb:>11.1f} {rss_mb:>12.0f}"
+            )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--startup", nargs="+", metavar="LAYOUT:COUNTS", help="start-up scaling rows instead")
+    parser.add_argument("--pipe", type=int, metavar="EPOCHS", help="File vs Pipe copy vs Pipe stream instead")
     parser.add_argument("--startup-row", nargs=2, metavar=("LAYOUT", "COUNT"), help=argparse.SUPPRESS)
     parser.add_argument("--images", type=int, default=1000, help="JPEGs for the packing and decoding rows")
     parser.add_argument("--size", type=int, default=256, help="their side in pixels")
@@ -188,6 +260,8 @@ def main():
         return startup_row(args.startup_row[0], int(args.startup_row[1]))
     if args.startup:
         return startup_table(args.startup)
+    if args.pipe:
+        return pipe_table(args.train_images, args.pipe)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "jpegs").mkdir()

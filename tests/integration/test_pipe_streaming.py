@@ -10,15 +10,16 @@ import re
 
 import pytest
 from conftest import failure_text, run_train, set_hyperparameters
-from data_layouts import Fifos, recordio_stream
-from test_inputs import HYPERPARAMETERS, TRAIN, VALIDATION, make_job
+from data_layouts import Fifos, manifest_stream, recordio_stream
+from test_inputs import HYPERPARAMETERS, NAMES, TRAIN, VALIDATION, make_job
 
 from image_classifier.data import scratch
+from image_classifier.model import artifacts
 
 EPOCHS = HYPERPARAMETERS["epochs"]
 
 
-def pipe_job(base_dir):
+def pipe_job(base_dir, wrapper="None"):
     """test_inputs' RecordIO job with both channels in Pipe mode (no files: FIFOs only)."""
     make_job(base_dir, "recordio")
     data_dir = base_dir / "input" / "data"
@@ -26,15 +27,21 @@ def pipe_job(base_dir):
         for path in (data_dir / channel).iterdir():
             path.unlink()
         (data_dir / channel).rmdir()
-    entry = {"ContentType": "application/x-recordio", "TrainingInputMode": "Pipe", "RecordWrapperType": "None"}
+    entry = {"ContentType": "application/x-recordio", "TrainingInputMode": "Pipe", "RecordWrapperType": wrapper}
+    if wrapper == "RecordIO":
+        entry["AttributeNames"] = ["source-ref", "class", "class-metadata"]
     (base_dir / "input" / "config" / "inputdataconfig.json").write_text(
         json.dumps({"train": entry, "validation": entry})
     )
     return base_dir
 
 
-def streamed_train(base_dir, tmp_path, train_fifos, validation_fifos, train_streams=None):
-    train_data, validation_data = recordio_stream(TRAIN, tmp_path), recordio_stream(VALIDATION, tmp_path)
+def manifest_with_names(pairs, tmp_path):
+    return manifest_stream(pairs, tmp_path, with_metadata=True)
+
+
+def streamed_train(base_dir, tmp_path, train_fifos, validation_fifos, train_streams=None, make=recordio_stream):
+    train_data, validation_data = make(TRAIN, tmp_path), make(VALIDATION, tmp_path)
     streams = {
         "train": train_streams or [train_data] * train_fifos,
         "validation": [validation_data] * validation_fifos,
@@ -55,9 +62,16 @@ def file_mode_accuracy(tmp_path_factory):
     return float(re.findall(r"^Epoch\[\d+\] Validation-accuracy=([0-9.]+)$", result.stdout, re.M)[-1])
 
 
-def test_every_epoch_streams_its_own_fifo_within_the_window(tmp_path, file_mode_accuracy):
-    base_dir = pipe_job(tmp_path / "ml")
-    result, finished = streamed_train(base_dir, tmp_path, EPOCHS + 1, EPOCHS + 2)
+@pytest.mark.parametrize(
+    "wrapper, make, classes",
+    [
+        ("None", recordio_stream, {label: str(label) for label in NAMES}),  # a .rec stream carries no names
+        ("RecordIO", manifest_with_names, NAMES),
+    ],
+)
+def test_every_epoch_streams_its_own_fifo_within_the_window(tmp_path, file_mode_accuracy, wrapper, make, classes):
+    base_dir = pipe_job(tmp_path / "ml", wrapper)
+    result, finished = streamed_train(base_dir, tmp_path, EPOCHS + 1, EPOCHS + 2, make=make)
     assert result.returncode == 0, result.stdout
     accuracies = [float(x) for x in re.findall(r"^Epoch\[\d+\] Validation-accuracy=([0-9.]+)$", result.stdout, re.M)]
     assert len(accuracies) == EPOCHS
@@ -68,6 +82,7 @@ def test_every_epoch_streams_its_own_fifo_within_the_window(tmp_path, file_mode_
         f"validation_{n}" for n in range(EPOCHS + 1)
     ]
     assert not (base_dir / "input" / scratch.FOLDER).exists()  # the scratch folder is removed at the end
+    assert artifacts.read_classes(base_dir / "model") == classes
 
 
 def test_a_restarted_job_resumes_from_its_checkpoint_reading_fifo_0_again(tmp_path):

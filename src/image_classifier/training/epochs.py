@@ -149,6 +149,8 @@ class EpochRunner:
         if setup.keeper is None:
             return
         if not self.served_ready:  # export needs one forward pass of the hybridized block
+            found = setup.sets.train.class_names  # a streamed manifest's are known once it has been read
+            setup.class_names.update({label: name for label, name in found.items() if label in setup.class_names})
             artifacts.write_metadata(self.model_dir, setup.preprocessing, setup.class_names)
             setup.served(mx.nd.zeros((1, *setup.hp.image_shape), ctx=setup.contexts[0], dtype=self.dtype))
             self.served_ready = True
