@@ -1,6 +1,6 @@
 """The GluonCV classification networks that ``network`` may name, by family, with each family's image sizes.
 
-Plain data (no MXNet import), so the hyperparameter checks can use it. Each family was verified here on one
+Plain data (no MXNet import), so the hyperparameter checks can use it. Each family is tested on one
 member: built, trained a step, exported, loaded as serving loads, and exported to ONNX (tests/unit/
 test_networks.py); bench/networks.py measures them. Sizes come from GluonCV 0.10.5's code:
 - a network that ends in global pooling takes any size from its ``min_side`` (its output stride, 32 pixels);
@@ -58,7 +58,7 @@ def unknown_network(name: str) -> str:
     hint = f"; the closest are {', '.join(repr(found) for found in close)}" if close else ""
     return (
         f"The value '{name}' is not valid for the 'network' hyperparameter which accepts a GluonCV classification "
-        f"network of the README's network table{hint}"
+        f"network of docs/networks.md{hint}"
     )
 
 

@@ -9,9 +9,9 @@ import json
 import re
 
 import pytest
-from conftest import failure_text, run_train, set_hyperparameters
 from data_layouts import Fifos, manifest_stream, recordio_stream
 from test_inputs import HYPERPARAMETERS, NAMES, TRAIN, VALIDATION, make_job
+from training_process import failure_text, run_train, set_hyperparameters
 
 from image_classifier.data import scratch
 from image_classifier.model import artifacts

@@ -9,7 +9,7 @@ import pytest
 from data_layouts import Fifos, first_failure_line, manifest_stream, pipe_config, recordio_stream, write_job
 from mxnet import recordio
 
-from image_classifier import demo_data, hyperparameters, recordio_framing
+from image_classifier import demo_data, disk_space, hyperparameters, recordio_framing
 from image_classifier.data import channels, class_names, iterators, manifest, pipe, scratch
 from image_classifier.data.spec import DataSpec
 from image_classifier.data.stream import StreamedSet
@@ -104,7 +104,7 @@ def test_manifest_channel_through_a_fifo(tmp_path):
     base_dir = job(tmp_path, "RecordIO", ["source-ref", "class"])
     record_set = prepare_from_fifo(base_dir, manifest_stream(demo_data.samples(8, SIZE, 0), tmp_path))
     np.testing.assert_array_equal(record_set.labels, np.arange(8) % 4)
-    assert record_set.sources[2] == f"image 2 (record 4) of the Pipe-mode stream {base_dir}/input/data/train_0"
+    assert record_set.wheres[2] == f"image 2 (record 4) of the Pipe-mode stream {base_dir}/input/data/train_0"
 
 
 def _label(pairs, index, label):
@@ -227,17 +227,20 @@ def test_streaming_refuses_a_window_larger_than_the_free_space(tmp_path, monkeyp
     _stream_file(base_dir, recordio_stream(demo_data.samples(8, SIZE, 0), tmp_path))
     monkeypatch.setenv(scratch.MODE_ENV, "stream")
     monkeypatch.setenv(scratch.WINDOW_ENV, "1G")
-    monkeypatch.setattr(scratch, "free_bytes", lambda folder: 100 << 20)
-    assert first_failure_line(base_dir).startswith(
-        "Streaming the 'train' channel (IMAGE_CLASSIFIER_PIPE_WINDOW) needs 1.00 GiB of scratch space but"
+    monkeypatch.setattr(disk_space, "free_bytes", lambda folder: 100 << 20)
+    assert re.match(
+        r"Streaming the 'train' channel \(IMAGE_CLASSIFIER_PIPE_WINDOW\) needs about 1024\.0 MB in .*, which has "
+        r"100\.0 MB free: give the training job a larger volume \(VolumeSizeInGB, at least 1 GB more\), or set "
+        r"IMAGE_CLASSIFIER_PIPE_WINDOW smaller$",
+        first_failure_line(base_dir),
     )
 
 
 def test_packing_refuses_images_larger_than_the_free_space(tmp_path, monkeypatch):
     base_dir = write_job(tmp_path / "ml", "lst", demo_data.samples(8, SIZE, 0), demo_data.samples(4, SIZE, 1), SIZE)
-    monkeypatch.setattr(scratch, "free_bytes", lambda folder: 100)
+    monkeypatch.setattr(disk_space, "free_bytes", lambda folder: 100)
     assert re.match(
-        r"Packing the 'train' channel \(images \+ \.lst\) needs 0\.00 GiB of scratch space but .* has 0\.00 GiB "
-        r"free; raise the training job's VolumeSizeInGB by at least 1 GB",
+        r"Packing the 'train' channel \(images \+ \.lst\) needs about 0\.0 MB in .*, which has 0\.0 MB free: "
+        r"give the training job a larger volume \(VolumeSizeInGB, at least 1 GB more\)",
         first_failure_line(base_dir),
     )

@@ -86,6 +86,7 @@ def test_every_family_has_a_member_here():
     assert set(MEMBERS) == {family.title for family in network_catalog.FAMILIES}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", network_catalog.FAMILIES, ids=lambda family: family.title)
 def test_every_network_of_the_catalog_takes_its_smallest_images_and_its_classifier_is_found(family):
     for name in family.layers:
@@ -99,6 +100,7 @@ def test_every_network_of_the_catalog_takes_its_smallest_images_and_its_classifi
                 graph.split_classifier(symbol)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MEMBERS.values()))
 def test_trains_serves_and_exports_onnx(tmp_path, name):
     job = hp(name)
@@ -134,6 +136,7 @@ def body_features(net, data):
     return net.body(data).asnumpy().reshape(data.shape[0], -1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenetv3_small", "resnext50_32x4d"])  # a convolution and a dense classifier
 def test_a_gluoncv_file_of_the_family_becomes_the_body_under_a_new_head(tmp_path, name):
     source = gluoncv_source(name)
@@ -150,6 +153,7 @@ def test_a_gluoncv_file_of_the_family_becomes_the_body_under_a_new_head(tmp_path
     assert 0 < len(frozen) < len(net.body_params())
 
 
+@pytest.mark.slow
 def test_incremental_training_continues_a_model_of_the_family_with_its_classifier(tmp_path):
     name = "mobilenetv2_0.25"
     source = gluoncv_source(name, NUM_CLASSES)
@@ -201,3 +205,20 @@ def test_a_network_without_imagenet_weights_says_so(tmp_path):
 def test_squeezenet_cannot_start_from_weights(tmp_path):
     with pytest.raises(UserError, match=r"network=squeezenet1\.1 cannot start from weights \(use_pretrained_model=1\)"):
         sources.starting_network(env_with(tmp_path), hp("squeezenet1.1", use_pretrained_model=1))
+
+
+def test_float32_while_casts_a_float16_network_for_the_duration_and_back():
+    """ResNet v2 begins with batch normalisation, whose parameters stay float32 in a float16 network: the
+    network's precision is what was given, not what its first parameter holds."""
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.BatchNorm(scale=False, center=False), gluon.nn.Dense(3))
+    net.initialize()
+    net(mx.nd.zeros((1, 4)))
+    net.cast("float16")
+    first, dense = list(net.collect_params().values())[0], net[1].weight
+    assert (np.dtype(first.dtype), np.dtype(dense.dtype)) == (np.float32, np.float16)
+    with networks.float32_while(net, "float16"):
+        assert np.dtype(dense.dtype) == np.float32
+    assert np.dtype(dense.dtype) == np.float16
+    with networks.float32_while(net, "float32"):  # a float32 network is left alone
+        assert np.dtype(dense.dtype) == np.float16

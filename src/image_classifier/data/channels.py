@@ -27,6 +27,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from .. import disk_space
 from ..environment import Environment
 from ..errors import UserError
 from ..hyperparameters import Hyperparameters
@@ -49,8 +50,8 @@ def _files_by_suffix(directory):
 
 def _pack(name, layout, entries, names, scratch_dir, spec):
     rec_path, index_path = scratch_dir / f"{name}.rec", scratch_dir / f"{name}.idx"
-    labels, sources = packing.pack(entries, rec_path, index_path, spec, what=f"{name} channel, {layout}")
-    return RecordSet(name, (rec_path,), index_path, labels, names, sources)
+    labels, wheres = packing.pack(entries, rec_path, index_path, spec, what=f"{name} channel, {layout}")
+    return RecordSet(name, (rec_path,), index_path, labels, names, wheres)
 
 
 def _records_per_image(config):
@@ -61,44 +62,56 @@ def _copies(settings, estimate, scratch_dir):
     """Whether a Pipe channel of ``estimate`` bytes (None: unknown) is copied rather than streamed (pipe.py)."""
     if settings.mode != "auto":
         return settings.mode == "copy"
-    return estimate is not None and estimate <= scratch.COPY_SHARE * scratch.free_bytes(scratch_dir)
+    return estimate is not None and estimate <= scratch.COPY_SHARE * disk_space.free_bytes(scratch_dir)
 
 
 def _pipe(env, channel, config, scratch_dir, spec, hp):
     """A Pipe-mode channel: its first FIFO drained once into ``scratch_dir``, or a StreamedSet (see pipe.py)."""
     fifo = pipe.source(channel)
-    shown = f"the Pipe-mode stream {fifo}"
-    sharded = channel.config.get("S3DistributionType") == "ShardedByS3Key"
+    display_name = f"the Pipe-mode stream {fifo}"
     total = hp.num_training_samples if channel.name == "train" else None
     settings = scratch.PipeSettings.read(scratch_dir)
     head, stream = pipe.peek(open(fifo, "rb"))
     estimate = pipe.estimate(head, _records_per_image(config), total and -(-total // len(env.hosts)))
     if not _copies(settings, estimate, scratch_dir):
-        scratch.check_free(
-            scratch_dir, settings.window, f"Streaming the '{channel.name}' channel ({scratch.WINDOW_ENV})"
+        disk_space.refuse_unless_free(
+            scratch_dir,
+            settings.window,
+            f"Streaming the '{channel.name}' channel ({scratch.WINDOW_ENV})",
+            f"set {scratch.WINDOW_ENV} smaller",
         )
         log.info(
-            "%s channel: streamed every pass, shuffled within %s of scratch space",
+            "%s channel: streamed every pass, shuffled within %.1f MB of scratch space",
             channel.name,
-            scratch.gib(settings.window),
+            settings.window / 2**20,
         )
         return stream_set.StreamedSet(
-            channel, config, spec, scratch_dir, settings.window, total, len(env.hosts), sharded, stream
+            channel, config, spec, scratch_dir, settings.window, total, len(env.hosts), channel.sharded, stream
         )
     if estimate is not None:
-        scratch.check_free(scratch_dir, estimate, f"A copy of the Pipe-mode '{channel.name}' channel")
+        disk_space.refuse_unless_free(
+            scratch_dir,
+            estimate,
+            f"A copy of the Pipe-mode '{channel.name}' channel",
+            f"stream it: set {scratch.MODE_ENV}=stream",
+        )
     with stream:
         if config.record_wrapper != "RecordIO":
             rec_path = scratch_dir / f"{channel.name}.rec"
             pipe.drain(stream, rec_path)
-            return recordio.scan_files(channel.name, [rec_path], scratch_dir, spec, shown)
+            return recordio.scan_files(channel.name, [rec_path], scratch_dir, spec, display_name)
         collector = class_names.Collector()
         entries = manifest.stream_items(
-            pipe.records(stream, shown), shown, config.attribute_names, spec, config.label_format, collector
+            pipe.records(stream, display_name),
+            display_name,
+            config.attribute_names,
+            spec,
+            config.label_format,
+            collector,
         )
         record_set = _pack(channel.name, "Pipe-mode manifest stream", entries, {}, scratch_dir, spec)
     if not record_set.count:
-        raise UserError(f"{shown} held no records; check the channel's manifest")
+        raise UserError(f"{display_name} held no records; check the channel's manifest")
     return dataclasses.replace(record_set, class_names=collector.names)
 
 
@@ -160,5 +173,10 @@ def prepare(
         return recordio.scan(channel, scratch_dir, spec)
     layout, readings = found
     entries, names = _concatenated(readings)
-    scratch.check_free(scratch_dir, _local_bytes(entries), f"Packing the '{name}' channel ({layout})")
+    disk_space.refuse_unless_free(
+        scratch_dir,
+        _local_bytes(entries),
+        f"Packing the '{name}' channel ({layout})",
+        f"stream it from RecordIO in Pipe mode ({scratch.MODE_ENV}=stream)",
+    )
     return _pack(name, layout, entries, names, scratch_dir, spec)

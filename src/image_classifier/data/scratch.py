@@ -8,8 +8,8 @@ SageMaker uploads (model, output, checkpoints), and not under input/data, whose 
 folder is removed when training ends. Should it not be writable (a read-only mount locally), the system's
 temporary folder is used instead, with a log line.
 
-Every write of known size is checked against the free space first (``check_free``), so a job that cannot fit
-fails before writing, naming what needs the space and how much.
+Every write of known size is checked against the free space first (disk_space.refuse_unless_free), so a job
+that cannot fit fails before writing, naming what needs the space and how much.
 
 Settings (environment variables of the training job, ``Environment`` in CreateTrainingJob):
 
@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import disk_space
 from ..environment import Paths
 from ..errors import UserError
 
@@ -61,25 +62,6 @@ def directory(paths: Paths) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def free_bytes(folder: str | Path) -> int:
-    return shutil.disk_usage(folder).free
-
-
-def gib(size: float) -> str:
-    return f"{size / (1 << 30):.2f} GiB"
-
-
-def check_free(folder: str | Path, needed: int, what: str) -> None:
-    """Fail up front, naming ``what`` and the size, when ``needed`` bytes do not fit in ``folder``'s free space."""
-    free = free_bytes(folder)
-    if needed > free:
-        raise UserError(
-            f"{what} needs {gib(needed)} of scratch space but {folder} has {gib(free)} free; raise the training "
-            f"job's VolumeSizeInGB by at least {max(1, -(-(needed - free) // (1 << 30)))} GB, or use Pipe mode with "
-            f"{MODE_ENV}=stream"
-        )
-
-
 def _size(text):
     text = text.strip().upper().removesuffix("B")
     number, unit = (text[:-1], text[-1]) if text[-1:] in UNITS else (text, "")
@@ -103,4 +85,6 @@ class PipeSettings:
         if mode not in MODES:
             raise UserError(f"{MODE_ENV}={mode!r} is not one of {', '.join(MODES)}; unset it for auto")
         window = environ.get(WINDOW_ENV)
-        return cls(mode, _size(window) if window else min(WINDOW_MAX, int(free_bytes(folder) * WINDOW_SHARE)))
+        return cls(
+            mode, _size(window) if window else min(WINDOW_MAX, int(disk_space.free_bytes(folder) * WINDOW_SHARE))
+        )
