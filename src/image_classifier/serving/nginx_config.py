@@ -9,8 +9,8 @@ What nginx answers alone, so that no slow or broken client ever holds a gunicorn
   HEADER_BUFFER bytes, 400 for malformed HTTP (a bad or doubled Content-Length, one beside chunked, bad chunk
   framing), 501 for a transfer coding other than chunked, 502/504 when the model server is away or late;
 - a connection that has not sent its whole head within IMAGE_CLASSIFIER_HEADER_TIMEOUT, or whose body pauses
-  longer than IMAGE_CLASSIFIER_BODY_TIMEOUT, is closed (nginx terminates such a request without an answer: the
-  timeout is logged as 408); an idle keep-alive connection is closed after IMAGE_CLASSIFIER_KEEPALIVE_TIMEOUT;
+  longer than IMAGE_CLASSIFIER_BODY_TIMEOUT, is reset (nginx terminates a timed-out request and can write no
+  408 for it: docs/serving-design.md); an idle keep-alive connection is closed after IMAGE_CLASSIFIER_KEEPALIVE_TIMEOUT;
 - /ping: 200 while the runtime directory's ready file exists (runtime.py), else 503, without a worker.
 Every answer nginx writes itself is the one-line JSON the app gives: {"error": "..."} (error_page to an internal
 location per status). Connections: MAX_CONNECTIONS per nginx worker, each idle one a file descriptor, within
