@@ -19,7 +19,7 @@ from .. import devices
 from ..environment import Paths
 from . import codecs, custom_attributes, handlers, inputs
 from .batching import Batcher
-from .body import BodyStream, read_body
+from .body import BodyStream, discard_rest, read_body
 from .errors import BadRequest, PayloadTooLarge, ServingError
 from .predictor import MAX_BATCH, Predictor
 from .settings import Settings
@@ -64,6 +64,7 @@ def _probabilities(model, preprocessing, payload, settings):
 
 
 def _error(status, message):
+    discard_rest(request.environ)
     line = " ".join(str(message).split())[:MAX_ERROR_CHARACTERS]
     return jsonify(error=line), status
 

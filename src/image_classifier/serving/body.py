@@ -70,6 +70,17 @@ class BodyStream:
         return self._count(line, at_end=not line.endswith(b"\n"))
 
 
+def discard_rest(environ: dict) -> None:
+    """Read what is left of the request body and drop it, before an early answer (a refusal part-way).
+
+    nginx sends the whole body before it reads the answer: a worker that closed the socket on the unread rest
+    would turn its 400 or 413 into nginx's 502. The rest comes from nginx's buffer over the unix socket, fast.
+    """
+    stream = environ["wsgi.input"]
+    while stream.read(READ_SIZE):
+        pass
+
+
 def read_body(environ: dict, max_bytes: int, limit_text: str) -> bytes:
     """The whole body of the request in ``environ``; 413 over ``max_bytes``."""
     stream = BodyStream(environ, max_bytes, READ_SIZE, limit_text)
