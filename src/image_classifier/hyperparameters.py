@@ -148,7 +148,7 @@ TABLE = (
     Spec("body_lr_mult", _number, 1.0, lambda value: 0.0 < value <= 1.0, "a float in the range (0, 1]", builtin=False),
     _switch("export_onnx", builtin=False),
     # Checked with image_shape and num_layers in _check_network: a catalog name, refused with the closest ones.
-    Spec("network", _word, None, lambda value: True, "a GluonCV network of the README's table", builtin=False),
+    Spec("network", _word, None, lambda value: True, "a network of the README's table", builtin=False),
 )
 SPECS = {spec.name: spec for spec in TABLE}
 
@@ -242,7 +242,7 @@ def _check_network(values, given):
         return
     if name not in network_catalog.NETWORKS:
         raise UserError(network_catalog.unknown_network(name))
-    problem = network_catalog.size_problem(name, values["image_shape"]) or (
+    problem = network_catalog.size_problem(name, values["image_shape"], values["use_pretrained_model"]) or (
         network_catalog.layers_problem(name, values["num_layers"]) if "num_layers" in given else None
     )
     if problem:

@@ -35,15 +35,22 @@ MEMBERS = {
     "Inception v3": "inceptionv3",
     "Xception": "xception",
     "SqueezeNet": "squeezenet1.1",
+    "VGG": "vgg11",
+    "VGG with batch norm": "vgg11_bn",
+    "EfficientNet": "efficientnet_b0",
+    "EfficientNet (TensorFlow weights: b, c AdvProp)": "efficientnet_b0b",
+    "MixNet": "mixnet_s",
+    "RegNetX": "regnetx002",
+    "RegNetY": "regnety002",
 }
 # onnx's reference evaluator runs these for tens of seconds: their export is checked, not evaluated.
-SLOW_TO_EVALUATE = ("inceptionv3", "xception", "densenet121")
+SLOW_TO_EVALUATE = ("inceptionv3", "xception", "densenet121", "efficientnet_b0b", "mixnet_s")
 NUM_CLASSES = 3
 
 
 def side(name):
     family = network_catalog.NETWORKS[name]
-    return family.exact_side or family.min_side
+    return family.side(name) or family.min_side
 
 
 def hp(name, **values):
