@@ -16,9 +16,7 @@ test_networks.py); bench/networks.py measures them. The networks come from Gluon
   224x224 images they were trained on (``weights_side``).
 SqueezeNet's classifier is a convolution before its pooling, not a layer on pooled features, so it cannot
 take a new head (``transfer``): it trains from scratch only.
-Not offered from gluoncv2: EfficientNet-Edge (its blocks read their padding from the input's shape at run time,
-which a hybridized, exported or served graph does not have) and GhostNet (hybridized, MXNet 1.9.1's oneDNN
-inference fails on it with "could not construct a sub-memory"; it has no ImageNet weights in gluoncv2 either).
+Some of gluoncv2's classification networks are refused with the reason (``NOT_OFFERED``).
 """
 
 import difflib
@@ -88,10 +86,19 @@ FAMILIES = (
     Family("RegNetY", {f"regnety{size}": None for size in REGNET_SIZES}, zoo="gluoncv2"),
 )
 NETWORKS = {name: family for family in FAMILIES for name in family.layers}
+# gluoncv2 networks that fail here, by the start of their names: why.
+NOT_OFFERED = {
+    "efficientnet_edge": "its blocks read their padding from the input's shape at run time, which a hybridized "
+    "(served, exported) graph does not have",
+    "ghostnet": "MXNet 1.9.1's oneDNN fails on its hybridized graph in inference (could not construct a sub-memory)",
+}
 
 
 def unknown_network(name: str) -> str:
-    """The refusal of a name that is not in the catalog, with the closest names that are."""
+    """The refusal of a name that is not in the catalog, with the closest names that are (or why it is not)."""
+    reason = next((why for start, why in NOT_OFFERED.items() if name.startswith(start)), None)
+    if reason:
+        return f"network={name} is not offered: {reason}; choose another network of the README's network table"
     extending = [known for known in NETWORKS if known.startswith(name)]  # 'resnext50' means 'resnext50_32x4d'
     close = list(dict.fromkeys(extending + difflib.get_close_matches(name, NETWORKS, n=3, cutoff=0.5)))[:3]
     hint = f"; the closest are {', '.join(repr(found) for found in close)}" if close else ""
@@ -108,8 +115,10 @@ def size_problem(name: str, image_shape: tuple[int, int, int], imagenet_weights:
     height, width = image_shape[1:]
     side = family.side(name)
     if side is not None and (height, width) != (side, side):
-        reason = "its padding is built for that size" if isinstance(family.exact_side, dict) else (
-            "its final pooling is fixed to that size"
+        reason = (
+            "its padding is built for that size"
+            if isinstance(family.exact_side, dict)
+            else ("its final pooling is fixed to that size")
         )
         return (
             f"network={name} takes {side}x{side} images only ({reason}), not "

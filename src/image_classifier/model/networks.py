@@ -3,9 +3,9 @@ ResNet v1 by the built-in's ``num_layers``."""
 
 import mxnet as mx
 from gluoncv.model_zoo import get_model
-from gluoncv2.model_provider import get_model as get_gluoncv2_model
 from gluoncv.model_zoo.cifarresnet import CIFARBasicBlockV1, CIFARResNetV1
 from gluoncv.model_zoo.resnet import BottleneckV1, ResNetV1
+from gluoncv2.model_provider import get_model as get_gluoncv2_model
 from mxnet.gluon import HybridBlock, nn
 
 from ..hyperparameters import CIFAR_DEPTHS
