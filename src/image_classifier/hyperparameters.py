@@ -1,12 +1,14 @@
-"""The hyperparameter table: SageMaker's built-in names, types, defaults and checks, plus ours.
+"""The hyperparameters: SageMaker's built-in names, types, defaults and checks, plus ours.
 
-Every value arrives as a string (SageMaker writes hyperparameters.json as strings to strings) and is
-coerced explicitly by its entry's parser; nothing is guessed with ``json.loads``.
+Each is declared once, as a field of ``Hyperparameters`` whose metadata holds its parser, check, message
+and default; ``TABLE`` (name, type, default, valid values) is read from those fields, and a test holds the
+documentation's table to it. Every value arrives as a string (SageMaker writes hyperparameters.json as
+strings to strings) and is coerced explicitly by its field's parser; nothing is guessed with ``json.loads``.
 """
 
 import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from . import network_catalog
@@ -59,155 +61,158 @@ def _word(text: str) -> str:
     return text.strip()
 
 
-@dataclass(frozen=True)
-class Spec:
-    """One row of the table: the parser's return type is the value's type (or None when it has no default)."""
-
-    name: str
-    parse: Callable[[str], Any]
-    default: Any
-    check: Callable[[Any], bool]
-    accepts: str
-    required: bool = False
-    builtin: bool = True
+def _anything(value: Any) -> bool:
+    return True
 
 
-def _choice(name, options, default=None, parse=_word, builtin=True):
-    listed = ", ".join(f"'{option}'" for option in options)
-    return Spec(
-        name, parse, default, lambda value: value in options, f"one of the following: {listed}", builtin=builtin
-    )
+def hyperparameter(
+    parse: Callable[[str], Any],
+    accepts: str,
+    check: Callable[[Any], bool] = _anything,
+    default: str | None = None,
+    *,
+    options: tuple | None = None,
+    required: bool = False,
+    builtin: bool = True,
+) -> Any:
+    """One hyperparameter, declared as a field of Hyperparameters, whose name and type are the field's.
+
+    ``parse`` coerces the string a user writes (it returns the field's type); ``check`` says whether the parsed
+    value is valid and ``accepts`` what is, in the built-in's words; ``options``, when given, are the only valid
+    values (and complete ``accepts``); ``default`` is written as a user writes it, and parsed here; a required
+    field has none; ``builtin=False`` marks ours.
+    """
+    if options is not None:
+        accepts += ", ".join(f"'{option}'" for option in options)
+        check = options.__contains__
+    metadata = dict(parse=parse, check=check, accepts=accepts, written_default=default, options=options)
+    metadata["builtin"] = builtin
+    if required:
+        return field(metadata=metadata)
+    return field(default=None if default is None else parse(default), metadata=metadata)
 
 
-def _switch(name, builtin=True):
-    return Spec(name, _zero_one, False, lambda value: True, "one of the following: '0', '1'", builtin=builtin)
+def _choice(options, default=None, parse=_word, builtin=True):
+    return hyperparameter(parse, "one of the following: ", default=default, options=options, builtin=builtin)
 
 
-def _unit(name, default):
-    return Spec(name, _number, default, lambda value: 0.0 <= value <= 1.0, "a float in the range [0, 1]")
+def _switch(builtin=True):
+    return hyperparameter(_zero_one, "one of the following: '0', '1'", default="0", builtin=builtin)
 
 
-def _positive(name, default, required=False, builtin=True):
-    return Spec(
-        name,
-        _integer,
-        default,
-        lambda value: value > 0,
-        "an integer greater than 0",
-        required=required,
-        builtin=builtin,
-    )
+def _unit(default):
+    return hyperparameter(_number, "a float in the range [0, 1]", lambda value: 0.0 <= value <= 1.0, default)
 
 
-TABLE = (
-    Spec("num_classes", _integer, None, lambda value: value >= 2, "an integer of at least 2", required=True),
-    _positive("num_training_samples", None, required=True),
-    _choice("num_layers", RESNET_DEPTHS + CIFAR_DEPTHS, 152, parse=_integer),
-    _switch("use_pretrained_model"),
-    Spec(
-        "image_shape",
-        _shape,
-        (3, 224, 224),
-        lambda shape: shape[0] in (1, 3) and min(shape[1:]) >= 8,
-        "'channels,height,width' with 1 or 3 channels and sides of at least 8 pixels, such as '3,224,224'",
-    ),
-    _positive("epochs", 30),
-    Spec("learning_rate", _number, 0.1, lambda value: 0.0 < value <= 1.0, "a float in the range (0, 1]"),
-    _unit("lr_scheduler_factor", 0.1),
-    Spec(
-        "lr_scheduler_step",
-        _epochs_list,
-        None,
-        lambda steps: all(step > 0 for step in steps) and list(steps) == sorted(set(steps)),
-        "comma-separated epochs in ascending order, such as '10,20'",
-    ),
-    _positive("mini_batch_size", 32),
-    _choice("optimizer", ("sgd", "nag", "adam", "rmsprop"), "sgd"),
-    _unit("momentum", 0.9),
-    _unit("weight_decay", 0.0001),
-    _unit("beta_1", 0.9),
-    _unit("beta_2", 0.999),
-    _unit("eps", 1e-8),
-    _unit("gamma", 0.9),
-    _choice("augmentation_type", ("crop", "crop_color", "crop_color_transform")),
-    _positive("resize", None),
-    Spec("top_k", _integer, None, lambda value: value > 1, "an integer greater than 1"),
-    _positive("checkpoint_frequency", None),
-    Spec("early_stopping", _flag, False, lambda value: True, "'True' or 'False'"),
-    _positive("early_stopping_min_epochs", 10),
-    _positive("early_stopping_patience", 5),
-    _unit("early_stopping_tolerance", 0.0),
-    _switch("multi_label"),
-    _switch("use_weighted_loss"),
-    _choice("precision_dtype", ("float32", "float16"), "float32"),
-    _choice("kv_store", ("device", "dist_sync", "dist_async")),
-    # Ours: defaults leave the built-in behaviour unchanged.
-    Spec("seed", _integer, None, lambda value: value >= 0, "an integer of at least 0", builtin=False),
-    Spec("freeze_epochs", _integer, 0, lambda value: value >= 0, "an integer of at least 0", builtin=False),
-    Spec("trainable_layers", _integer, None, lambda value: value >= 0, "an integer of at least 0", builtin=False),
-    Spec("body_lr_mult", _number, 1.0, lambda value: 0.0 < value <= 1.0, "a float in the range (0, 1]", builtin=False),
-    _switch("export_onnx", builtin=False),
-    # Checked with image_shape and num_layers in _check_network: a catalog name, refused with the closest ones.
-    Spec("network", _word, None, lambda value: True, "a network of the README's table", builtin=False),
-)
-SPECS = {spec.name: spec for spec in TABLE}
+def _positive(default=None, required=False):
+    return hyperparameter(_integer, "an integer greater than 0", lambda value: value > 0, default, required=required)
 
 
-@dataclass(frozen=True)
+def _at_least_zero(default=None):
+    return hyperparameter(_integer, "an integer of at least 0", lambda value: value >= 0, default, builtin=False)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Hyperparameters:
-    """The parsed table, one field per row in the table's order (a test holds the two together)."""
+    """The parsed hyperparameters: each field is one, declared with its parser, check, message and default.
 
-    num_classes: int
-    num_training_samples: int
-    num_layers: int
-    use_pretrained_model: bool
-    image_shape: tuple[int, int, int]
-    epochs: int
-    learning_rate: float
-    lr_scheduler_factor: float
-    lr_scheduler_step: tuple[int, ...] | None
-    mini_batch_size: int
-    optimizer: str
-    momentum: float
-    weight_decay: float
-    beta_1: float
-    beta_2: float
-    eps: float
-    gamma: float
-    augmentation_type: str | None
-    resize: int | None
-    top_k: int | None
-    checkpoint_frequency: int | None
-    early_stopping: bool
-    early_stopping_min_epochs: int
-    early_stopping_patience: int
-    early_stopping_tolerance: float
-    multi_label: bool
-    use_weighted_loss: bool
-    precision_dtype: str
-    kv_store: str | None
-    seed: int | None
-    freeze_epochs: int
-    trainable_layers: int | None
-    body_lr_mult: float
-    export_onnx: bool
-    network: str | None
+    Adding a hyperparameter is adding a field here: TABLE, parse() and the test that holds the documentation's
+    table to TABLE all read these fields.
+    """
+
+    num_classes: int = hyperparameter(_integer, "an integer of at least 2", lambda value: value >= 2, required=True)
+    num_training_samples: int = _positive(required=True)
+    num_layers: int = _choice(RESNET_DEPTHS + CIFAR_DEPTHS, "152", parse=_integer)
+    use_pretrained_model: bool = _switch()
+    image_shape: tuple[int, int, int] = hyperparameter(
+        _shape,
+        "'channels,height,width' with 1 or 3 channels and sides of at least 8 pixels, such as '3,224,224'",
+        lambda shape: shape[0] in (1, 3) and min(shape[1:]) >= 8,
+        "3,224,224",
+    )
+    epochs: int = _positive("30")
+    learning_rate: float = hyperparameter(
+        _number, "a float in the range (0, 1]", lambda value: 0.0 < value <= 1.0, "0.1"
+    )
+    lr_scheduler_factor: float = _unit("0.1")
+    lr_scheduler_step: tuple[int, ...] | None = hyperparameter(
+        _epochs_list,
+        "comma-separated epochs in ascending order, such as '10,20'",
+        lambda steps: all(step > 0 for step in steps) and list(steps) == sorted(set(steps)),
+    )
+    mini_batch_size: int = _positive("32")
+    optimizer: str = _choice(("sgd", "nag", "adam", "rmsprop"), "sgd")
+    momentum: float = _unit("0.9")
+    weight_decay: float = _unit("0.0001")
+    beta_1: float = _unit("0.9")
+    beta_2: float = _unit("0.999")
+    eps: float = _unit("1e-8")
+    gamma: float = _unit("0.9")
+    augmentation_type: str | None = _choice(("crop", "crop_color", "crop_color_transform"))
+    resize: int | None = _positive()
+    top_k: int | None = hyperparameter(_integer, "an integer greater than 1", lambda value: value > 1)
+    checkpoint_frequency: int | None = _positive()
+    early_stopping: bool = hyperparameter(_flag, "'True' or 'False'", default="False")
+    early_stopping_min_epochs: int = _positive("10")
+    early_stopping_patience: int = _positive("5")
+    early_stopping_tolerance: float = _unit("0.0")
+    multi_label: bool = _switch()
+    use_weighted_loss: bool = _switch()
+    precision_dtype: str = _choice(("float32", "float16"), "float32")
+    kv_store: str | None = _choice(("device", "dist_sync", "dist_async"))
+    # Ours: defaults leave the built-in behaviour unchanged.
+    seed: int | None = _at_least_zero()
+    freeze_epochs: int = _at_least_zero("0")
+    trainable_layers: int | None = _at_least_zero()
+    body_lr_mult: float = hyperparameter(
+        _number, "a float in the range (0, 1]", lambda value: 0.0 < value <= 1.0, "1.0", builtin=False
+    )
+    export_onnx: bool = _switch(builtin=False)
+    # Checked with image_shape and num_layers in _check_network: a catalog name, refused with the closest ones.
+    network: str | None = hyperparameter(_word, "a network of the README's table", builtin=False)
     reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)
 
 
-def _invalid(spec, raw):
-    return UserError(
-        f"The value '{raw}' is not valid for the '{spec.name}' hyperparameter which accepts {spec.accepts}"
+@dataclass(frozen=True)
+class Row:
+    """One hyperparameter as TABLE holds it, read from its field of Hyperparameters."""
+
+    name: str
+    type: Any  # the field's annotation
+    parse: Callable[[str], Any]
+    check: Callable[[Any], bool]
+    accepts: str
+    default: Any  # parsed; None when required or unset
+    written_default: str | None  # the default as a user writes it
+    options: tuple | None
+    required: bool
+    builtin: bool
+
+
+TABLE: dict[str, Row] = {
+    declared.name: Row(
+        name=declared.name,
+        type=declared.type,
+        default=None if declared.default is MISSING else declared.default,
+        required=declared.default is MISSING,
+        **declared.metadata,
     )
+    for declared in fields(Hyperparameters)
+    if declared.metadata
+}
 
 
-def _parse_one(spec, raw):
+def _invalid(row, raw):
+    return UserError(f"The value '{raw}' is not valid for the '{row.name}' hyperparameter which accepts {row.accepts}")
+
+
+def _parse_one(row, raw):
     try:
-        value = spec.parse(str(raw))
+        value = row.parse(str(raw))
     except ValueError:
-        raise _invalid(spec, raw) from None
-    if not spec.check(value):
-        raise _invalid(spec, raw)
+        raise _invalid(row, raw) from None
+    if not row.check(value):
+        raise _invalid(row, raw)
     return value
 
 
@@ -257,17 +262,17 @@ def parse(raw_values: Mapping[str, Any]) -> Hyperparameters:
         if _is_reserved(name):
             reserved[name] = raw
             continue
-        spec = SPECS.get(name)
-        if spec is None:
-            close = difflib.get_close_matches(name, SPECS, n=1)
+        row = TABLE.get(name)
+        if row is None:
+            close = difflib.get_close_matches(name, TABLE, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "remove it"
             raise UserError(f"Unknown hyperparameter '{name}': {hint} (see the README's hyperparameter table)")
-        values[name] = _parse_one(spec, raw)
-    for spec in TABLE:
-        if spec.name not in values:
-            if spec.required:
-                raise UserError(f"The required hyperparameter '{spec.name}' is missing: set it to {spec.accepts}")
-            values[spec.name] = spec.default
+        values[name] = _parse_one(row, raw)
+    for row in TABLE.values():
+        if row.name not in values:
+            if row.required:
+                raise UserError(f"The required hyperparameter '{row.name}' is missing: set it to {row.accepts}")
+            values[row.name] = row.default
     _check_together(values)
     _check_network(values, raw_values)
     return Hyperparameters(reserved=reserved, **values)

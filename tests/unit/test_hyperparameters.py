@@ -1,3 +1,4 @@
+import dataclasses
 import re
 import types
 import typing
@@ -9,7 +10,8 @@ from image_classifier import hyperparameters
 from image_classifier.errors import UserError
 
 REQUIRED = {"num_classes": "4", "num_training_samples": "100"}
-README = Path(__file__).resolve().parents[2] / "README.md"
+# The page whose table documents every hyperparameter (| name | default | valid values |).
+HYPERPARAMETER_DOC = Path(__file__).resolve().parents[2] / "README.md"
 
 # name: (a valid raw value, its parsed value, an invalid raw value)
 CASES = {
@@ -87,17 +89,21 @@ DEFAULTS = {
 
 
 def test_cases_cover_the_whole_table():
-    assert set(CASES) == set(hyperparameters.SPECS)
-    assert set(DEFAULTS) == {spec.name for spec in hyperparameters.TABLE if not spec.required}
+    assert set(CASES) == set(hyperparameters.TABLE)
+    assert set(DEFAULTS) == {row.name for row in hyperparameters.TABLE.values() if not row.required}
 
 
-def test_the_dataclass_declares_the_table_row_by_row():
-    """One field per row, in order, typed as the row's parser returns (or None too, when there is no default)."""
-    fields = typing.get_type_hints(hyperparameters.Hyperparameters)
-    assert list(fields) == [spec.name for spec in hyperparameters.TABLE] + ["reserved"]
-    for spec in hyperparameters.TABLE:
-        parsed = typing.get_type_hints(spec.parse)["return"]
-        assert fields[spec.name] == (parsed if spec.required or spec.default is not None else parsed | None), spec.name
+def test_the_table_holds_every_field_but_reserved_in_order():
+    names = [declared.name for declared in dataclasses.fields(hyperparameters.Hyperparameters)]
+    assert list(hyperparameters.TABLE) + ["reserved"] == names
+
+
+def test_each_parser_returns_its_field_type():
+    """Typed as the parser returns, or that or None when there is no default; the default is of that type."""
+    for row in hyperparameters.TABLE.values():
+        parsed = typing.get_type_hints(row.parse)["return"]
+        assert row.type == (parsed if row.required or row.default is not None else parsed | None), row.name
+        assert row.required or conforms(row.default, row.type), row.name
 
 
 def conforms(value, hint):
@@ -221,7 +227,26 @@ def test_a_network_with_the_agreeing_num_layers_or_without_one_is_accepted():
     assert (parsed.network, parsed.image_shape) == ("inceptionv3", (3, 299, 299))
 
 
-def test_readme_documents_exactly_the_table():
-    section = README.read_text().split("### Hyperparameters\n", 1)[1].split("\n#", 1)[0]
-    documented = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE))
-    assert documented == set(hyperparameters.SPECS)
+def documented_rows():
+    """The rows of the documentation's hyperparameter table: (name, default, valid values) as written."""
+    lines = HYPERPARAMETER_DOC.read_text().split("\n| name | default | valid values |\n|---|---|---|\n", 1)[1]
+    rows = []
+    for line in lines.splitlines():
+        if not line.startswith("| `"):
+            break
+        name, default, valid = (cell.strip() for cell in line.strip("|").split(" | ", 2))
+        rows.append((name.strip("`"), default, valid))
+    return rows
+
+
+def test_the_documented_table_is_the_source_table():
+    """Names in order, defaults as a user writes them, our rows marked 'ours', every option listed."""
+    documented = documented_rows()
+    assert [name for name, _, _ in documented] == list(hyperparameters.TABLE)
+    for name, default, valid in documented:
+        row = hyperparameters.TABLE[name]
+        expected = "required" if row.required else row.written_default or "none"
+        assert default == expected or default.startswith(f"{expected} ("), (name, default, expected)
+        assert valid.startswith("ours:") == (not row.builtin), name
+        for option in row.options or ():
+            assert re.search(rf"\b{re.escape(str(option))}\b", valid), (name, option)

@@ -14,7 +14,7 @@ import logging
 from mxnet import gluon
 
 from ..errors import UserError
-from ..hyperparameters import SPECS, Hyperparameters
+from ..hyperparameters import TABLE, Hyperparameters
 from ..model.transfer import TransferNet
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class FineTuning:
         self.net = net if isinstance(net, TransferNet) else None
         self.top_layers = None  # what trains now, as TransferNet.train_top takes it: None is everything
         if self.net is None:
-            given = [name for name in CONTROLS if getattr(hp, name) != SPECS[name].default]
+            given = [name for name in CONTROLS if getattr(hp, name) != TABLE[name].default]
             if given:
                 raise UserError(
                     f"{', '.join(given)} fine-tune a network that starts from weights: set use_pretrained_model=1 "
