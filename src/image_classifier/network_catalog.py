@@ -5,7 +5,7 @@ member: built, trained a step, exported, loaded as serving loads, and exported t
 test_networks.py); bench/networks.py measures them. The networks come from GluonCV 0.10.5's model zoo, or
 (``zoo="gluoncv2"``) from gluoncv2 0.0.64's (osmr's imgclsmob). Sizes come from their code:
 - a network that ends in global pooling takes any size from its ``min_side`` (its output stride, 32 pixels);
-- DenseNet, SqueezeNet, Inception v3 and MixNet end in a fixed-size pooling, so they take exactly the
+- DenseNet, SqueezeNet and Inception v3 end in a fixed-size pooling, so they take exactly the
   size it was built for (``exact_side``): any other size changes their feature count and ImageNet weights no
   longer fit;
 - gluoncv2's TensorFlow ports of EfficientNet (the ``b`` and ``c`` variants) pad each strided convolution as
@@ -81,7 +81,6 @@ FAMILIES = (
         exact_side=_efficientnets("b", range(8)) | _efficientnets("c", range(9)),
         zoo="gluoncv2",
     ),
-    Family("MixNet", {"mixnet_s": None, "mixnet_m": None, "mixnet_l": None}, exact_side=224, zoo="gluoncv2"),
     Family("RegNetX", {f"regnetx{size}": None for size in REGNET_SIZES}, zoo="gluoncv2"),
     Family("RegNetY", {f"regnety{size}": None for size in REGNET_SIZES}, zoo="gluoncv2"),
 )
@@ -91,6 +90,7 @@ NOT_OFFERED = {
     "efficientnet_edge": "its blocks read their padding from the input's shape at run time, which a hybridized "
     "(served, exported) graph does not have",
     "ghostnet": "MXNet 1.9.1's oneDNN fails on its hybridized graph in inference (could not construct a sub-memory)",
+    "mixnet": "MXNet 1.9.1's oneDNN fails on its hybridized graph in inference (could not construct a sub-memory)",
 }
 
 

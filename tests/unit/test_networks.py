@@ -40,18 +40,22 @@ MEMBERS = {
     "VGG with batch norm": "vgg11_bn",
     "EfficientNet": "efficientnet_b0",
     "EfficientNet (TensorFlow weights: b, c AdvProp)": "efficientnet_b0b",
-    "MixNet": "mixnet_s",
     "RegNetX": "regnetx002",
     "RegNetY": "regnety002",
 }
 # onnx's reference evaluator runs these for tens of seconds: their export is checked, not evaluated.
-SLOW_TO_EVALUATE = ("inceptionv3", "xception", "densenet121", "efficientnet_b0b", "mixnet_s")
+SLOW_TO_EVALUATE = ("inceptionv3", "xception", "densenet121", "efficientnet_b0b")
 NUM_CLASSES = 3
+
+
+# At 32 pixels RegNetY's last batch norms see two values per channel from two images, and one step blows its
+# inference output up to 1e22: it trains its step on 2x2 final features.
+TEST_SIDES = {"regnety002": 64}
 
 
 def side(name):
     family = network_catalog.NETWORKS[name]
-    return family.side(name) or family.min_side
+    return TEST_SIDES.get(name) or family.side(name) or family.min_side
 
 
 def hp(name, **values):
@@ -261,6 +265,7 @@ def test_names_outside_the_catalog_are_refused_with_the_closest(name, closest):
     [
         ("efficientnet_edge_small_b", "its blocks read their padding from the input's shape"),
         ("ghostnet", "MXNet 1.9.1.s oneDNN fails"),
+        ("mixnet_s", "MXNet 1.9.1.s oneDNN fails"),
     ],
 )
 def test_gluoncv2_networks_that_fail_here_are_refused_with_the_reason(name, reason):
