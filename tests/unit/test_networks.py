@@ -48,9 +48,9 @@ SLOW_TO_EVALUATE = ("inceptionv3", "xception", "densenet121", "efficientnet_b0b"
 NUM_CLASSES = 3
 
 
-# At 32 pixels RegNetY's last batch norms see two values per channel from two images, and one step blows its
+# At 32 pixels RegNet's last batch norms see two values per channel from two images, and one step blows its
 # inference output up to 1e22: it trains its step on 2x2 final features.
-TEST_SIDES = {"regnety002": 64}
+TEST_SIDES = {"regnetx002": 64, "regnety002": 64}
 
 
 def side(name):
