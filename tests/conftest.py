@@ -1,58 +1,25 @@
-"""Shared helpers: a fake /opt/ml with the demo data set, and the real `train` command run on it."""
+"""Fixtures for every test: Pillow and logging as the entry points leave them, and a small RecordIO job.
 
-import json
+The helpers that run the real `train` command are in training_process.py."""
+
 import logging
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import ImageFile
+from training_process import TINY
 
 from image_classifier import demo_data, libraries
 
-libraries.settle_cv2()  # as every entry point that loads MXNet does (the image has no libGL for cv2)
-TINY = {"num_layers": 20, "epochs": 1, "mini_batch_size": 16, "learning_rate": 0.02}
+libraries.import_cv2_or_mark_absent()  # as every entry point that loads MXNet does (the image has no libGL for cv2)
 
 
-def train_command():
-    """The `train` console script beside this interpreter (ours, not sagemaker-training's)."""
-    script = Path(sys.executable).with_name("train")
-    return [str(script)] if script.exists() else [shutil.which("train")]
-
-
-def start_train(base_dir, **options):
-    """The real `train` on ``base_dir`` as a running process, its output (both streams) on ``stdout``."""
-    return subprocess.Popen(
-        train_command(),
-        env={**os.environ, "SAGEMAKER_BASE_DIR": str(base_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        **options,
-    )
-
-
-def run_train(base_dir, timeout=300, env=None):
-    environ = dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir), **(env or {}))
-    return subprocess.run(train_command(), env=environ, capture_output=True, text=True, timeout=timeout)
-
-
-def set_hyperparameters(base_dir, **changes):
-    path = Path(base_dir) / "input" / "config" / "hyperparameters.json"
-    values = json.loads(path.read_text())
-    for name, value in changes.items():
-        if value is None:
-            values.pop(name, None)
-        else:
-            values[name] = str(value)
-    path.write_text(json.dumps(values))
-
-
-def failure_text(base_dir):
-    return (Path(base_dir) / "output" / "failure").read_text()
+def pytest_collection_modifyitems(items):
+    """Every integration test runs the real `train` or `serve`, seconds each: all of them are slow."""
+    integration = Path(__file__).parent / "integration"
+    for item in items:
+        if item.path.is_relative_to(integration):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

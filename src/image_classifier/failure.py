@@ -8,6 +8,7 @@ import logging
 import traceback
 from collections.abc import Callable
 
+from . import disk_space
 from .environment import Paths
 from .errors import UserError
 
@@ -35,8 +36,9 @@ def write_failure(paths: Paths, message: str) -> None:
         paths.failure_file.write_text(message if message.endswith("\n") else message + "\n")
 
 
-def record(paths: Paths, error: BaseException) -> int:
-    """Record ``error`` (raised and being handled) in the failure file and log; return the exit code."""
+def handle_error(paths: Paths, error: BaseException) -> int:
+    """Log ``error`` (raised and being handled) and write it to the failure file; return the exit code."""
+    error = disk_space.user_error(error) or error  # a full disk no write of ours named the folder of
     if isinstance(error, UserError):
         log.error("%s", error)
         write_failure(paths, str(error))
@@ -62,11 +64,11 @@ def record(paths: Paths, error: BaseException) -> int:
 
 
 def run(paths: Paths, job: Callable[[], object]) -> int:
-    """Run ``job()``; return the process exit code after recording success or failure."""
+    """Run ``job()``; return the process exit code after writing down success or failure."""
     try:
         job()
     except Exception as error:  # the funnel
-        return record(paths, error)
+        return handle_error(paths, error)
     paths.output_dir.mkdir(parents=True, exist_ok=True)
     paths.success_file.touch()
     return 0

@@ -173,7 +173,7 @@ class Hyperparameters:
     freeze_batch_norm: bool = _switch(builtin=False)
     export_onnx: bool = _switch(builtin=False)
     # Checked with image_shape and num_layers in _check_network: a catalog name, refused with the closest ones.
-    network: str | None = hyperparameter(_word, "a network of the README's table", builtin=False)
+    network: str | None = hyperparameter(_word, "a network of docs/networks.md", builtin=False)
     reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)
 
 
@@ -270,7 +270,7 @@ def parse(raw_values: Mapping[str, Any]) -> Hyperparameters:
         if row is None:
             close = difflib.get_close_matches(name, TABLE, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "remove it"
-            raise UserError(f"Unknown hyperparameter '{name}': {hint} (see the README's hyperparameter table)")
+            raise UserError(f"Unknown hyperparameter '{name}': {hint} (see docs/hyperparameters.md)")
         values[name] = _parse_one(row, raw)
     for row in TABLE.values():
         if row.name not in values:

@@ -7,7 +7,7 @@ Nothing here runs on import: each entry point calls what it needs (cli.py, the g
 import sys
 
 
-def settle_cv2() -> None:
+def import_cv2_or_mark_absent() -> None:
     """Load opencv-python's cv2 once, or mark it absent; call before MXNet is imported (it tries cv2).
 
     None of our code uses cv2 (a gluoncv requirement). Without libGL (the Docker image, a bare Debian) its

@@ -1,6 +1,6 @@
 """The classification networks that ``network`` may name, by family, with each family's image sizes and model zoo.
 
-Plain data (no MXNet import), so the hyperparameter checks can use it. Each family was verified here on one
+Plain data (no MXNet import), so the hyperparameter checks can use it. Each family is tested on one
 member: built, trained a step, exported, loaded as serving loads, and exported to ONNX (tests/unit/
 test_networks.py); bench/networks.py measures them. The networks come from GluonCV 0.10.5's model zoo, or
 (``zoo="gluoncv2"``) from gluoncv2 0.0.64's (osmr's imgclsmob). Sizes come from their code:
@@ -98,13 +98,13 @@ def unknown_network(name: str) -> str:
     """The refusal of a name that is not in the catalog, with the closest names that are (or why it is not)."""
     reason = next((why for start, why in NOT_OFFERED.items() if name.startswith(start)), None)
     if reason:
-        return f"network={name} is not offered: {reason}; choose another network of the README's network table"
+        return f"network={name} is not offered: {reason}; choose another network of docs/networks.md"
     extending = [known for known in NETWORKS if known.startswith(name)]  # 'resnext50' means 'resnext50_32x4d'
     close = list(dict.fromkeys(extending + difflib.get_close_matches(name, NETWORKS, n=3, cutoff=0.5)))[:3]
     hint = f"; the closest are {', '.join(repr(found) for found in close)}" if close else ""
     return (
         f"The value '{name}' is not valid for the 'network' hyperparameter which accepts a classification "
-        f"network of the README's network table{hint}"
+        f"network of docs/networks.md{hint}"
     )
 
 

@@ -11,8 +11,8 @@ import json
 import re
 
 import pytest
-from conftest import failure_text, run_train, set_hyperparameters
 from data_layouts import Fifos, manifest_stream, pipe_config, recordio_stream, replace_line, write_job
+from training_process import failure_text, run_train, set_hyperparameters
 
 from image_classifier import demo_data
 from image_classifier.model import artifacts

@@ -7,7 +7,7 @@ import re
 
 import mxnet as mx
 import onnx
-from conftest import failure_text, run_train, set_hyperparameters
+from training_process import failure_text, run_train, set_hyperparameters
 
 from image_classifier import demo_data
 from image_classifier.model import artifacts, graph, networks

@@ -9,27 +9,27 @@ import mxnet as mx
 import numpy as np
 import onnx
 import pytest
-from conftest import TINY, run_train
 from onnx.reference import ReferenceEvaluator
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from training_process import TINY, run_train
 
 from image_classifier import demo_data
 from image_classifier.model import artifacts
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def readme_table(heading):
-    """{file name: its row} of the first table after ``heading`` in the README."""
-    lines = README.read_text().split(f"\n{heading}\n", 1)[1].splitlines()
+def docs_table(page, heading):
+    """{file name: its row} of the first table after ``heading`` in ``docs/page``."""
+    lines = (DOCS / page).read_text().split(f"\n{heading}\n", 1)[1].splitlines()
     start = next(number for number, line in enumerate(lines) if line.startswith("|"))
     rows = itertools.takewhile(lambda line: line.startswith("|"), lines[start:])
     return {match.group(1): row for row in rows if (match := re.match(r"\| `([^`]+)` \|", row))}
 
 
 def as_pattern(example):
-    """A README example line as a regex: its numbers stand for any number."""
+    """A docs example line as a regex: its numbers stand for any number."""
     return re.sub(r"\\?\d+(?:\\\.\d+)?", r"[0-9.]+", re.escape(example))
 
 
@@ -97,16 +97,16 @@ def test_export_onnx_writes_model_onnx_beside_the_mxnet_files(trained):
     np.testing.assert_allclose(probabilities, expected, atol=1e-4)
 
 
-def test_the_readme_output_section_lists_exactly_what_train_writes(trained):
+def test_the_docs_output_section_lists_exactly_what_train_writes(trained):
     base_dir, stdout = trained
     model_files = {re.sub(r"-\d{4}\.params$", "-NNNN.params", path.name) for path in (base_dir / "model").iterdir()}
-    assert set(readme_table("### Output")) == model_files
-    reports = readme_table("## Reports and TensorBoard")
+    assert set(docs_table("training.md", "## Output")) == model_files
+    reports = docs_table("reports-and-onnx.md", "## Reports and TensorBoard")
     assert set(reports) == {path.name for path in (base_dir / "output" / "data").iterdir()}
     metrics = json.loads((base_dir / "output" / "data" / "metrics.json").read_text())
     assert list(metrics) == ["epochs"] and '`{"epochs": [...]}`' in reports["metrics.json"]
     assert all(f'"{key}"' in reports["metrics.json"] for key in metrics["epochs"][0])
-    output = README.read_text().split("\n### Output\n", 1)[1]
+    output = (DOCS / "training.md").read_text().split("\n## Output\n", 1)[1]
     log_block = output.split("```\n", 2)[1]
     for line in log_block.splitlines()[1:]:  # progress lines: test_train.py's test_progress_lines
         assert re.search(f"^{as_pattern(line)}$", stdout, re.M), line

@@ -12,19 +12,19 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import s3_stand_in
-from conftest import failure_text, run_train, start_train
 from PIL import Image
 from serving_process import ServeProcess
+from training_process import failure_text, run_train, start_train
 
 from image_classifier import demo_data
 from image_classifier.model import artifacts
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+SCRIPT_PAGE = Path(__file__).resolve().parents[2] / "docs" / "training-script.md"
 
 
-def readme_script(name):
-    """A script of the README's "Your own training script" section: the code block starting ``# src/NAME``."""
-    return re.search(rf"```python\n(# src/{re.escape(name)}\n.*?)```", README.read_text(), re.S).group(1)
+def docs_script(name):
+    """A script of docs/training-script.md: the code block starting ``# src/NAME``."""
+    return re.search(rf"```python\n(# src/{re.escape(name)}\n.*?)```", SCRIPT_PAGE.read_text(), re.S).group(1)
 
 
 def script_job(tmp_path, program, source, **hyperparameters):
@@ -69,9 +69,9 @@ def png(array):
     return buffer.getvalue()
 
 
-def test_readme_script_trains_a_gluon_model_that_serve_serves(tmp_path):
+def test_the_docs_script_trains_a_gluon_model_that_serve_serves(tmp_path):
     base_dir = script_job(
-        tmp_path, "train.py", {"train.py": readme_script("train.py")}, epochs=2, image_size=16, batch_size=16
+        tmp_path, "train.py", {"train.py": docs_script("train.py")}, epochs=2, image_size=16, batch_size=16
     )
     result = run_train(base_dir)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -265,12 +265,12 @@ with open(os.path.join(os.environ["SM_MODEL_DIR"], "kvstore.json"), "w") as file
 """
 
 
-def test_the_readme_parameter_server_on_two_hosts(tmp_path):
+def test_the_docs_parameter_server_on_two_hosts(tmp_path):
     """Two /opt/ml trees on one machine, hosts 127.0.0.1 and 127.0.0.2 (both loopback)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    source = {"worker.py": PARAMETER_SERVER_WORKER, "parameter_server.py": readme_script("parameter_server.py")}
+    source = {"worker.py": PARAMETER_SERVER_WORKER, "parameter_server.py": docs_script("parameter_server.py")}
     hosts = ["127.0.0.1", "127.0.0.2"]
     base_dirs = []
     for host in hosts:

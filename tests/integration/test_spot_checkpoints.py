@@ -7,7 +7,7 @@ import time
 
 import mxnet as mx
 import numpy as np
-from conftest import run_train, set_hyperparameters, start_train
+from training_process import run_train, set_hyperparameters, start_train
 
 from image_classifier import demo_data
 

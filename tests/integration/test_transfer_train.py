@@ -16,7 +16,7 @@ import subprocess
 import mxnet as mx
 import numpy as np
 import pytest
-from conftest import train_command
+from training_process import train_command
 from transfer_models import (
     initialised_builtin,
     params_in_graph_order,

@@ -8,6 +8,7 @@ import logging
 import re
 
 import boto3
+import botocore.waiter
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
@@ -455,6 +456,23 @@ def test_train_follow_ends_with_the_failure_reason(stubs, capsys):
     assert "Training job job-1 failed: ClientError: bad data" in capsys.readouterr().err
 
 
+def test_follow_reads_every_page_of_log_streams(stubs, capsys):
+    """A job restarted on several hosts has more streams than one DescribeLogStreams page holds."""
+    stubs.sagemaker.add_response("describe_training_job", _job("Completed"), {"TrainingJobName": "job-1"})
+    prefix = {"logGroupName": "/aws/sagemaker/TrainingJobs", "logStreamNamePrefix": "job-1/"}
+    stubs.logs.add_response(
+        "describe_log_streams", {"logStreams": [{"logStreamName": "job-1/algo-1-1"}], "nextToken": "p2"}, prefix
+    )
+    stubs.logs.add_response(
+        "describe_log_streams", {"logStreams": [{"logStreamName": "job-1/algo-2-1"}]}, {**prefix, "nextToken": "p2"}
+    )
+    for stream, message in (("job-1/algo-1-1", "one"), ("job-1/algo-2-1", "two")):
+        _log_events(stubs, stream, [message], token_out="f1")
+        _log_events(stubs, stream, [], token_in="f1", token_out="f1")
+    assert aws("status", "job-1", "--follow", "--poll-seconds", "0") == 0
+    assert capsys.readouterr().out.splitlines()[1:3] == ["[algo-1-1] one", "[algo-2-1] two"]
+
+
 # deploy
 
 
@@ -544,6 +562,21 @@ def test_deploy_reports_an_endpoint_that_failed(stubs, capsys):
         "endpoint classifier is Failed: The primary container did not pass the ping health check."
         in capsys.readouterr().err
     )
+
+
+def test_deploy_stops_waiting_when_the_waiter_gives_up(stubs, capsys, monkeypatch):
+    """boto3's endpoint_in_service waiter waits an hour in all: at 1,800 s a poll, two polls."""
+    monkeypatch.setattr(botocore.waiter.time, "sleep", lambda seconds: None)
+    stubs.sagemaker.add_response("describe_training_job", _job("Completed"))
+    stubs.sagemaker.add_response(
+        "describe_model", {"ModelName": "job-1", "CreationTime": NOW, "ModelArn": "arn:aws:sagemaker:::model/job-1"}
+    )
+    stubs.sagemaker.add_response("create_endpoint_config", {"EndpointConfigArn": CONFIG_ARN})
+    stubs.sagemaker.add_response("create_endpoint", {"EndpointArn": "arn:aws:sagemaker:::endpoint/classifier"})
+    for _ in range(2):
+        stubs.sagemaker.add_response("describe_endpoint", _endpoint("Creating"))
+    assert aws("deploy", "job-1", "--endpoint-name", "classifier", "--wait", "--poll-seconds", "1800") == 1
+    assert "endpoint classifier has not finished after 60 minutes of waiting" in capsys.readouterr().err
 
 
 # predict
@@ -682,6 +715,14 @@ def test_transform_that_fails_exits_1_with_the_reason(stubs, capsys):
         == 1
     )
     assert "transform job batch-1 is Failed: ClientError: 415" in capsys.readouterr().err
+
+
+def test_transform_that_was_stopped_exits_1(stubs, capsys):
+    _start_transform(stubs)
+    stubs.sagemaker.add_response("describe_transform_job", _transform("Stopped"))
+    args = ("s3://bucket/images", "s3://bucket/results", "--transform-job-name", "batch-1", "--wait")
+    assert aws("transform", "job-1", *args, "--poll-seconds", "0") == 1
+    assert "transform job batch-1 is Stopped: no reason given" in capsys.readouterr().err
 
 
 # credentials and region

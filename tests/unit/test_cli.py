@@ -32,7 +32,8 @@ def test_help_and_aws_commands_do_not_load_mxnet(argv):
 
 
 def test_importing_the_package_or_the_gunicorn_config_loads_nothing_else():
-    """The gunicorn arbiter imports the config; cv2 is settled only where MXNet will load (libraries.py)."""
+    """The gunicorn arbiter imports the config; cv2 is imported (or marked absent) only where MXNet will load
+    (libraries.py)."""
     code = (
         "import sys; import image_classifier.serving.gunicorn_config\n"
         "print(sorted(name for name in ('cv2', 'mxnet', 'gluoncv', 'PIL') if name in sys.modules))\n"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import set_hyperparameters
 from data_layouts import first_failure_line, replace_line, write_job
+from training_process import set_hyperparameters
 
 from image_classifier import demo_data, hyperparameters
 from image_classifier.data import channels, iterators, lst
@@ -37,7 +37,7 @@ def test_lst_channel_labels_and_class_names(base_dir):
     assert record_set.count == 8
     np.testing.assert_array_equal(record_set.labels, np.arange(8) % 4)
     assert record_set.class_names == dict(enumerate(demo_data.CLASS_NAMES))
-    assert record_set.sources[2] == f"line 3 of {lst_path(base_dir)}"
+    assert record_set.wheres[2] == f"line 3 of {lst_path(base_dir)}"
 
 
 def test_lst_inside_the_image_channel_with_crlf_blank_lines_and_integer_labels(base_dir):

@@ -6,8 +6,8 @@ import re
 import numpy as np
 import pytest
 import s3_stand_in
-from conftest import set_hyperparameters
 from data_layouts import first_failure_line, manifest_line, replace_line, write_job
+from training_process import set_hyperparameters
 
 from image_classifier import demo_data, hyperparameters
 from image_classifier.data import channels

@@ -102,7 +102,7 @@ def test_manifest_channel_through_a_fifo(tmp_path):
     base_dir = job(tmp_path, "RecordIO", ["source-ref", "class"])
     record_set = prepare_from_fifo(base_dir, manifest_stream(demo_data.samples(8, SIZE, 0), tmp_path))
     np.testing.assert_array_equal(record_set.labels, np.arange(8) % 4)
-    assert record_set.sources[2] == f"image 2 (record 4) of the Pipe-mode stream {base_dir}/input/data/train_0"
+    assert record_set.wheres[2] == f"image 2 (record 4) of the Pipe-mode stream {base_dir}/input/data/train_0"
 
 
 def _label(pairs, index, label):

@@ -11,7 +11,7 @@ from image_classifier.errors import UserError
 
 REQUIRED = {"num_classes": "4", "num_training_samples": "100"}
 # The page whose table documents every hyperparameter (| name | default | valid values |).
-HYPERPARAMETER_DOC = Path(__file__).resolve().parents[2] / "README.md"
+HYPERPARAMETER_DOC = Path(__file__).resolve().parents[2] / "docs" / "hyperparameters.md"
 
 # name: (a valid raw value, its parsed value, an invalid raw value)
 CASES = {

@@ -40,6 +40,7 @@ def test_resize_shorter_side_truncates_the_longer_side(shape, shorter, expected)
     assert image_ops.resize_shorter_side(np.zeros((*shape, 3), np.uint8), shorter).shape == (*expected, 3)
 
 
+@pytest.mark.slow
 def test_no_module_needs_cv2():
     """Every module imports with cv2 unloadable, as in the image (no libGL)."""
     code = (
@@ -52,6 +53,7 @@ def test_no_module_needs_cv2():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_a_cv2_that_cannot_load_leaves_sys_path_alone(tmp_path):
     """opencv-python without libGL: its import fails after putting its folder first on sys.path."""
     fake = tmp_path / "cv2"
@@ -63,7 +65,7 @@ def test_a_cv2_that_cannot_load_leaves_sys_path_alone(tmp_path):
     )
     code = (
         "import sys; sys.modules.pop('typing', None)\n"
-        "from image_classifier import libraries; libraries.settle_cv2()\n"
+        "from image_classifier import libraries; libraries.import_cv2_or_mark_absent()\n"
         "import mxnet, typing\n"
         "assert not any(p.endswith('cv2') for p in sys.path), sys.path\n"
     )

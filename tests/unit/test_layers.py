@@ -1,4 +1,4 @@
-"""The packages' layers, read from the import statements (the README's Development section draws them)."""
+"""The packages' layers, read from the import statements (CONTRIBUTING.md's Layers section draws them)."""
 
 import ast
 from pathlib import Path

@@ -98,6 +98,7 @@ def test_every_family_has_a_member_here():
     assert set(MEMBERS) == {family.title for family in network_catalog.FAMILIES}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", network_catalog.FAMILIES, ids=lambda family: family.title)
 def test_every_network_of_the_catalog_takes_its_smallest_images_and_its_classifier_is_found(family):
     for name in family.layers:
@@ -111,6 +112,7 @@ def test_every_network_of_the_catalog_takes_its_smallest_images_and_its_classifi
                 graph.split_classifier(symbol)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MEMBERS.values()))
 def test_trains_serves_and_exports_onnx(tmp_path, name):
     job = hp(name)
@@ -146,6 +148,7 @@ def body_features(net, data):
     return net.body(data).asnumpy().reshape(data.shape[0], -1)
 
 
+@pytest.mark.slow
 # A convolution and dense classifiers: after pooling (ResNeXt), after dropout (EfficientNet), after dense layers (VGG).
 @pytest.mark.parametrize("name", ["mobilenetv3_small", "resnext50_32x4d", "efficientnet_b0", "vgg11_bn"])
 def test_a_gluoncv_file_of_the_family_becomes_the_body_under_a_new_head(tmp_path, name):
@@ -163,6 +166,7 @@ def test_a_gluoncv_file_of_the_family_becomes_the_body_under_a_new_head(tmp_path
     assert 0 < len(frozen) < len(net.body_params())
 
 
+@pytest.mark.slow
 def test_incremental_training_continues_a_model_of_the_family_with_its_classifier(tmp_path):
     name = "mobilenetv2_0.25"
     source = gluoncv_source(name, NUM_CLASSES)
@@ -284,3 +288,20 @@ def test_vgg_trains_at_any_size_but_starts_from_imagenet_weights_at_224_only():
     with pytest.raises(UserError, match=r"network=vgg16 starts from ImageNet weights .* on 224x224 images only"):
         hp("vgg16", image_shape="3,64,64", use_pretrained_model=1)
     assert hp("vgg16", image_shape="3,224,224", use_pretrained_model=1).use_pretrained_model
+
+
+def test_float32_while_casts_a_float16_network_for_the_duration_and_back():
+    """ResNet v2 begins with batch normalisation, whose parameters stay float32 in a float16 network: the
+    network's precision is what was given, not what its first parameter holds."""
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.BatchNorm(scale=False, center=False), gluon.nn.Dense(3))
+    net.initialize()
+    net(mx.nd.zeros((1, 4)))
+    net.cast("float16")
+    first, dense = list(net.collect_params().values())[0], net[1].weight
+    assert (np.dtype(first.dtype), np.dtype(dense.dtype)) == (np.float32, np.float16)
+    with networks.float32_while(net, "float16"):
+        assert np.dtype(dense.dtype) == np.float32
+    assert np.dtype(dense.dtype) == np.float16
+    with networks.float32_while(net, "float32"):  # a float32 network is left alone
+        assert np.dtype(dense.dtype) == np.float16

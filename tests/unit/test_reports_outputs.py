@@ -133,6 +133,7 @@ def test_pngs_are_valid_images_of_sensible_size(finished):
     assert 400 <= width <= 3000 and 400 <= height <= 3000
 
 
+@pytest.mark.slow
 def test_confusion_matrix_of_50_classes_leaves_room_for_each(tmp_path):
     rng = np.random.default_rng(0)
     counts = rng.integers(0, 5, (50, 50)) + np.diag(rng.integers(20, 40, 50))
@@ -168,3 +169,14 @@ def test_only_the_first_host_writes(tmp_path):
     _run_epochs(reporter, hp, epochs=1)
     reporter.finish(_validation_batches(), mx.cpu())
     assert not (tmp_path / "output").exists()
+
+
+def test_tensorboard_events_go_to_the_environments_local_path(tmp_path):
+    env = Environment(paths=Paths(tmp_path), hyperparameters={}, tensorboard_local_path=tmp_path / "board")
+    reporter = Reporter(env, _hp(), NAMES)
+    _run_epochs(reporter, _hp(), epochs=1)
+    reporter.board.close()
+    events = EventAccumulator(str(tmp_path / "board"))
+    events.Reload()
+    assert "accuracy/validation" in events.Tags()["scalars"]
+    assert not (tmp_path / "output" / "tensorboard").exists()

@@ -23,7 +23,7 @@ from image_classifier.serving import handlers
 from image_classifier.serving.app import create_app
 from image_classifier.serving.settings import Settings
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+INFERENCE_CODE_PAGE = Path(__file__).resolve().parents[2] / "docs" / "inference-code.md"
 IMAGE = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
 
 
@@ -131,8 +131,8 @@ def test_output_fn_alone_gets_our_probabilities(serve_code):
     assert failed.get_json()["error"].startswith("output_fn in inference.py raised RuntimeError")
 
 
-def test_the_readme_output_fn(serve_code):
-    source = re.search(r"```python\n(# code/inference\.py\n.*?)```", README.read_text(), re.S).group(1)
+def test_the_docs_output_fn(serve_code):
+    source = re.search(r"```python\n(# code/inference\.py\n.*?)```", INFERENCE_CODE_PAGE.read_text(), re.S).group(1)
     client, model_dir = serve_code(source)
     best = [int(np.argmax(row)) for row in in_process(model_dir, [IMAGE, IMAGE[::-1]])]
     assert invoke(client, png(IMAGE), "image/png").get_json() == best[:1]

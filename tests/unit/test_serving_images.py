@@ -21,6 +21,7 @@ RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 20, 3), dtype=np.uint8)
 
 
+@pytest.mark.slow
 def test_serving_never_imports_gluoncv():
     code = (
         "import sys, image_classifier.serving.app, image_classifier.serving.launcher; print('gluoncv' in sys.modules)"

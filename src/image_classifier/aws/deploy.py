@@ -4,7 +4,7 @@ import argparse
 
 from .clients import Clients
 from .models import ensure_model
-from .polling import wait
+from .polling import wait_for_status
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,12 +35,13 @@ def run(args: argparse.Namespace, clients: Clients) -> int:
     sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint)
     print(f"creating endpoint {endpoint} (about 5 to 10 minutes)")
     if args.wait:
-        wait(
-            lambda: sagemaker.describe_endpoint(EndpointName=endpoint),
+        wait_for_status(
+            sagemaker,
+            "endpoint_in_service",
+            {"EndpointName": endpoint},
             f"endpoint {endpoint}",
             "EndpointStatus",
             "InService",
-            ("Failed", "OutOfService"),
             args.poll_seconds,
         )
     return 0

@@ -1,4 +1,9 @@
-"""A training job's CloudWatch log lines, printed as they arrive, each once."""
+"""A training job's CloudWatch log lines, printed as they arrive, each once.
+
+boto3 has no log follower: each stream is read forward from where the last read ended (GetLogEvents'
+nextForwardToken, until a read brings nothing new), as the SageMaker Python SDK's ``logs_for_job`` does;
+the streams, one per host and start, come through boto3's paginator.
+"""
 
 from botocore.client import BaseClient
 
@@ -12,11 +17,13 @@ class LogTail:
         self.tokens = {}  # stream name -> where the next read starts
 
     def _streams(self):
+        pages = self.logs.get_paginator("describe_log_streams").paginate(
+            logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.job_name}/"
+        )
         try:
-            response = self.logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.job_name}/")
+            return [stream["logStreamName"] for page in pages for stream in page["logStreams"]]
         except self.logs.exceptions.ResourceNotFoundException:  # no job has logged in this region yet
             return []
-        return [stream["logStreamName"] for stream in response["logStreams"]]
 
     def print_new(self) -> None:
         streams = self._streams()

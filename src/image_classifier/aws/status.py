@@ -5,11 +5,11 @@ was stopped, with SageMaker's failure reason (the first line of the container's 
 """
 
 import argparse
-import time
 
 from ..errors import UserError
 from .clients import Clients
 from .logs import LogTail
+from .polling import wait
 
 ENDED = ("Completed", "Failed", "Stopped")
 
@@ -22,19 +22,29 @@ def _status_line(description):
 
 
 def follow(clients: Clients, job_name: str, poll_seconds: float) -> dict:
-    """Print status changes and new log lines until the job ends; returns the final description."""
+    """Print status changes and new log lines until the job ends (boto3's training_job_completed_or_stopped
+    waiter, for its own time plus as long as the job may run); returns the final description."""
     tail = LogTail(clients.logs, job_name)
-    shown = None
-    while True:
-        description = clients.sagemaker.describe_training_job(TrainingJobName=job_name)
+    printed = []
+
+    def on_description(description):
         line = _status_line(description)
-        if line != shown:
+        if printed[-1:] != [line]:
             print(line)
-            shown = line
+            printed.append(line)
         tail.print_new()
-        if description["TrainingJobStatus"] in ENDED:
-            return description
-        time.sleep(poll_seconds)
+
+    description = clients.sagemaker.describe_training_job(TrainingJobName=job_name)
+    on_description(description)
+    if description["TrainingJobStatus"] in ENDED:
+        return description
+    stopping = description.get("StoppingCondition", {})
+    runs_for = stopping.get("MaxWaitTimeInSeconds") or stopping.get("MaxRuntimeInSeconds") or 0
+    params = {"TrainingJobName": job_name}
+    what = f"training job {job_name}"
+    return wait(
+        clients.sagemaker, "training_job_completed_or_stopped", params, what, poll_seconds, on_description, runs_for
+    )
 
 
 def outcome(description: dict) -> int:

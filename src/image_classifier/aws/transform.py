@@ -8,7 +8,7 @@ import argparse
 from . import names, s3
 from .clients import Clients
 from .models import ensure_model
-from .polling import wait
+from .polling import wait_for_status
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,12 +41,13 @@ def run(args: argparse.Namespace, clients: Clients) -> int:
     )
     print(f"started transform job {name}: results will be {s3.join(args.output, 'NAME.out')} per input object")
     if args.wait:
-        wait(
-            lambda: sagemaker.describe_transform_job(TransformJobName=name),
+        wait_for_status(
+            sagemaker,
+            "transform_job_completed_or_stopped",
+            {"TransformJobName": name},
             f"transform job {name}",
             "TransformJobStatus",
             "Completed",
-            ("Failed", "Stopped"),
             args.poll_seconds,
         )
     return 0

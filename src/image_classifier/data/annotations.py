@@ -33,7 +33,9 @@ def _load(json_path):
     except UnicodeDecodeError as error:
         raise UserError(f"{json_path} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
     if not isinstance(document, dict):
-        raise UserError(f"{json_path} holds a JSON {type(document).__name__}, not an object; see the README's layout")
+        raise UserError(
+            f"{json_path} holds a JSON {type(document).__name__}, not an object; see the layouts in docs/training.md"
+        )
     return document
 
 

@@ -43,26 +43,31 @@ def _files_by_suffix(directory):
 
 def _pack(name, layout, entries, names, scratch_dir, spec):
     rec_path, index_path = scratch_dir / f"{name}.rec", scratch_dir / f"{name}.idx"
-    labels, sources = packing.pack(entries, rec_path, index_path, spec, what=f"{name} channel, {layout}")
-    return RecordSet(name, (rec_path,), index_path, labels, names, sources)
+    labels, wheres = packing.pack(entries, rec_path, index_path, spec, what=f"{name} channel, {layout}")
+    return RecordSet(name, (rec_path,), index_path, labels, names, wheres)
 
 
 def _pipe(channel, config, scratch_dir, spec):
     """A Pipe-mode channel, its first FIFO drained once into ``scratch_dir`` (see pipe.py)."""
     fifo = pipe.source(channel)
-    shown = f"the Pipe-mode stream {fifo}"
+    display_name = f"the Pipe-mode stream {fifo}"
     with open(fifo, "rb") as stream:
         if config.record_wrapper != "RecordIO":
             rec_path = scratch_dir / f"{channel.name}.rec"
             pipe.drain(stream, rec_path)
-            return recordio.scan_files(channel.name, [rec_path], scratch_dir, spec, shown)
+            return recordio.scan_files(channel.name, [rec_path], scratch_dir, spec, display_name)
         collector = class_names.Collector()
         entries = manifest.stream_items(
-            pipe.records(stream, shown), shown, config.attribute_names, spec, config.label_format, collector
+            pipe.records(stream, display_name),
+            display_name,
+            config.attribute_names,
+            spec,
+            config.label_format,
+            collector,
         )
         record_set = _pack(channel.name, "Pipe-mode manifest stream", entries, {}, scratch_dir, spec)
     if not record_set.count:
-        raise UserError(f"{shown} held no records; check the channel's manifest")
+        raise UserError(f"{display_name} held no records; check the channel's manifest")
     return dataclasses.replace(record_set, class_names=collector.names)
 
 

@@ -5,7 +5,8 @@ from ..hyperparameters import Hyperparameters
 from .record_set import RecordSet
 
 
-def check(hp: Hyperparameters, train_set: RecordSet) -> None:
+def against_train_set(hp: Hyperparameters, train_set: RecordSet) -> None:
+    """Refuse hyperparameters that disagree with the training set: its image count, a batch larger than it."""
     if hp.num_training_samples != train_set.count:
         raise UserError(
             f"num_training_samples is {hp.num_training_samples} but the 'train' channel holds {train_set.count} "

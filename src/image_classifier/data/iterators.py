@@ -1,5 +1,6 @@
 """``ImageRecordIter`` for training and validation, and batches that count every image exactly once."""
 
+import math
 import os
 from collections.abc import Iterator
 from typing import Protocol
@@ -74,6 +75,12 @@ def record_iter(
         return mx.io.ImageRecordIter(**args)  # decodes its first batch already
     except MXNetError as error:
         raise undecodable_image(record_set, error) from None
+
+
+def shard_count(record_set: RecordSet, num_parts: int) -> int:
+    """The images each of ``num_parts`` workers reads per epoch: all run as many batches (a shorter shard
+    starts over), or dist_sync would hang."""
+    return math.ceil(record_set.count / num_parts)
 
 
 def batches(

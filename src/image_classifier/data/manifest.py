@@ -150,13 +150,13 @@ def _label_text(data, where, attribute_names):
 
 def stream_items(
     payloads: Iterable[bytes],
-    shown: str,
+    display_name: str,
     configured_names: Sequence[str] | None,
     spec: DataSpec,
     label_format: str,
     collector: class_names.Collector,
 ) -> Iterator[Item]:
-    """Items from the records of a Pipe-mode manifest stream (``shown`` in errors), names into ``collector``.
+    """Items from the records of a Pipe-mode manifest stream (``display_name`` in errors), names into ``collector``.
 
     The records come in groups of one per AttributeNames entry: the image's bytes first, its label second.
     """
@@ -174,17 +174,17 @@ def stream_items(
             continue
         image_number = number // len(attribute_names)
         first = number - len(attribute_names) + 1
-        where = f"record {first + 1} (the label of image {image_number}) of {shown}"
+        where = f"record {first + 1} (the label of image {image_number}) of {display_name}"
         text = _label_text(group[1], where, attribute_names)
         value = _label(text, spec, label_format, where)
         for position, (name, data) in enumerate(zip(attribute_names, group)):
             if name == metadata_name:
-                text = _label_text(data, f"record {first + position} of {shown}", attribute_names)
+                text = _label_text(data, f"record {first + position} of {display_name}", attribute_names)
                 _collect_names(_decoded(text), value, collector, where)
-        yield Item(f"image {image_number} (record {first}) of {shown}", group[0], value)
+        yield Item(f"image {image_number} (record {first}) of {display_name}", group[0], value)
         group = []
     if group:
         raise UserError(
-            f"{shown} ends after {len(group)} of the {len(attribute_names)} records of an image; every image needs "
-            f"one record per AttributeNames entry {list(attribute_names)}"
+            f"{display_name} ends after {len(group)} of the {len(attribute_names)} records of an image; every image "
+            f"needs one record per AttributeNames entry {list(attribute_names)}"
         )

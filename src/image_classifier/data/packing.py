@@ -46,7 +46,7 @@ def _read(item):
         raise UserError(f"{item.where}: cannot read {item.source} ({error.strerror}); check the file") from None
 
 
-def _shown(item):
+def _image_named(item):
     return "the image" if isinstance(item.source, bytes) else f"image {item.source}"
 
 
@@ -56,7 +56,7 @@ def _rgb(opened, item):
         return np.asarray(opened.convert("RGB"))
     except OSError:
         raise UserError(
-            f"{item.where}: {_shown(item)} cannot be decoded (corrupt or truncated); replace or remove it"
+            f"{item.where}: {_image_named(item)} cannot be decoded (corrupt or truncated); replace or remove it"
         ) from None
 
 
@@ -75,12 +75,12 @@ def _record(index, item, spec):
                 )
     except (UnidentifiedImageError, OSError):
         raise UserError(
-            f"{item.where}: {_shown(item)} is not an image (JPEG or PNG); replace it or remove the entry"
+            f"{item.where}: {_image_named(item)} is not an image (JPEG or PNG); replace it or remove the entry"
         ) from None
     except Image.DecompressionBombError as error:
-        raise UserError(f"{item.where}: {_shown(item)} is too large to train on ({error}); shrink it") from None
+        raise UserError(f"{item.where}: {_image_named(item)} is too large to train on ({error}); shrink it") from None
     if not shrink:
-        spec.check_size(height, width, f"{item.where}: {_shown(item)}")
+        spec.check_size(height, width, f"{item.where}: {_image_named(item)}")
     return recordio.pack(recordio.IRHeader(0, item.label, index, 0), data)
 
 

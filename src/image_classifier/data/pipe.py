@@ -54,17 +54,17 @@ def drain(stream: BinaryIO, rec_path: str | Path) -> None:
         shutil.copyfileobj(stream, copy, 1 << 20)
 
 
-def records(stream: BinaryIO, shown: str) -> Iterator[bytes]:
-    """The payloads of the RecordIO records in ``stream`` (named ``shown`` in errors), in order."""
+def records(stream: BinaryIO, display_name: str) -> Iterator[bytes]:
+    """The payloads of the RecordIO records in ``stream`` (named ``display_name`` in errors), in order."""
     try:
         for _offset, payload in recordio_framing.records(stream):
             yield payload
     except recordio_framing.FramingError as error:
         if error.problem in recordio_framing.CUT_SHORT:
             raise UserError(
-                f"{shown} ends inside record {error.number}; the stream was cut short, start the job again"
+                f"{display_name} ends inside record {error.number}; the stream was cut short, start the job again"
             ) from None
         raise UserError(
-            f"record {error.number} of {shown} (byte {error.offset}) {error.problem}; stream RecordIO: .rec files "
-            f"with RecordWrapperType None, or a manifest with RecordWrapperType RecordIO"
+            f"record {error.number} of {display_name} (byte {error.offset}) {error.problem}; stream RecordIO: "
+            f".rec files with RecordWrapperType None, or a manifest with RecordWrapperType RecordIO"
         ) from None

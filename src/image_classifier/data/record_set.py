@@ -19,7 +19,7 @@ class RecordSet:
     index_path: Path
     labels: np.ndarray  # (count,) class ids, or (count, num_classes) multi-hot for multi-label
     class_names: dict[int, str]  # from the data (classes.json, .lst folders, categories, metadata); may be empty
-    sources: tuple[str, ...] = ()  # for packed sets: where each record's image came from ("line 3 of train.lst")
+    wheres: tuple[str, ...] = ()  # for packed sets: each image's Item.where ("line 3 of train.lst")
 
     @property
     def count(self) -> int:

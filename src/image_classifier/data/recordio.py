@@ -30,25 +30,27 @@ log = logging.getLogger(__name__)
 READ_BUFFER = 1 << 20
 
 
-def _invalid(shown, what):
+def _invalid(display_name, what):
     return UserError(
-        f"{shown} is not a valid RecordIO file ({what}); re-create it with im2rec or 'image-classifier convert'"
+        f"{display_name} is not a valid RecordIO file ({what}); re-create it with im2rec or 'image-classifier convert'"
     )
 
 
-def _records(rec_file, shown=None):
-    """Yield (byte offset, header, image bytes) of every record in one .rec file, named ``shown`` in errors."""
-    shown = shown or rec_file
+def _records(rec_file, display_name=None):
+    """Yield (byte offset, header, image bytes) of every record in one .rec file, named ``display_name`` in errors."""
+    display_name = display_name or rec_file
     with open(rec_file, "rb", buffering=READ_BUFFER) as stream:
         try:
             for number, (offset, record) in enumerate(recordio_framing.records(stream)):
                 try:
                     header, image = recordio.unpack(record)
                 except (ValueError, struct.error):
-                    raise _invalid(shown, f"record {number} at byte {offset} is too short for its IRHeader") from None
+                    raise _invalid(
+                        display_name, f"record {number} at byte {offset} is too short for its IRHeader"
+                    ) from None
                 yield offset, header, image
         except recordio_framing.FramingError as error:
-            raise _invalid(shown, error) from None
+            raise _invalid(display_name, error) from None
 
 
 def _check_image(image, where, spec):
@@ -81,18 +83,22 @@ def _class_names_from_lst(channel_dir, rec_file):
 
 
 def scan_files(
-    channel_name: str, rec_files: Sequence[Path], scratch_dir: str | Path, spec: DataSpec, shown: str | None = None
+    channel_name: str,
+    rec_files: Sequence[Path],
+    scratch_dir: str | Path,
+    spec: DataSpec,
+    display_name: str | None = None,
 ) -> RecordSet:
     """Read every record header of ``rec_files``, checked against ``spec``; write one index into ``scratch_dir``.
 
-    ``shown``: how errors name the one file when it is a copy (a Pipe-mode stream drained to scratch).
+    ``display_name``: how errors name the one file when it is a copy (a Pipe-mode stream drained to scratch).
     """
     index_path = Path(scratch_dir) / f"{channel_name}.idx"
     labels, index_lines = [], []
     file_start = 0
     for rec_file in rec_files:
-        for number, (offset, header, image) in enumerate(_records(rec_file, shown)):
-            where = f"record {number} of {shown or rec_file}"
+        for number, (offset, header, image) in enumerate(_records(rec_file, display_name)):
+            where = f"record {number} of {display_name or rec_file}"
             labels.append(spec.record_label(header.label, where))
             _check_image(image, where, spec)
             index_lines.append(f"{len(index_lines)}\t{file_start + offset}\n")
@@ -125,14 +131,14 @@ def undecodable_image(record_set: RecordSet, error: Exception) -> UserError:
     """The UserError for an image ``ImageRecordIter`` failed to decode: the first record that does not decode.
 
     Only called once decoding has failed: decoding every image in the scan would cost a whole epoch.
-    A packed set names the image's own entry (``sources``) rather than the scratch file.
+    A packed set names the image's own entry (``wheres``) rather than the scratch file.
     """
     for rec_file in record_set.rec_files:
         for number, (_, _, image) in enumerate(_records(rec_file)):
             if image_ops.decode_rgb(image) is None:
-                if record_set.sources:
+                if record_set.wheres:
                     return UserError(
-                        f"{record_set.sources[number]}: the image cannot be decoded (corrupt or truncated); "
+                        f"{record_set.wheres[number]}: the image cannot be decoded (corrupt or truncated); "
                         f"replace or remove it"
                     )
                 return UserError(

@@ -1,7 +1,11 @@
 """Networks from GluonCV's or gluoncv2's model zoo: ``network`` (a catalog name, built by its family's zoo), else
 ResNet v1 by the built-in's ``num_layers``."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import mxnet as mx
+import numpy as np
 from gluoncv.model_zoo import get_model
 from gluoncv.model_zoo.cifarresnet import CIFARBasicBlockV1, CIFARResNetV1
 from gluoncv.model_zoo.resnet import BottleneckV1, ResNetV1
@@ -63,3 +67,19 @@ def with_probabilities(net: HybridBlock, multi_label: bool) -> nn.HybridSequenti
     head.add(net)
     head.add(nn.Activation("sigmoid") if multi_label else nn.HybridLambda("softmax"))
     return head
+
+
+@contextmanager
+def float32_while(net: HybridBlock, dtype: str | np.dtype) -> Iterator[None]:
+    """``net``, of precision ``dtype``, in float32 for the duration, then back in ``dtype``: what is saved, and
+    what a new SymbolBlock infers, is float32 (the input serving sends). The precision is given, not read from
+    a parameter: batch normalisation keeps float32 parameters in a float16 network."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        yield
+        return
+    net.cast("float32")
+    try:
+        yield
+    finally:
+        net.cast(dtype.name)

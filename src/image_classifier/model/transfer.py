@@ -19,7 +19,6 @@ from pathlib import Path
 from types import ModuleType
 
 import mxnet as mx
-import numpy as np
 from mxnet import gluon
 from mxnet.base import MXNetError
 from mxnet.gluon import nn
@@ -130,13 +129,10 @@ class TransferNet(gluon.HybridBlock):
         for name in self.body_symbol.list_arguments():
             if name != graph.INPUT_NAME:
                 params[name].grad_req = "null" if name in frozen else "write"
-        dtype = np.dtype(self.head.weight.dtype)
-        if dtype != np.float32:  # a new SymbolBlock infers float32 parameters: build it in float32
-            self.cast("float32")
-        # A new child clears this block's cached graph, so the next call traces the frozen variant.
-        self.body = self._symbol_block(graph.with_running_statistics(self.body_symbol, running), params)
-        if dtype != np.float32:
-            self.cast(dtype.name)
+        # A new SymbolBlock infers float32 parameters: build it in float32. A new child clears this block's
+        # cached graph, so the next call traces the frozen variant.
+        with networks.float32_while(self, self.head.weight.dtype):
+            self.body = self._symbol_block(graph.with_running_statistics(self.body_symbol, running), params)
 
     def hybrid_forward(self, F: ModuleType, x: mx.nd.NDArray | mx.sym.Symbol) -> mx.nd.NDArray | mx.sym.Symbol:
         features = self.body(x)
@@ -174,8 +170,8 @@ def from_gluoncv_file(path: Path, hp: Hyperparameters, origin: str) -> TransferN
             if hp.network
             else "set num_layers to the depth these weights were trained with"
         )
-        shown = hp.network or f"ResNet-{hp.num_layers}"
-        raise UserError(f"{path} does not fit {shown} ({error_line(error)[:160]}); {fix}") from None
+        network_name = hp.network or f"ResNet-{hp.num_layers}"
+        raise UserError(f"{path} does not fit {network_name} ({error_line(error)[:160]}); {fix}") from None
     body, _ = graph.split_classifier(networks.symbol(net))
     arrays = {param.name: param.data() for param in net.collect_params().values()}
     return TransferNet(body, arrays, hp.num_classes, hp.image_shape, origin)

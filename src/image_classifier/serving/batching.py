@@ -4,10 +4,10 @@ Request threads queue their (already preprocessed) batches and take turns at the
 request is first in the queue runs the next forward pass, on whatever is waiting up to ``max_images``
 images, and hands each request of the pass its rows; then the next request in the queue, if any, takes
 over. There is no model thread: a lone request runs in its own thread at once, without a hand-off to
-another thread and back (which cost about 3 ms on a busy 2-core machine). Nothing waits for a batch to
+another thread and back. Nothing waits for a batch to
 fill, so latency at low load is unchanged, and batches form only while the model is busy. Jobs are taken
-in the order they came, so requests are answered about in arrival order (a lock would not promise that:
-with eight threads waiting on one, some waited seconds). One pass at a time, always. With ``max_images``
+in the order they came, so requests are answered about in arrival order (a lock would not promise that,
+and the threads it starved would set the tail latency). One pass at a time, always. With ``max_images``
 1 it is turn-taking alone. How many images per pass is the plan's (workers.py).
 
 A pass about to start waits, at most GATHER_WAIT, for requests still being decoded, and for as many

@@ -31,8 +31,8 @@ def _top_k(value, num_classes):
     except ValueError:
         top_k = None
     if top_k is None or not 1 <= top_k <= num_classes:
-        shown = value if len(value) <= 20 else f"{value[:20]}... ({len(value)} characters)"
-        raise BadRequest(f"top_k in {HEADER} must be a whole number from 1 to {num_classes}, not '{shown}'")
+        quoted = value if len(value) <= 20 else f"{value[:20]}... ({len(value)} characters)"
+        raise BadRequest(f"top_k in {HEADER} must be a whole number from 1 to {num_classes}, not '{quoted}'")
     return top_k
 
 

@@ -48,4 +48,4 @@ def pre_fork(server: Arbiter, worker: Worker) -> None:
 
 def post_fork(server: Arbiter, worker: Worker) -> None:
     os.environ[WORKER_SLOT_ENV] = str(worker.slot)
-    libraries.settle_cv2()  # before the worker imports the app, and MXNet with it
+    libraries.import_cv2_or_mark_absent()  # before the worker imports the app, and MXNet with it

@@ -52,7 +52,7 @@ def main() -> int:
 
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, forward)
-    libraries.settle_cv2()
+    libraries.import_cv2_or_mark_absent()
     from .. import devices  # MXNet, seconds to import: only once the signals are handled
     from . import handlers
     from .predictor import check_model_dir

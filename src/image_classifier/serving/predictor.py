@@ -3,19 +3,17 @@
 The network runs as MXNet runs it fastest in one process: through executors bound once per batch size
 (the Module API), not through a Gluon SymbolBlock. On CPU an executor fuses convolution, batch norm and
 ReLU with MKL-DNN (MXNet's default subgraph backend, which a SymbolBlock's CachedOp does not apply) and
-plans its memory once. Measured with ResNet-18 at 3x224x224 on 2 cores: 18 ms at batch 1 and 62 images/s
-at batch 8, against 22 ms and 54 images/s for the SymbolBlock (README, Performance). Each bound batch size
-keeps its own fused copy of the weights (ResNet-18: about 65 MB), so only PASS_SIZES are bound, sharing
-the weights and activation memory otherwise; a batch of another size is padded with zeros to the next
-(images are independent in inference: the padding changes no other row), one larger runs in pieces.
+plans its memory once (bench/README.md has the numbers). Each bound batch size keeps its own fused copy
+of the weights, so only PASS_SIZES are bound, sharing the weights and activation memory otherwise; a batch
+of another size is padded with zeros to the next (images are independent in inference: the padding changes
+no other row), one larger runs in pieces.
 
 MXNet 1.x does not promise that one network may run on several threads at once, so the request threads of
 a worker take turns (batching.py can instead gather their images into one pass). The network is warmed up
 before the worker takes its first request, so that no client pays for MKL-DNN's or cuDNN's first-call setup:
 on every bound size, smallest first. Until its batch size first changes, MXNet 1.9 on CPU with two or more
-OpenMP threads spent about three times the CPU on each single image (measured with a SymbolBlock and
-ResNet-18: 200 ms instead of 70 ms), and an endpoint answering one image at a time would never leave that
-state.
+OpenMP threads spends several times the CPU on each single image, and an endpoint answering one image at a
+time would never leave that state.
 """
 
 import logging
@@ -73,7 +71,7 @@ class Executors:
         data, count = executor.arg_dict["data"], len(batch)
         if count < len(data):  # padding: images are independent in inference, so it changes no other row
             batch = np.concatenate([batch, np.zeros((len(data) - count, *batch.shape[1:]), batch.dtype)])
-        data[:] = batch  # one copy into MXNet (two sliced assignments cost 1.0 ms at 3 of 4 images, this 0.4)
+        data[:] = batch  # one copy into MXNet, not a sliced assignment for the images and another for the padding
         return executor.forward(is_train=False)[0].asnumpy()[:count]
 
 

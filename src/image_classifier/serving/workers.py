@@ -9,9 +9,8 @@ threads gain little from a sibling, and MXNet's own default makes the same assum
 this process may run on and within a cgroup CPU quota (``docker run --cpus``), not the host's.
 
 Dynamic batching (batching.py) is decided here too, per device: on a GPU a batch costs little more than
-one image, so up to GPU_DYNAMIC_BATCH; on CPU, up to CPU_DYNAMIC_BATCH (measured in the README: ResNet-18
-on 2 cores, through predictor.py's executors, ran 59 images/s at batch 8 against 53 at batch 1 in one
-process, and a lone request is never held back).
+one image, so up to GPU_DYNAMIC_BATCH; on CPU, up to CPU_DYNAMIC_BATCH (predictor.py's executors run more
+images/s at batch 8 than one image at a time, bench/README.md; and a lone request is never held back).
 """
 
 import math

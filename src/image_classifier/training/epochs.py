@@ -6,7 +6,6 @@ resumed from a checkpoint trains the same batches, in the same order, as one nev
 
 import logging
 import time
-from pathlib import Path
 from typing import Protocol
 
 import mxnet as mx
@@ -14,13 +13,16 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from .. import failure
-from ..data import iterators
 from ..errors import UserError
-from ..model import artifacts, onnx_export
-from . import metrics
+from ..hyperparameters import Hyperparameters
+from ..model import networks, onnx_export
+from . import metrics, watchdog
 from .checkpoints import Checkpoints
+from .epoch_data import EpochData
+from .keeper import ModelKeeper
+from .learner import Learner
+from .outputs import Outputs
 from .progress import Progress
-from .setup import Setup
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 20  # batches between progress lines, as MXNet's image-classification examples log
@@ -32,85 +34,81 @@ class StopCheck(Protocol):
 
 
 class EpochRunner:
-    def __init__(self, setup: Setup, checkpoints: Checkpoints, model_dir: Path):
-        self.setup = setup
+    def __init__(
+        self, hp: Hyperparameters, learner: Learner, data: EpochData, outputs: Outputs, checkpoints: Checkpoints
+    ):
+        self.hp = hp  # its seed is the job's for good: resolved (from a checkpoint, if any) before the build
+        self.learner = learner
+        self.data = data
+        self.outputs = outputs
         self.checkpoints = checkpoints
-        self.model_dir = model_dir
-        self.dtype = setup.hp.precision_dtype
-        self.train_iter = None
+        self.metric = metrics.make_metrics(hp.multi_label, hp.top_k)
         self.split_logged = False
         self._hybridize()
 
     def _hybridize(self):
         """``served`` (exported, batch 1) traces the network anew at its next save; hybridizing it reaches
         into ``net``, which then gets back the static memory it trains with."""
-        self.setup.served.hybridize()
-        self.setup.net.hybridize(static_alloc=True, static_shape=True)
+        self.learner.served.hybridize()
+        self.learner.net.hybridize(static_alloc=True, static_shape=True)
         self.served_ready = False
 
     def _forward(self, data, label):
         """Split one batch over the devices; returns per-device (data, label) pairs."""
-        datas = gluon.utils.split_and_load(data, self.setup.contexts, even_split=False)
-        labels = gluon.utils.split_and_load(label, self.setup.contexts, even_split=False)
+        datas = gluon.utils.split_and_load(data, self.learner.contexts, even_split=False)
+        labels = gluon.utils.split_and_load(label, self.learner.contexts, even_split=False)
         if not self.split_logged:
             sizes = "+".join(str(x.shape[0]) for x in datas)
             log.info("Batches of %d split over %d device(s): %s", data.shape[0], len(datas), sizes)
             self.split_logged = True
-        return [(x.astype(self.dtype, copy=False), y) for x, y in zip(datas, labels)]
+        return [(x.astype(self.learner.dtype, copy=False), y) for x, y in zip(datas, labels)]
 
     def _scores(self, outputs):
         """The batch's outputs as float32 on the CPU, probabilities for multi-label (for the metrics)."""
         outputs = [out.astype("float32", copy=False).as_in_context(mx.cpu()) for out in outputs]
         scores = outputs[0] if len(outputs) == 1 else mx.nd.concat(*outputs, dim=0)
-        return scores.sigmoid() if self.setup.hp.multi_label else scores
-
-    def _epoch_batches(self, epoch):
-        setup = self.setup
-        self.train_iter = None  # its decode threads and buffers go before the next one's come
-        self.train_iter = iterators.record_iter(
-            setup.sets.train, train=True, seed=setup.hp.seed + epoch, **setup.train_iter_args
-        )
-        return iterators.batches(self.train_iter, setup.sets.train, setup.train_count)
+        return scores.sigmoid() if self.hp.multi_label else scores
 
     def train_epoch(self, epoch: int, stop: StopCheck, progress: Progress) -> None:
         """Train one epoch, leaving out the batches ``progress`` says were trained before a stop, and counting
         in ``progress`` the batches done (a stop raises failure.Stopped between batches)."""
-        setup = self.setup
-        setup.metric.reset()
+        learner = self.learner
+        self.metric.reset()
         skip = progress.batches_done
         if skip:
             log.info("Epoch[%d] Skipping the %d batches trained before the stop", epoch, skip)
         started = window_start = time.time()
         window_samples = 0
-        for number, (data, label, valid) in enumerate(self._epoch_batches(epoch)):
+        for number, (data, label, valid) in enumerate(watchdog.beating(self.data.train_batches(self.hp.seed + epoch))):
             if number < skip:
                 continue
             progress.batches_done = number
             stop.check(epoch)
             pairs = self._forward(data, label)
             with autograd.record():
-                outputs = [setup.net(x) for x, _ in pairs]
+                outputs = [learner.net(x) for x, _ in pairs]
                 losses = [
-                    setup.loss(out.astype("float32", copy=False), y, None, *self._pos_weight(i))
+                    learner.loss(out.astype("float32", copy=False), y, None, *self._pos_weight(i))
                     for i, (out, (_, y)) in enumerate(zip(outputs, pairs))
                 ]
             autograd.backward(losses)
-            setup.trainer.step(data.shape[0] * setup.num_workers)  # the gradient averaged over all workers
+            learner.trainer.step(data.shape[0] * learner.num_workers)  # the gradient averaged over all workers
             scores = self._scores(outputs)
-            metrics.update(setup.metric, label, scores, valid)
-            setup.reporter.train_batch(label, scores, valid, setup.metric, setup.trainer.learning_rate)
+            metrics.update(self.metric, label, scores, valid)
+            self.outputs.reporter.train_batch(label, scores, valid, self.metric, learner.trainer.learning_rate)
             window_samples += data.shape[0]
             if (number + 1) % PROGRESS_EVERY == 0:
                 self._check_finite(losses, epoch)
                 speed = window_samples / max(time.time() - window_start, 1e-9)
-                log.info(metrics.progress_line(epoch, number + 1, speed, setup.metric))
+                log.info(metrics.progress_line(epoch, number + 1, speed, self.metric))
                 window_start, window_samples = time.time(), 0
-        for line in metrics.epoch_lines(epoch, "Train", setup.metric):
+        for line in metrics.epoch_lines(epoch, "Train", self.metric):
             log.info(line)
         log.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - started)
 
     def _pos_weight(self, device_number):
-        return () if self.setup.pos_weight is None else (self.setup.pos_weight[device_number],)
+        pos_weight = self.learner.pos_weight
+        return () if pos_weight is None else (pos_weight[device_number],)
 
     def _check_finite(self, losses, epoch):
         if not np.isfinite(losses[0].mean().asscalar()):
@@ -118,56 +116,72 @@ class EpochRunner:
 
     def validate(self, epoch: int) -> tuple[float, float]:
         """Validation accuracy and mean loss of the network after epoch ``epoch``."""
-        setup = self.setup
-        setup.metric.reset()
-        for data, label, valid in iterators.batches(setup.validation_iter, setup.sets.validation):
-            outputs = [setup.net(x) for x, _ in self._forward(data, label)]
+        self.metric.reset()
+        for data, label, valid in watchdog.beating(self.data.validation_batches()):
+            outputs = [self.learner.net(x) for x, _ in self._forward(data, label)]
             scores = self._scores(outputs)
-            metrics.update(setup.metric, label, scores, valid)
-            setup.reporter.validation_batch(label, scores, valid)
-        for line in metrics.epoch_lines(epoch, "Validation", setup.metric):
+            metrics.update(self.metric, label, scores, valid)
+            self.outputs.reporter.validation_batch(label, scores, valid)
+        for line in metrics.epoch_lines(epoch, "Validation", self.metric):
             log.info(line)
-        loss = setup.reporter.end_of_epoch(epoch, setup.metric)
-        return metrics.accuracy(setup.metric), loss
+        loss = self.outputs.reporter.end_of_epoch(epoch, self.metric)
+        return metrics.accuracy(self.metric), loss
 
-    def save(self, epoch: int, accuracy: float, loss: float, last: bool) -> None:
+    def save(self, epoch: int, accuracy: float, loss: float, last: bool, keeper: ModelKeeper | None) -> None:
         """Hand epoch ``epoch`` to the keeper (on the master host), which saves it if it may be kept."""
-        setup = self.setup
-        if setup.keeper is None:
+        learner = self.learner
+        if keeper is None:
             return
         if not self.served_ready:  # export needs one forward pass of the hybridized block
-            artifacts.write_metadata(self.model_dir, setup.preprocessing, setup.class_names)
-            setup.served(mx.nd.zeros((1, *setup.hp.image_shape), ctx=setup.contexts[0], dtype=self.dtype))
+            self.outputs.write_metadata()
+            learner.served(mx.nd.zeros((1, *self.hp.image_shape), ctx=learner.contexts[0], dtype=learner.dtype))
             self.served_ready = True
-        if self.dtype == "float16":  # the saved model takes float32 input, as serving sends
-            setup.net.cast("float32")
-        setup.keeper.end_of_epoch(setup.served, epoch + 1, accuracy, loss, last)
-        if self.dtype == "float16":
-            setup.net.cast("float16")
+        with networks.float32_while(
+            learner.net, learner.dtype
+        ):  # the saved model takes float32 input, as serving sends
+            keeper.end_of_epoch(learner.served, epoch + 1, accuracy, loss, last)
 
     def _checkpoint(self, progress):
         if self.checkpoints.enabled:
-            trainer = None if self.setup.distributed else self.setup.trainer  # dist: the servers hold its state
-            self.checkpoints.save(progress.epochs_done, self.setup.net, trainer, progress.state(), self.model_dir)
+            model_dir = self.outputs.model_dir
+            trainer = self.learner.checkpointed_trainer
+            self.checkpoints.save(progress.epochs_done, self.learner.net, trainer, progress.state(), model_dir)
+
+    def _left_behind(self, progress):
+        """What a stopped job leaves: the epochs kept in the model directory, and the checkpoint if any."""
+        keeper = progress.keeper
+        if keeper is None:
+            kept = "the first host keeps the model"
+        elif keeper.saved:
+            numbers = ", ".join(str(number - 1) for number in keeper.saved)
+            kept = f"the model directory keeps epoch{'s' if len(keeper.saved) > 1 else ''} {numbers}"
+        else:
+            kept = "no epoch had ended, so nothing was kept in the model directory"
+        if self.checkpoints.enabled:
+            kept += (
+                f"; a restarted job goes on from the checkpoint in {self.checkpoints.directory} "
+                f"({progress.epochs_done} epochs and {progress.batches_done} batches done)"
+            )
+        return kept
 
     def run(self, progress: Progress, stop: StopCheck) -> None:
         """The epochs from ``progress`` on (none when early stopping had ended training), then the reports."""
-        setup, hp = self.setup, self.setup.hp
+        hp, keeper = self.hp, progress.keeper
         for epoch in range(hp.epochs if progress.stopped_early else progress.epochs_done, hp.epochs):
             mx.random.seed(hp.seed + epoch)
-            if setup.fine_tuning.start_epoch(epoch):
+            if self.learner.fine_tuning.start_epoch(epoch):
                 self._hybridize()
             try:
                 self.train_epoch(epoch, stop, progress)
-            except failure.Stopped:
+            except failure.Stopped as stopped:
                 self._checkpoint(progress)
-                if setup.keeper is not None:  # the checkpoint holds every epoch that may still be chosen
-                    setup.keeper.finish()
-                raise
+                if keeper is not None:  # the checkpoint holds every epoch that may still be chosen
+                    keeper.finish()
+                raise failure.Stopped(f"{stopped}; {self._left_behind(progress)}") from None
             accuracy, loss = self.validate(epoch)
             early_stopping = progress.early_stopping
             stopping = early_stopping is not None and early_stopping.should_stop(epoch + 1, accuracy)
-            self.save(epoch, accuracy, loss, last=stopping or epoch + 1 == hp.epochs)
+            self.save(epoch, accuracy, loss, stopping or epoch + 1 == hp.epochs, keeper)
             progress.end_epoch(epoch + 1, stopped_early=stopping)
             self._checkpoint(progress)
             if stopping:
@@ -175,8 +189,9 @@ class EpochRunner:
                     "Early stopping after epoch %d: no improvement in %d epochs", epoch, hp.early_stopping_patience
                 )
                 break
-        if setup.keeper is not None:
-            setup.keeper.finish()
-        setup.reporter.finish(iterators.batches(setup.validation_iter, setup.sets.validation), setup.contexts[0])
-        if hp.export_onnx and setup.keeper is not None:
-            log.info("Wrote %s", onnx_export.export(self.model_dir))
+        if keeper is not None:
+            keeper.finish()
+        self.outputs.reporter.finish(watchdog.beating(self.data.validation_batches()), self.learner.contexts[0])
+        if hp.export_onnx and keeper is not None:
+            log.info("Wrote %s", onnx_export.export(self.outputs.model_dir))
+        watchdog.finished()

@@ -15,9 +15,13 @@ from ..data import channels, checks
 from ..environment import Environment, Paths
 from ..logs import configure_logging
 from ..model import sources
-from . import setup
+from ..model.preprocessing import Preprocessing
 from .checkpoints import Checkpoints
+from .epoch_data import EpochData
 from .epochs import EpochRunner
+from .learner import Learner
+from .outputs import Outputs
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +38,11 @@ class StopRequest:
 
     def check(self, epoch: int) -> None:
         if self.signal is not None:
-            raise failure.Stopped(
-                f"Training stopped by {signal.Signals(self.signal).name} during epoch {epoch}; "
-                f"the epochs kept so far are in the model directory"
-            )
+            raise failure.Stopped(f"Training stopped by {self.name} during epoch {epoch}")
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signal).name
 
 
 def _seed_everything(seed):
@@ -48,7 +53,7 @@ def _seed_everything(seed):
 
 def _load_data(env, hp, scratch_dir):
     sets = SimpleNamespace(**{name: channels.prepare(env, name, scratch_dir, hp) for name in ("train", "validation")})
-    checks.check(hp, sets.train)
+    checks.against_train_set(hp, sets.train)
     return sets
 
 
@@ -63,13 +68,11 @@ def _seeded(hp, checkpoints):
     return hp
 
 
-def _resumed(training, checkpoints, model_dir):
-    """The progress to go on from: the newest checkpoint's that loads (weights, optimizer and RNG states with
-    it), or a fresh start."""
-    progress = training.new_progress()
+def _resumed(progress, learner, checkpoints, model_dir):
+    """``progress`` as the newest checkpoint that loads left it (weights, optimizer and RNG states with it), or
+    as it is: a fresh start."""
     if checkpoints.enabled:
-        trainer = None if training.distributed else training.trainer  # dist: the servers hold its state
-        state = checkpoints.resume(training.net, trainer, model_dir)
+        state = checkpoints.resume(learner.net, learner.checkpointed_trainer, model_dir)
         if state is not None:
             progress.restore(state)
     return progress
@@ -85,6 +88,8 @@ def _build_net(env, hp, contexts):
 
 def train(env: Environment) -> None:
     stop = StopRequest()
+    for note in env.notes:
+        log.info("%s", note)
     hp = hyperparameters.parse(env.hyperparameters)
     contexts = devices.training_contexts(hp.precision_dtype)
     checkpoints = Checkpoints(env.paths.checkpoint_dir)
@@ -93,9 +98,14 @@ def train(env: Environment) -> None:
     log.info("Training on %s with seed %d", ", ".join(str(ctx) for ctx in contexts), hp.seed)
     with tempfile.TemporaryDirectory(prefix="image-classifier-") as scratch_dir:
         sets = _load_data(env, hp, scratch_dir)
-        training = setup.build(env, hp, contexts, sets, _build_net(env, hp, contexts))
-        runner = EpochRunner(training, checkpoints, env.paths.model_dir)
-        runner.run(_resumed(training, checkpoints, env.paths.model_dir), stop)
+        learner = Learner.build(env, hp, contexts, sets.train, _build_net(env, hp, contexts))
+        preprocessing = Preprocessing.for_training(hp.image_shape, hp.resize)
+        data = EpochData.build(hp, sets, preprocessing, learner.num_workers, learner.rank)
+        outputs = Outputs.build(env, hp, sets, preprocessing)
+        progress = _resumed(Progress.start(env, hp, sets.validation.count), learner, checkpoints, outputs.model_dir)
+        EpochRunner(hp, learner, data, outputs, checkpoints).run(progress, stop)
+    if stop.signal is not None:  # after the last batch, nothing was left to stop: the model is whole
+        log.info("%s came after the last batch; the model is complete, so training ends as a success", stop.name)
 
 
 def main() -> int:

@@ -6,6 +6,8 @@ a resumed job needs to go on exactly as if it had never stopped is here.
 
 from dataclasses import dataclass
 
+from ..environment import Environment
+from ..hyperparameters import Hyperparameters
 from .early_stopping import EarlyStopping
 from .keeper import ModelKeeper
 
@@ -18,6 +20,17 @@ class Progress:
     epochs_done: int = 0
     batches_done: int = 0  # batches of the next epoch trained before a stop
     stopped_early: bool = False
+
+    @classmethod
+    def start(cls, env: Environment, hp: Hyperparameters, validation_count: int) -> "Progress":
+        """The state of a job that has trained nothing yet (``hp`` with the job's seed)."""
+        keeper = ModelKeeper(env.paths.model_dir, hp.checkpoint_frequency, validation_count) if env.is_master else None
+        early_stopping = (
+            EarlyStopping(hp.early_stopping_min_epochs, hp.early_stopping_patience, hp.early_stopping_tolerance)
+            if hp.early_stopping
+            else None
+        )
+        return cls(seed=hp.seed, keeper=keeper, early_stopping=early_stopping)
 
     def end_epoch(self, epochs_done: int, stopped_early: bool) -> None:
         self.epochs_done, self.batches_done, self.stopped_early = epochs_done, 0, stopped_early

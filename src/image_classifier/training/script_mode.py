@@ -227,19 +227,19 @@ def run(env: Environment, stop_grace: float) -> int:
             tail.clear()  # from here on, the script's own
             process.ProcessRunner(program, toolkit_env.to_cmd_args(), env_vars, 1).run(wait=True)
         except errors.InstallRequirementsError as error:
-            return failure.record(paths, UserError(_requirements_message(tail.lines(), error.return_code)))
+            return failure.handle_error(paths, UserError(_requirements_message(tail.lines(), error.return_code)))
         except errors.ExecuteUserScriptError as error:
             if not error.return_code.lstrip("-").isdigit():  # the script could not be started at all
-                return failure.record(paths, error)
+                return failure.handle_error(paths, error)
             code = int(error.return_code)
             message = _script_message(program, code, tail.lines(), forwarder.stopped)
             log.error("%s", message)
             failure.write_failure(paths, message)
             return 128 - code if code < 0 else code
         except errors.ClientError as error:  # the toolkit's errors the user can fix (an entry point name it refuses)
-            return failure.record(paths, UserError(str(error)))
+            return failure.handle_error(paths, UserError(str(error)))
         except Exception as error:
-            return failure.record(paths, error)
+            return failure.handle_error(paths, error)
     paths.success_file.parent.mkdir(parents=True, exist_ok=True)
     paths.success_file.touch()
     return 0
