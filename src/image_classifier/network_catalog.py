@@ -85,12 +85,16 @@ FAMILIES = (
     Family("RegNetY", {f"regnety{size}": None for size in REGNET_SIZES}, zoo="gluoncv2"),
 )
 NETWORKS = {name: family for family in FAMILIES for name in family.layers}
+_CONCAT_BACKWARD = (
+    "MXNet 1.9.1's oneDNN fails in training on the gradient of its channel concatenations, whose parts are not "
+    "a multiple of oneDNN's channel block (could not construct a sub-memory)"
+)
 # gluoncv2 networks that fail here, by the start of their names: why.
 NOT_OFFERED = {
     "efficientnet_edge": "its blocks read their padding from the input's shape at run time, which a hybridized "
     "(served, exported) graph does not have",
-    "ghostnet": "MXNet 1.9.1's oneDNN fails on its hybridized graph in inference (could not construct a sub-memory)",
-    "mixnet": "MXNet 1.9.1's oneDNN fails on its hybridized graph in inference (could not construct a sub-memory)",
+    "ghostnet": _CONCAT_BACKWARD,
+    "mixnet": _CONCAT_BACKWARD,
 }
 
 
