@@ -186,6 +186,11 @@ class Channel:
     input_mode: str = "File"
     config: Mapping[str, Any] = field(default_factory=dict)  # its whole entry in inputdataconfig.json
 
+    @property
+    def sharded(self) -> bool:
+        """ShardedByS3Key: each host sees its own part of the channel."""
+        return self.config.get("S3DistributionType") == "ShardedByS3Key"
+
 
 @dataclass(frozen=True)
 class Environment:

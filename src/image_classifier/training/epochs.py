@@ -44,6 +44,7 @@ class EpochRunner:
         self.checkpoints = checkpoints
         self.metric = metrics.make_metrics(hp.multi_label, hp.top_k)
         self.split_logged = False
+        self.validation_images = 0  # counted by each validation
         self._hybridize()
 
     def _hybridize(self):
@@ -117,7 +118,9 @@ class EpochRunner:
     def validate(self, epoch: int) -> tuple[float, float]:
         """Validation accuracy and mean loss of the network after epoch ``epoch``."""
         self.metric.reset()
+        self.validation_images = 0
         for data, label, valid in watchdog.beating(self.data.validation_batches()):
+            self.validation_images += valid
             outputs = [self.learner.net(x) for x, _ in self._forward(data, label)]
             scores = self._scores(outputs)
             metrics.update(self.metric, label, scores, valid)
@@ -132,8 +135,9 @@ class EpochRunner:
         learner = self.learner
         if keeper is None:
             return
+        keeper.validation_count = self.validation_images  # a streamed validation set's is known once read
         if not self.served_ready:  # export needs one forward pass of the hybridized block
-            self.outputs.write_metadata()
+            self.outputs.write_metadata(self.data.sets.train.class_names)
             learner.served(mx.nd.zeros((1, *self.hp.image_shape), ctx=learner.contexts[0], dtype=learner.dtype))
             self.served_ready = True
         with networks.float32_while(

@@ -58,12 +58,17 @@ def still_possible(history: list[EpochScore], tolerance: float) -> list[EpochSco
 
 
 class ModelKeeper:
-    def __init__(self, model_dir: Path, checkpoint_frequency: int | None, validation_count: int):
+    def __init__(self, model_dir: Path, checkpoint_frequency: int | None, validation_count: int | None):
         self.model_dir = model_dir
         self.frequency = checkpoint_frequency
-        self.tolerance = 1.0 / validation_count  # one validation image's share of the accuracy
+        self.validation_count = validation_count  # None until a streamed validation set's first pass counts it
         self.history = []
         self.saved = []
+
+    @property
+    def tolerance(self) -> float:
+        """One validation image's share of the accuracy."""
+        return 1.0 / self.validation_count
 
     def end_of_epoch(
         self, served_net: HybridBlock, epoch_number: int, accuracy: float, loss: float, last: bool
@@ -117,7 +122,11 @@ class ModelKeeper:
         )
 
     def state(self) -> dict:
-        return {"history": [asdict(score) for score in self.history], "saved": self.saved}
+        return {
+            "history": [asdict(score) for score in self.history],
+            "saved": self.saved,
+            "validation_count": self.validation_count,
+        }
 
     def restore(self, state: dict) -> None:
         if "history" in state:
@@ -126,6 +135,7 @@ class ModelKeeper:
             best = state.get("best_epoch_number")
             self.history = [EpochScore(best, state["best_score"], math.inf)] if best else []
         self.saved = list(state["saved"])
+        self.validation_count = state.get("validation_count") or self.validation_count
 
     def _save(self, served_net, epoch_number):
         artifacts.save_epoch(served_net, self.model_dir, epoch_number)
