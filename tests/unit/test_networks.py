@@ -182,14 +182,11 @@ def test_a_model_of_another_network_is_refused_by_its_layers(tmp_path):
         sources.starting_network(env_with(tmp_path, model=model_dir), hp("mobilenetv2_0.5"))
 
 
-def test_imagenet_weights_of_the_family_come_from_mxnet_home(tmp_path, monkeypatch):
-    name = "mobilenetv2_0.25"
-    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet"))
-    monkeypatch.setattr(model_store, "get_model_file", lambda *a, **k: pytest.fail("tried to download"))
-    source = get_model(name, classes=1000)
-    source.initialize()
+def assert_starts_from_the_cached_weights(tmp_path, name, source, file_name):
+    """``source``'s weights saved as ``file_name`` in $MXNET_HOME/models are the body use_pretrained_model=1 starts
+    from."""
     source(images(name))
-    path = tmp_path / "mxnet" / "models" / f"{name}-{model_store.short_hash(name)}.params"
+    path = tmp_path / "mxnet" / "models" / file_name
     path.parent.mkdir(parents=True)
     source.save_parameters(str(path))
     net = sources.starting_network(env_with(tmp_path), hp(name, use_pretrained_model=1))
@@ -197,6 +194,15 @@ def test_imagenet_weights_of_the_family_come_from_mxnet_home(tmp_path, monkeypat
     np.testing.assert_allclose(
         body_features(net, data), source.features(data).asnumpy().reshape(2, -1), rtol=1e-5, atol=1e-6
     )
+
+
+def test_imagenet_weights_of_the_family_come_from_mxnet_home(tmp_path, monkeypatch):
+    name = "mobilenetv2_0.25"
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet"))
+    monkeypatch.setattr(model_store, "get_model_file", lambda *a, **k: pytest.fail("tried to download"))
+    source = get_model(name, classes=1000)
+    source.initialize()
+    assert_starts_from_the_cached_weights(tmp_path, name, source, f"{name}-{model_store.short_hash(name)}.params")
 
 
 def test_imagenet_weights_of_a_gluoncv2_family_come_from_mxnet_home_under_gluoncv2_names(tmp_path, monkeypatch):
@@ -204,15 +210,7 @@ def test_imagenet_weights_of_a_gluoncv2_family_come_from_mxnet_home_under_gluonc
     monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet"))
     monkeypatch.setattr(gluoncv2_store, "get_model_file", lambda *a, **k: pytest.fail("tried to download"))
     source = networks.build(None, 1000, name, (3, 32, 32))
-    source(images(name))
-    path = tmp_path / "mxnet" / "models" / "efficientnet_b0-0722-041a8346.params"  # gluoncv2's name for the file
-    path.parent.mkdir(parents=True)
-    source.save_parameters(str(path))
-    net = sources.starting_network(env_with(tmp_path), hp(name, use_pretrained_model=1))
-    data = images(name)
-    np.testing.assert_allclose(
-        body_features(net, data), source.features(data).asnumpy().reshape(2, -1), rtol=1e-5, atol=1e-6
-    )
+    assert_starts_from_the_cached_weights(tmp_path, name, source, "efficientnet_b0-0722-041a8346.params")  # gluoncv2's
 
 
 def test_missing_gluoncv2_weights_fail_as_gluoncv_ones_do(tmp_path, monkeypatch):
