@@ -48,6 +48,8 @@ CASES = {
     "freeze_epochs": ("2", 2, "-1"),
     "trainable_layers": ("0", 0, "x"),
     "body_lr_mult": ("0.1", 0.1, "0"),
+    "dropout_rate": ("0.2", 0.2, "1"),
+    "freeze_batch_norm": ("1", True, "2"),
     "export_onnx": ("1", True, "2"),
     "network": ("mobilenetv3_large", "mobilenetv3_large", "mobilenetv3"),
 }
@@ -84,6 +86,8 @@ DEFAULTS = {
     "freeze_epochs": 0,
     "trainable_layers": None,
     "body_lr_mult": 1.0,
+    "dropout_rate": 0.0,
+    "freeze_batch_norm": False,
     "network": None,
 }
 
