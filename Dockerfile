@@ -34,10 +34,11 @@ RUN /opt/venv/bin/pip wheel --no-deps -w /dist /package
 FROM debian:bookworm-slim
 ARG DEVICE
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
-# libgomp1 and libquadmath0 for MXNet. No libgl1: our code never imports opencv-python's cv2 (gluoncv's
-# requirement), only MXNet's own OpenCV and Pillow; MXNet imports cv2 only if it loads.
+# libgomp1 and libquadmath0 for MXNet; nginx, which `serve` runs in front of gunicorn (Debian's package, its
+# service never started: `serve` runs it with a configuration of its own). No libgl1: our code never imports
+# opencv-python's cv2 (gluoncv's requirement), only MXNet's own OpenCV and Pillow; MXNet imports cv2 only if it loads.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 libgomp1 libquadmath0 \
+ && apt-get install -y --no-install-recommends python3 libgomp1 libquadmath0 nginx \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=deps /opt/venv /opt/venv

@@ -107,9 +107,9 @@ def wait_for_ping(container, port):
     pytest.fail(f"GET /ping: {reason}; the log:\n{container.log[-4000:]}")
 
 
-def serving(image, job_dir):
+def serving(image, job_dir, user=None):
     port = free_port()
-    return Container(image, job_dir, "serve", env={"SAGEMAKER_BIND_TO_PORT": port}), port
+    return Container(image, job_dir, "serve", user=user, env={"SAGEMAKER_BIND_TO_PORT": port}), port
 
 
 def png_bytes():
@@ -118,9 +118,11 @@ def png_bytes():
     return buffer.getvalue()
 
 
-def test_serve_answers_ping_and_classifies_a_png(cpu_image, trained):
+@pytest.mark.parametrize("user", [None, "1000:1000"], ids=["root", "non-root"])
+def test_serve_answers_ping_and_classifies_a_png(cpu_image, trained, user):
+    """nginx and gunicorn start as root (SageMaker) and as any other user (docker run --user)."""
     job_dir = trained[0]
-    container, port = serving(cpu_image, job_dir)
+    container, port = serving(cpu_image, job_dir, user)
     with container:
         wait_for_ping(container, port)
         status, body = request(port, "/invocations", png_bytes(), {"Content-Type": "image/png"})

@@ -84,7 +84,7 @@ class ServeProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_until_listening(self):
-        """Once the port takes TCP connections (gunicorn's arbiter has bound it; workers may be loading)."""
+        """Once the port takes TCP connections (nginx has bound it; workers may be loading)."""
         self._poll(lambda: socket.create_connection(("127.0.0.1", self.port), timeout=1).close() or True)
 
     def wait_until_ready(self):
@@ -111,9 +111,17 @@ class ServeProcess:
             self.url + "/invocations", data=body, headers={"Content-Type": content_type, **headers}, timeout=60
         )
 
+    def _child(self, is_it):
+        (child,) = [child for child in psutil.Process(self.process.pid).children() if is_it(child.cmdline())]
+        return child
+
     def gunicorn(self):
-        (arbiter,) = psutil.Process(self.process.pid).children()
-        return arbiter
+        """gunicorn's arbiter."""
+        return self._child(lambda command: "gunicorn" in command[:3])
+
+    def nginx(self):
+        """nginx's master process (its title: "nginx: master process ...")."""
+        return self._child(lambda command: " ".join(command).startswith("nginx: master"))
 
     def worker_pids(self):
         return sorted(worker.pid for worker in self.gunicorn().children())

@@ -177,11 +177,11 @@ ERRORS = [
     ("bad RecordIO", b"\0" * 16, "application/x-recordio", {}, 400, "neither an image nor an im2rec IRHeader"),
     (
         "bad RecordIO framing",
-        records.MAGIC_BYTES + b"\0" * 12,
+        records.MAGIC_BYTES + b"\0" * 2,
         "application/x-recordio",
         {},
         400,
-        "no record magic number at byte 8",
+        "ends inside a record header at byte 0",
     ),
     ("bad top_k", png(IMAGES[0]), "image/png", {CUSTOM_ATTRIBUTES: "top_k=5"}, 400, "from 1 to 4, not '5'"),
     ("Accept", png(IMAGES[0]), "image/png", {"Accept": "text/csv"}, 406, "matches nothing this endpoint writes"),

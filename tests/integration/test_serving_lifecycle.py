@@ -11,7 +11,14 @@ import mxnet as mx
 import numpy as np
 import psutil
 import pytest
-from serving_process import READY_DEADLINE, STOP_DEADLINE, ServeProcess, console_script, trained_model_dir
+from serving_process import (
+    POLL_INTERVAL,
+    READY_DEADLINE,
+    STOP_DEADLINE,
+    ServeProcess,
+    console_script,
+    trained_model_dir,
+)
 
 from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts
@@ -33,15 +40,22 @@ def base_dir(tmp_path, model_dir):
 
 
 def test_ping_answers_only_once_the_model_is_loaded(base_dir):
-    """Also with a timeout shorter than the worker's start: gunicorn's timeout starts with the request loop."""
+    """503 (JSON) until a worker holds its model, then 200; also with a timeout shorter than the worker's start:
+    gunicorn's timeout starts with the request loop."""
     with ServeProcess(base_dir, SAGEMAKER_MODEL_SERVER_TIMEOUT=1) as server:
         server.wait_until_listening()
-        loaded_when_listening = LOADED in server.log
-        ping = server.get("/ping")  # waits in the listen backlog while the worker loads
-        assert ping.status_code == 200 and ping.content == b""
+        statuses = []
+        while not statuses or statuses[-1] != 200:
+            ping = server.get("/ping")
+            statuses.append(ping.status_code)
+            if ping.status_code != 200:
+                assert ping.status_code == 503 and "no worker holds its model" in ping.json()["error"]
+                assert server.process.poll() is None
+                time.sleep(POLL_INTERVAL)
+        assert ping.content == b""
         assert LOADED in server.log
         assert "WORKER TIMEOUT" not in server.log
-    print(f"listening before the model was loaded: {not loaded_when_listening}")
+    print(f"/ping answered 503 {len(statuses) - 1} times while the model loaded")
 
 
 def test_builtin_algorithm_artifacts_load_and_predict(base_dir):
@@ -76,7 +90,7 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_zero(base_dir):
         connection.send(PNG[:100])  # a slow client: the request is in flight
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
-        server.wait_for_log("Handling signal: term")
+        server.wait_for_log("Stopping: nginx finishes the requests it holds")
         connection.send(PNG[100:])
         response = connection.getresponse()
         assert response.status == 200

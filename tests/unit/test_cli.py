@@ -1,5 +1,6 @@
 """The image-classifier command imports only the subcommand that runs: the aws commands never load MXNet."""
 
+import os
 import subprocess
 import sys
 
@@ -31,14 +32,15 @@ def test_help_and_aws_commands_do_not_load_mxnet(argv):
     assert "exit 0" in output and "mxnet loaded: False" in output and "cv2 loaded: False" in output, output
 
 
-def test_importing_the_package_or_the_gunicorn_config_loads_nothing_else():
-    """The gunicorn arbiter imports the config; cv2 is imported (or marked absent) only where MXNet will load
-    (libraries.py)."""
+def test_importing_the_package_or_the_gunicorn_config_loads_nothing_else(tmp_path):
+    """The gunicorn arbiter imports the config (in the runtime directory the launcher names); cv2 is imported
+    (or marked absent) only where MXNet will load (libraries.py)."""
     code = (
         "import sys; import image_classifier.serving.gunicorn_config\n"
         "print(sorted(name for name in ('cv2', 'mxnet', 'gluoncv', 'PIL') if name in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    environ = dict(os.environ, IMAGE_CLASSIFIER_RUNTIME_DIR=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=environ)
     assert result.stdout.strip() == "[]", result.stderr
 
 

@@ -1,6 +1,9 @@
-"""The launcher hands its worker plan to gunicorn through the variables a user would set."""
+"""The launcher hands its worker plan to gunicorn through the variables a user would set, and finds nginx."""
 
-from image_classifier.serving.launcher import gunicorn_environ
+import pytest
+
+from image_classifier.errors import UserError
+from image_classifier.serving.launcher import gunicorn_environ, nginx_executable
 from image_classifier.serving.workers import WorkerPlan
 
 
@@ -14,3 +17,12 @@ def test_plan_reaches_gunicorn_and_a_users_thread_count_wins():
     }
     assert gunicorn_environ({"OMP_NUM_THREADS": "7"}, plan)["OMP_NUM_THREADS"] == "7"
     assert gunicorn_environ({"IMAGE_CLASSIFIER_DYNAMIC_BATCH": "1"}, plan)["IMAGE_CLASSIFIER_DYNAMIC_BATCH"] == "1"
+
+
+def test_nginx_is_found_on_path_or_named_with_its_install_line(tmp_path):
+    nginx = tmp_path / "nginx"
+    nginx.write_text("#!/bin/sh\n")
+    nginx.chmod(0o755)
+    assert nginx_executable({"PATH": str(tmp_path)}, extra_dirs=()) == str(nginx)
+    with pytest.raises(UserError, match=r"nginx is not installed .*`apt-get install nginx`"):
+        nginx_executable({"PATH": str(tmp_path / "empty")}, extra_dirs=())

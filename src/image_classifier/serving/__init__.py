@@ -1,13 +1,14 @@
-"""``serve``: SageMaker's inference contract over HTTP (gunicorn running a Flask app), one model per worker.
+"""``serve``: SageMaker's inference contract over HTTP (nginx in front of gunicorn running a Flask app), one model
+per worker.
 
-launcher.py           the ``serve`` supervisor: plans the workers, runs gunicorn, forwards SIGTERM
+launcher.py           the ``serve`` supervisor: plans the workers, runs gunicorn and nginx, drains both on SIGTERM
+nginx_config.py       nginx's configuration: buffering, limits, deadlines, /ping, its own answers in JSON
+runtime.py            the runtime directory: nginx's files, gunicorn's socket, the workers' readiness
 gunicorn_config.py    gunicorn's settings and hooks (the arbiter process; no MXNet there)
-gunicorn_worker.py    the worker: gthread that gathers each request before a thread takes it; JSON errors
-request_buffer.py     framing of a request as it arrives: whole yet, or for gunicorn or the app to answer
 settings.py           the environment variables serving reads, checked once
 workers.py            how many workers, and model threads each, this machine gets
 app.py                the Flask app: /ping, /invocations, /execution-parameters
-body.py               a request body whole, within the byte limit and a deadline, or an error
+body.py               a request body whole, within the byte limit, or an error
 codecs.py             request decoders and response encoders, keyed by MIME type (media_types.py)
 custom_attributes.py  options from X-Amzn-SageMaker-Custom-Attributes (top_k)
 records.py            MXNet RecordIO framing of several images in one body

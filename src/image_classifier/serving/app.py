@@ -1,12 +1,15 @@
 """The Flask app of one worker: SageMaker's /ping, /invocations and /execution-parameters.
 
 gunicorn builds it in each worker after fork (``create_app()``), and the model is loaded before the worker
-takes its first connection: a worker that answers at all has its model, so /ping only says 200. Every
+takes its first connection: a worker that answers at all has its model, so /ping here only says 200 (behind
+nginx, nginx answers /ping itself from the workers' readiness: nginx_config.py). Every
 error is a JSON body {"error": "<one line>"} with its status; a traceback goes only to the log.
 """
 
+import itertools
 import logging
 import os
+from collections.abc import Sized
 
 import numpy as np
 from flask import Flask, Response, jsonify, request
@@ -16,8 +19,8 @@ from .. import devices
 from ..environment import Paths
 from . import codecs, custom_attributes, handlers, inputs
 from .batching import Batcher
-from .body import closing_when_unread, read_body
-from .errors import PayloadTooLarge, ServingError
+from .body import BodyStream, discard_rest, read_body
+from .errors import BadRequest, PayloadTooLarge, ServingError
 from .predictor import MAX_BATCH, Predictor
 from .settings import Settings
 
@@ -34,18 +37,34 @@ def _model_input(payload, number, item, preprocessing, limits):
         raise type(error)(f"Image {number}: {error}") from None
 
 
-def _probabilities(model, preprocessing, payload, limits):
-    """Each image through the model, MAX_BATCH at a time, so memory does not grow with the request."""
-    outputs = []
-    for start in range(0, len(payload.items), MAX_BATCH):
-        chunk = enumerate(payload.items[start : start + MAX_BATCH], start + 1)
+def _too_many(max_images, count=None):
+    held = f"{count} images, more than the {max_images}" if count else f"more than the {max_images} images"
+    return PayloadTooLarge(f"The request holds {held} that IMAGE_CLASSIFIER_MAX_IMAGES allows")
+
+
+def _probabilities(model, preprocessing, payload, settings):
+    """Each image through the model, MAX_BATCH at a time as they are read, so memory does not grow with the
+    request's bytes: only its probabilities are kept."""
+    if isinstance(payload.items, Sized) and len(payload.items) > settings.max_images:
+        raise _too_many(settings.max_images, len(payload.items))
+    images, outputs, count = iter(payload.items), [], 0
+    while chunk := list(itertools.islice(images, MAX_BATCH)):
+        if count + len(chunk) > settings.max_images:
+            raise _too_many(settings.max_images)
         with model.preparing():  # until its batch is queued: a pass about to start waits for it
-            batch = np.stack([_model_input(payload, number, item, preprocessing, limits) for number, item in chunk])
+            numbered = enumerate(chunk, count + 1)
+            batch = np.stack(
+                [_model_input(payload, number, item, preprocessing, settings.image_limits) for number, item in numbered]
+            )
             outputs.append(model.predict(batch))
+        count += len(chunk)
+    if not count:
+        raise BadRequest("The request holds no image")
     return np.concatenate(outputs)
 
 
 def _error(status, message):
+    discard_rest(request.environ)
     line = " ".join(str(message).split())[:MAX_ERROR_CHARACTERS]
     return jsonify(error=line), status
 
@@ -71,20 +90,19 @@ def _add_invocations(app, settings, predictor):
 
     @app.post("/invocations")
     def invocations():
-        # The body first: an answer given with the body unread leaves the connection unusable (body.py).
-        body = read_body(
-            request.environ, settings.max_payload_bytes, settings.payload_limit_text(), settings.body_timeout
-        )
+        if request.mimetype in codecs.STREAMED:
+            stream = BodyStream(
+                request.environ, settings.max_stream_bytes, settings.max_payload_bytes, settings.payload_limit_text()
+            )
+            payload = codecs.streamed_payload(request.mimetype, stream)
+        else:
+            body = read_body(request.environ, settings.max_payload_bytes, settings.payload_limit_text())
+            payload = codecs.decoder_for(request.mimetype)(body)
         media_type = codecs.response_type(request.headers.get("Accept"), settings.default_accept)
         options = custom_attributes.parse(request.headers.get(custom_attributes.HEADER), predictor.num_classes)
-        payload = codecs.decoder_for(request.mimetype)(body)
-        if len(payload.items) > settings.max_images:
-            raise PayloadTooLarge(
-                f"The request holds {len(payload.items)} images, more than the "
-                f"{settings.max_images} that IMAGE_CLASSIFIER_MAX_IMAGES allows"
-            )
-        probabilities = _probabilities(model, predictor.preprocessing, payload, settings.image_limits)
-        answer = codecs.encode(media_type, probabilities, payload.several, options.top_k, predictor.class_names)
+        probabilities = _probabilities(model, predictor.preprocessing, payload, settings)
+        pieces = codecs.encode_pieces(media_type, probabilities, payload.several, options.top_k, predictor.class_names)
+        answer = pieces if len(probabilities) > codecs.RESULTS_PER_PIECE else "".join(pieces)
         return Response(answer, mimetype=media_type)
 
 
@@ -113,5 +131,4 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         app.add_url_rule("/invocations", view_func=user_code.invocations, methods=["POST"])
     else:
         _add_invocations(app, settings, predictor or Predictor.load(model_dir, ctx))
-    app.wsgi_app = closing_when_unread(app.wsgi_app)
     return app

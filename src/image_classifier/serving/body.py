@@ -1,27 +1,20 @@
-"""Reading a request body: all of it, within the byte limit and a deadline, or an error; never a part.
+"""Reading a request body: whole, within the byte limit, or in pieces, each within a bound; never a cut body.
 
-gunicorn hands the app its body as ``wsgi.input``: a Content-Length body, or a chunked one that it unframes
-while the app reads. So the limit is checked twice: a Content-Length over it is refused before a byte is
-read, and a chunked body is read up to one byte past it, which is then a 413 rather than a cut body.
-Malformed chunked framing (a chunk size that is not hex, a missing CRLF, a bad trailer) surfaces from
-gunicorn's reader as a ParseException while the app reads; it is the client's 400. The deadline bounds
-the whole body, not each receive, so a client that trickles a byte at a time is cut off as surely as one
-that stalls: before each read the socket's timeout is set to what is left of it.
+nginx (nginx_config.py) holds each request whole before gunicorn sees it (a large body in a file on disk),
+refuses bodies over SAGEMAKER_MAX_PAYLOAD_IN_MB itself and unframes chunked ones, so the body arrives with its
+Content-Length, quickly, over the unix socket. The limits are still checked here, where the worker holds what
+it reads: a Content-Length over the limit is refused before a byte is read, and reading past it is a 413
+rather than a cut body; a body that ends before its Content-Length is a 400.
 
-A body refused before it was read whole leaves the connection where the next request's start is unknown:
-gunicorn then closes it after its answer, which it would still call "keep-alive", and the client's next
-request on it fails. ``closing_when_unread`` makes that answer say "Connection: close".
+Bodies of several images (JSON Lines, RecordIO) are read in pieces (BodyStream), one line or record at a time,
+so a worker's memory follows the largest piece, not the body: with SAGEMAKER_MAX_PAYLOAD_IN_MB=0 they have no
+limit of ours (asynchronous inference sends up to 1 GB), and each piece is bounded by
+IMAGE_CLASSIFIER_MAX_BODY_IN_MB, the bound of a body read whole.
 """
 
-import time
-from collections.abc import Callable, Iterable
-
-from gunicorn.http.errors import NoMoreData, ParseException
-
-from .errors import BadRequest, PayloadTooLarge, RequestTimeout
+from .errors import BadRequest, PayloadTooLarge
 
 READ_SIZE = 1024 * 1024
-UNREAD = "image_classifier.body_unread"  # set in the WSGI environ when a body was refused before its end
 
 
 def _content_length(environ: dict) -> int | None:
@@ -29,57 +22,69 @@ def _content_length(environ: dict) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def read_body(environ: dict, max_bytes: int, limit_text: str, timeout: float) -> bytes:
-    """The whole body of the request in ``environ``; 413 over ``max_bytes``, 408 after ``timeout`` seconds."""
-    too_large = PayloadTooLarge(f"The request body is larger than {limit_text} allows")
-    environ[UNREAD] = True  # until the body has been read to its end
-    if (_content_length(environ) or 0) > max_bytes:
-        raise too_large
-    stream, sock = environ["wsgi.input"], environ.get("gunicorn.socket")
-    deadline = time.monotonic() + timeout
-    chunks, received = [], 0
-    try:
-        while received <= max_bytes:
-            if sock is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                sock.settimeout(remaining)
-            chunk = stream.read(min(READ_SIZE, max_bytes + 1 - received))
-            if not chunk:
-                environ[UNREAD] = False
-                return b"".join(chunks)
-            chunks.append(chunk)
-            received += len(chunk)
-    except TimeoutError:
-        raise RequestTimeout(
-            f"The request body did not arrive within {timeout:g} s (IMAGE_CLASSIFIER_BODY_TIMEOUT; "
-            f"{received} bytes came); send the whole body without pausing"
-        ) from None
-    except ParseException as error:
-        raise BadRequest(
-            f"The chunked transfer encoding of the body is malformed ({error}); "
-            f"send chunks as hex size CRLF, data CRLF, ending with 0 CRLF CRLF"
-        ) from None
-    except NoMoreData:
-        raise BadRequest(
-            f"The connection ended after {received} bytes, before the body did; send the whole body"
-        ) from None
-    finally:
-        if sock is not None:
-            sock.settimeout(None)
-    raise too_large
+class BodyStream:
+    """The body of the request in ``environ``, read in pieces: past ``max_bytes`` (None: no limit), or a piece
+    over ``max_piece`` bytes, a 413 naming ``limit_text``."""
+
+    def __init__(self, environ: dict, max_bytes: int | None, max_piece: int, limit_text: str):
+        self._stream = environ["wsgi.input"]
+        self._length = _content_length(environ)
+        self._received = 0
+        self._max_bytes, self._max_piece, self._limit_text = max_bytes, max_piece, limit_text
+        if max_bytes is not None and (self._length or 0) > max_bytes:
+            raise self._too_large()
+
+    def _too_large(self):
+        return PayloadTooLarge(f"The request body is larger than {self._limit_text} allows")
+
+    def _piece_too_large(self):
+        return PayloadTooLarge(f"A line or record of the request body is larger than {self._limit_text} allows")
+
+    def _count(self, data: bytes, at_end: bool) -> bytes:
+        self._received += len(data)
+        if self._max_bytes is not None and self._received > self._max_bytes:
+            raise self._too_large()
+        if at_end and self._length is not None and self._received < self._length:
+            raise BadRequest(
+                f"The connection ended after {self._received} bytes, before the body did; send the whole body"
+            )
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        """``size`` bytes, fewer only at the body's end; all the rest for -1. Over the piece bound: a 413."""
+        if size > self._max_piece:
+            raise self._piece_too_large()
+        wanted = self._max_piece + 1 if size < 0 else size
+        data = self._stream.read(wanted)
+        self._count(data, at_end=len(data) < wanted)
+        if len(data) > self._max_piece:
+            raise self._piece_too_large()
+        return data
+
+    def readline(self) -> bytes:
+        """The next line, its newline kept (b"" at the body's end). Over the piece bound: a 413."""
+        wanted = self._max_piece + 1
+        line = self._stream.readline(wanted)
+        if len(line) == wanted and not line.endswith(b"\n"):
+            raise self._piece_too_large()
+        return self._count(line, at_end=not line.endswith(b"\n"))
 
 
-def closing_when_unread(wsgi_app: Callable) -> Callable:
-    """WSGI middleware: the answer to a request whose body was refused before its end closes the connection
-    (gunicorn's ``Response.force_close``, reached through the ``start_response`` it passes)."""
+def discard_rest(environ: dict) -> None:
+    """Read what is left of the request body and drop it, before an early answer (a refusal part-way).
 
-    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        response = wsgi_app(environ, start_response)
-        server_response = getattr(start_response, "__self__", None)
-        if environ.get(UNREAD) and hasattr(server_response, "force_close"):
-            server_response.force_close()
-        return response
+    nginx sends the whole body before it reads the answer: a worker that closed the socket on the unread rest
+    would turn its 400 or 413 into nginx's 502. The rest comes from nginx's buffer over the unix socket, fast.
+    """
+    stream = environ["wsgi.input"]
+    while stream.read(READ_SIZE):
+        pass
 
-    return app
+
+def read_body(environ: dict, max_bytes: int, limit_text: str) -> bytes:
+    """The whole body of the request in ``environ``; 413 over ``max_bytes``."""
+    stream = BodyStream(environ, max_bytes, READ_SIZE, limit_text)
+    chunks = []
+    while chunk := stream.read(READ_SIZE):
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -22,10 +22,12 @@ Types are matched on type/subtype: parameters (``; charset=utf-8``) are ignored,
 import base64
 import binascii
 import io
+import itertools
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 from werkzeug.datastructures import MIMEAccept
@@ -40,7 +42,7 @@ B64_KEY = "b64"
 
 @dataclass(frozen=True)
 class Payload:
-    items: Sequence  # encoded images (bytes), uint8 pixel arrays, or float model inputs: one per image
+    items: Iterable  # encoded images (bytes), uint8 pixel arrays, or float model inputs: one per image
     several: bool  # the request's type carries several images, so the answer is one result per image
 
 
@@ -56,8 +58,9 @@ def _one_image(body):
     return Payload([body], several=False)
 
 
-def _recordio(body):
-    return _payload([records.image_bytes(record) for record in records.payloads(body)], several=True)
+def _recordio_images(stream):
+    for record in records.payloads(stream):
+        yield records.image_bytes(record)
 
 
 def _line_image(number, line):
@@ -75,9 +78,10 @@ def _line_image(number, line):
         raise BadRequest(f'Line {number}: "{B64_KEY}" is not valid base64') from None
 
 
-def _jsonlines(body):
-    lines = [(number, line) for number, line in enumerate(body.splitlines(), 1) if line.strip()]
-    return _payload([_line_image(number, line) for number, line in lines], several=True)
+def _jsonlines_images(stream):
+    for number, line in enumerate(iter(stream.readline, b""), 1):
+        if line.strip():
+            yield _line_image(number, line)
 
 
 NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
@@ -132,38 +136,53 @@ def _npy(body):
     return Payload(array if several else [array], several)
 
 
+STREAMED = {RECORDIO: _recordio_images, JSONLINES: _jsonlines_images}  # images read one at a time from a stream
+
+
+def _whole(images_of):
+    return lambda body: _payload(list(images_of(io.BytesIO(body))), several=True)
+
+
 DECODERS = {
     JPEG: _one_image,
     PNG: _one_image,
     X_IMAGE: _one_image,
-    RECORDIO: _recordio,
-    JSONLINES: _jsonlines,
     NPY: _npy,
+    **{content_type: _whole(images_of) for content_type, images_of in STREAMED.items()},
 }
+
+
+def _supported(content_type):
+    if content_type not in DECODERS:
+        raise UnsupportedMediaType(
+            f"Content-Type '{content_type or '(none)'}' is not supported; send one of {', '.join(DECODERS)}"
+        )
 
 
 def decoder_for(content_type: str) -> Callable[[bytes], Payload]:
     """The function from a body of ``content_type`` to its Payload."""
-    decoder = DECODERS.get(content_type)
-    if decoder is None:
-        raise UnsupportedMediaType(
-            f"Content-Type '{content_type or '(none)'}' is not supported; send one of {', '.join(DECODERS)}"
-        )
-    return decoder
+    _supported(content_type)
+    return DECODERS[content_type]
 
 
-def _json(results, several):
-    return json.dumps(results if several else results[0], allow_nan=False)
+def streamed_payload(content_type: str, stream: BinaryIO) -> Payload:
+    """A Payload whose images are read from ``stream`` one at a time, as they are taken (STREAMED types); the
+    errors of an image, and an empty body, surface while they are taken."""
+    _supported(content_type)
+    return Payload(STREAMED[content_type](stream), several=True)
 
 
-def _jsonlines_response(results, _several):
-    return "\n".join(
-        json.dumps(result if isinstance(result, dict) else {"prediction": result}, allow_nan=False)
-        for result in results
-    )
+def _json_text(result):
+    return json.dumps(result, allow_nan=False)
 
 
-ENCODERS = {JSON: _json, JSONLINES: _jsonlines_response}
+def _jsonlines_text(result):
+    return json.dumps(result if isinstance(result, dict) else {"prediction": result}, allow_nan=False)
+
+
+# Accept -> (one result's text, what goes between results, what goes before and after several)
+ENCODERS = {JSON: (_json_text, ",", ("[", "]")), JSONLINES: (_jsonlines_text, "\n", ("", ""))}
+RESULTS_PER_PIECE = 256  # results in one piece of a long answer
 
 
 def response_type(accept_header: str | None, default: str) -> str:
@@ -202,6 +221,32 @@ def _check_finite(probabilities, several):
         )
 
 
+def _pieces(results, text_of, separator, opening, closing):
+    yield opening
+    between = ""
+    while part := list(itertools.islice(results, RESULTS_PER_PIECE)):
+        yield between + separator.join(map(text_of, part))
+        between = separator
+    yield closing
+
+
+def encode_pieces(
+    media_type: str,
+    probabilities: np.ndarray,
+    several: bool,
+    top_k: int | None = None,
+    class_names: Mapping[int, str] | None = None,
+) -> Iterator[str]:
+    """The response body, of ``media_type``, for an (images x classes) array of probabilities, in pieces of up
+    to RESULTS_PER_PIECE results, so that a long answer is never held whole as text. Checked before the first."""
+    _check_finite(probabilities, several)
+    results = _results(probabilities, top_k, class_names or {})
+    text_of, separator, (opening, closing) = ENCODERS[media_type]
+    if not several:
+        return iter([text_of(next(results))])
+    return _pieces(results, text_of, separator, opening, closing)
+
+
 def encode(
     media_type: str,
     probabilities: np.ndarray,
@@ -210,6 +255,4 @@ def encode(
     class_names: Mapping[int, str] | None = None,
 ) -> str:
     """The response body, of ``media_type``, for an (images x classes) array of probabilities."""
-    _check_finite(probabilities, several)
-    results = list(_results(probabilities, top_k, class_names or {}))
-    return ENCODERS[media_type](results, several)
+    return "".join(encode_pieces(media_type, probabilities, several, top_k, class_names))

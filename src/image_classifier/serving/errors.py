@@ -21,12 +21,6 @@ class NotAcceptable(ServingError):
     status = 406
 
 
-class RequestTimeout(ServingError):
-    """The body did not arrive within its deadline."""
-
-    status = 408
-
-
 class PayloadTooLarge(ServingError):
     """Too many bytes, images or pixels."""
 

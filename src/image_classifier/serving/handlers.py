@@ -215,9 +215,7 @@ class Handlers:
 
     def invocations(self) -> Response:
         settings = self.settings
-        body = read_body(
-            request.environ, settings.max_payload_bytes, settings.payload_limit_text(), settings.body_timeout
-        )
+        body = read_body(request.environ, settings.max_payload_bytes, settings.payload_limit_text())
         content_type = request.mimetype
         accept = request.headers.get("Accept") or settings.default_accept
         accept = settings.default_accept if accept == "*/*" else accept

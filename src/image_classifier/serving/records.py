@@ -6,11 +6,14 @@ id, id2, then ``flag`` float labels), whose header is skipped.
 
 Batch transform with SplitType=RecordIO sends framed records with BatchStrategy=MultiRecord, but strips the
 framing with SingleRecord: the body is then one record's data. A body that does not start with the magic
-number is read as that (no encoded image or IRHeader starts with it).
+number is read as that (no encoded image or IRHeader starts with it). The body is read from a stream, one record
+at a time, so that a large body (asynchronous inference) is never held whole.
 """
 
 import io
 import struct
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from mxnet import recordio
 from PIL import Image, UnidentifiedImageError
@@ -29,17 +32,31 @@ _FRAMING_MESSAGES = {
 }
 
 
-def split(body: bytes) -> list[bytes]:
-    """The data of every record in ``body``, in order."""
+class _Prefixed:
+    """``stream`` with ``head``, already read from it, in front again."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self._head, self._stream = head, stream
+
+    def read(self, size: int) -> bytes:
+        part, self._head = self._head[:size], self._head[size:]
+        return part + self._stream.read(size - len(part)) if size > len(part) else part
+
+
+def payloads(stream: BinaryIO) -> Iterator[bytes]:
+    """The data of every record of a body read from ``stream``, one at a time: framed records in order, or the
+    whole body as one unframed record (none for an empty body)."""
+    head = stream.read(len(MAGIC_BYTES))
+    if head != MAGIC_BYTES:
+        data = head + stream.read()
+        if data:
+            yield data
+        return
     try:
-        return [data for _offset, data in recordio_framing.records(io.BytesIO(body))]
+        for _offset, data in recordio_framing.records(_Prefixed(head, stream)):
+            yield data
     except recordio_framing.FramingError as error:
         raise BadRequest(_FRAMING_MESSAGES[error.problem].format(offset=error.offset)) from None
-
-
-def payloads(body: bytes) -> list:
-    """The data of every record: framed records in order, or the whole body as one unframed record."""
-    return split(body) if not body or body.startswith(MAGIC_BYTES) else [body]
 
 
 def _is_image(data):

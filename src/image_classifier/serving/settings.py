@@ -5,7 +5,8 @@ SageMaker's, as its inference containers read them:
     SAGEMAKER_MODEL_SERVER_WORKERS       sized to the machine (see workers.py)
     SAGEMAKER_MODEL_SERVER_TIMEOUT       60 seconds
     SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT application/json (the answer to a missing or */* Accept)
-    SAGEMAKER_MAX_PAYLOAD_IN_MB          6; 0 (MaxPayloadInMB=0) is no limit of ours: bodies up to
+    SAGEMAKER_MAX_PAYLOAD_IN_MB          6; 0 (MaxPayloadInMB=0) is no limit of ours: JSON Lines and RecordIO
+                                         bodies of any size (read in pieces, body.py), others up to
                                          IMAGE_CLASSIFIER_MAX_BODY_IN_MB, chunked or not
     SAGEMAKER_MAX_CONCURRENT_TRANSFORMS  2 per worker (reported by /execution-parameters)
     SAGEMAKER_BATCH_STRATEGY             MULTI_RECORD (reported by /execution-parameters)
@@ -23,8 +24,15 @@ Ours:
                                          in half of the memory
     IMAGE_CLASSIFIER_DYNAMIC_BATCH       planned per device (workers.py); N > 1 runs the images of
                                          concurrent requests together, up to N per forward pass; 0 or 1: off
-    IMAGE_CLASSIFIER_BODY_TIMEOUT        20 seconds for a request to arrive whole from its first byte, else 408
-    IMAGE_CLASSIFIER_MAX_BODY_IN_MB      100: our memory bound on one body when SAGEMAKER_MAX_PAYLOAD_IN_MB=0
+    IMAGE_CLASSIFIER_HEADER_TIMEOUT      20 seconds for a request's head to arrive whole, counted from the
+                                         connection's start (or the previous answer's end on a keep-alive
+                                         connection: then IMAGE_CLASSIFIER_KEEPALIVE_TIMEOUT); a connection
+                                         silent that long is closed (nginx_config.py)
+    IMAGE_CLASSIFIER_BODY_TIMEOUT        20 seconds the body may pause between two reads, else the upload is cut
+    IMAGE_CLASSIFIER_KEEPALIVE_TIMEOUT   75 seconds an idle keep-alive connection stays open (longer than a load
+                                         balancer's usual 60 s)
+    IMAGE_CLASSIFIER_MAX_BODY_IN_MB      100: our memory bound on one body read whole, or on one line or record
+                                         of JSON Lines and RecordIO, when SAGEMAKER_MAX_PAYLOAD_IN_MB=0
 """
 
 import functools
@@ -112,7 +120,9 @@ class Settings:
     dynamic_batch: int | None = None
     worker_slot: int = 0
     max_decoded_mb: int | None = None  # None: sized to the worker's memory (max_decoded_bytes)
+    header_timeout: int = 20
     body_timeout: int = 20
+    keepalive_timeout: int = 75
     max_body_mb: int = 100
 
     @classmethod
@@ -135,7 +145,11 @@ class Settings:
             dynamic_batch=_whole_number(environ, "IMAGE_CLASSIFIER_DYNAMIC_BATCH", defaults.dynamic_batch, 0),
             worker_slot=_whole_number(environ, WORKER_SLOT_ENV, defaults.worker_slot, 0),
             max_decoded_mb=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_DECODED_MB", defaults.max_decoded_mb, 1),
+            header_timeout=_whole_number(environ, "IMAGE_CLASSIFIER_HEADER_TIMEOUT", defaults.header_timeout, 1),
             body_timeout=_whole_number(environ, "IMAGE_CLASSIFIER_BODY_TIMEOUT", defaults.body_timeout, 1),
+            keepalive_timeout=_whole_number(
+                environ, "IMAGE_CLASSIFIER_KEEPALIVE_TIMEOUT", defaults.keepalive_timeout, 1
+            ),
             max_body_mb=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_BODY_IN_MB", defaults.max_body_mb, 1),
         )
 
@@ -144,13 +158,19 @@ class Settings:
         """The most bytes one body may have: SAGEMAKER_MAX_PAYLOAD_IN_MB, or our memory bound when that is 0."""
         return (self.max_payload_mb or self.max_body_mb) * 1024 * 1024
 
+    @property
+    def max_stream_bytes(self) -> int | None:
+        """The most bytes of a body read in pieces (JSON Lines, RecordIO): SAGEMAKER_MAX_PAYLOAD_IN_MB; None
+        (no limit) when that is 0, each piece then within max_payload_bytes."""
+        return self.max_payload_mb * 1024 * 1024 or None
+
     def payload_limit_text(self) -> str:
         """The setting that bounds a body, as a 413 names it."""
         if self.max_payload_mb:
             return f"SAGEMAKER_MAX_PAYLOAD_IN_MB ({self.max_payload_mb} MB)"
         return (
-            f"IMAGE_CLASSIFIER_MAX_BODY_IN_MB ({self.max_body_mb} MB, the bound on one body when "
-            f"SAGEMAKER_MAX_PAYLOAD_IN_MB is 0)"
+            f"IMAGE_CLASSIFIER_MAX_BODY_IN_MB ({self.max_body_mb} MB, the bound on one body, or on one line or "
+            f"record of JSON Lines and RecordIO, when SAGEMAKER_MAX_PAYLOAD_IN_MB is 0)"
         )
 
     @property
