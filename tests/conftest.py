@@ -11,7 +11,7 @@ from training_process import TINY
 
 from image_classifier import demo_data, libraries
 
-libraries.import_cv2_or_mark_absent()  # as every entry point that loads MXNet does (the image has no libGL for cv2)
+libraries.before_mxnet()  # as every entry point that loads MXNet does (the image has no libGL for cv2)
 
 
 def pytest_collection_modifyitems(items):

@@ -1,7 +1,7 @@
 """The commands: ``train`` and ``serve`` (the container's two entrypoints) and ``image-classifier``.
 
 Each command imports what it needs when it runs, so that ``image-classifier aws ...`` (boto3 only) and the
-help texts do not load MXNet; a command that loads MXNet first imports cv2 or marks it absent (libraries.py).
+help texts do not load MXNet; a command that loads MXNet first calls libraries.before_mxnet().
 """
 
 import argparse
@@ -21,7 +21,7 @@ def train_main() -> int:
 
 def job_main() -> int:
     """The training job itself, in the child process that ``train`` supervises (supervisor.JOB_CODE)."""
-    libraries.import_cv2_or_mark_absent()
+    libraries.before_mxnet()
     from .training import job  # MXNet and GluonCV
 
     libraries.refuse_truncated_images()
@@ -63,7 +63,7 @@ def main(argv: list | None = None) -> int:
         subparser = commands.add_parser(name, help=summary)
         if name == chosen:  # only the command that runs is imported
             if name not in WITHOUT_MXNET:
-                libraries.import_cv2_or_mark_absent()
+                libraries.before_mxnet()
             importlib.import_module(module_name).add_arguments(subparser)
     args = parser.parse_args(argv)
     if args.command == "train":

@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     from . import libraries
 
-    libraries.import_cv2_or_mark_absent()  # write_job imports MXNet
+    libraries.before_mxnet()  # write_job imports MXNet
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     raise SystemExit(run(parser.parse_args()))

@@ -1,19 +1,26 @@
-"""Two things third-party libraries do to a process when imported, undone by the entry points that import them.
+"""What third-party libraries do to a process when imported, undone by the entry points that import them.
 
 Nothing here runs on import: each entry point calls what it needs (cli.py, the gunicorn worker's
 ``post_fork``, tests/conftest.py), so ``image-classifier aws`` and the gunicorn arbiter never load cv2.
 """
 
+import os
 import sys
 
 
-def import_cv2_or_mark_absent() -> None:
-    """Load opencv-python's cv2 once, or mark it absent; call before MXNet is imported (it tries cv2).
+def before_mxnet() -> None:
+    """Call before MXNet is imported: MXNet's subgraph log line off, and cv2 loaded once or marked absent.
 
-    None of our code uses cv2 (a gluoncv requirement). Without libGL (the Docker image, a bare Debian) its
-    import fails after putting its own folder on sys.path, where its ``typing`` package would shadow the
-    standard library's; the path is restored here and the failure remembered, so nothing imports it again.
+    MXNet logs "Subgraph backend MKLDNN is activated" at every bind, five times at each start of ``serve``
+    (one per bound batch size) and at every training epoch; ``MXNET_SUBGRAPH_VERBOSE=0`` turns it off unless
+    the user set it. The environment reaches the processes started from here (gunicorn's workers, the job).
+
+    None of our code uses cv2 (a gluoncv requirement), which MXNet tries to import. Without libGL (the Docker
+    image, a bare Debian) its import fails after putting its own folder on sys.path, where its ``typing``
+    package would shadow the standard library's; the path is restored here and the failure remembered, so
+    nothing imports it again.
     """
+    os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
     path = list(sys.path)
     try:
         import cv2  # noqa: F401

@@ -47,3 +47,20 @@ def test_importing_the_package_or_the_gunicorn_config_loads_nothing_else(tmp_pat
 def test_the_chosen_subcommand_still_gets_its_arguments():
     output = run_cli("demo-data", "--help")
     assert "--num-train" in output and "exit 0" in output
+
+
+def test_mxnet_logs_its_subgraph_backend_once_at_most():
+    """Every bind of a fused graph would log "Subgraph backend MKLDNN is activated" (five at each start of
+    serve); the entry points' libraries.before_mxnet() turns it off unless the user set it."""
+    code = (
+        "from image_classifier import libraries; libraries.before_mxnet()\n"
+        "import mxnet as mx\n"
+        "conv = mx.sym.Convolution(mx.sym.var('data'), num_filter=4, kernel=(3, 3))\n"
+        "net = mx.sym.Activation(conv, act_type='relu')\n"
+        "for batch in (1, 2):\n"
+        "    net.simple_bind(mx.cpu(), data=(batch, 3, 8, 8)).forward()\n"
+    )
+    environ = {key: value for key, value in os.environ.items() if key != "MXNET_SUBGRAPH_VERBOSE"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=environ)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("Subgraph backend") <= 1, result.stderr

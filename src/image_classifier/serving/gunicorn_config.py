@@ -57,7 +57,7 @@ def pre_fork(server: Arbiter, worker: Worker) -> None:
 
 def post_fork(server: Arbiter, worker: Worker) -> None:
     os.environ[WORKER_SLOT_ENV] = str(worker.slot)
-    libraries.import_cv2_or_mark_absent()  # before the worker imports the app, and MXNet with it
+    libraries.before_mxnet()  # before the worker imports the app, and MXNet with it
 
 
 def post_worker_init(worker: Worker) -> None:

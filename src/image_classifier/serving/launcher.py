@@ -132,7 +132,7 @@ def main() -> int:
 
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, on_signal)
-    libraries.import_cv2_or_mark_absent()
+    libraries.before_mxnet()
     from .. import devices  # MXNet, seconds to import: only once the signals are handled
     from . import handlers
     from .predictor import check_model_dir
