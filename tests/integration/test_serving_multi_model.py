@@ -127,9 +127,15 @@ def test_every_worker_answers_each_model_as_it_answers_alone_until_it_is_unloade
             )
         assert f"Model '{name}' from {model_dirs[name]} loaded into worker {second} on demand" in server.log
 
+    with only(server, second):  # unloaded and loaded again, another model under the name, while the first sleeps
+        assert call(server, "DELETE", "/models/animals").status_code == 200
+        assert load(server, "animals", model_dirs["fruit"]).status_code == 200
+    with only(server, first):  # it still holds the old model: it must not answer with it
+        assert invoke(server, "animals", images[1]).json() == expected["fruit"][1]
+
     with only(server, second):
         assert call(server, "DELETE", "/models/animals").status_code == 200
-    for worker in (first, second):  # the first still held it: it must not answer from its copy
+    for worker in (first, second):
         with only(server, worker):
             for path, method in (("/models/animals/invoke", "POST"), ("/models/animals", "GET")):
                 response = call(server, method, path, data=images[0], headers={"Content-Type": "image/png"})
@@ -137,13 +143,8 @@ def test_every_worker_answers_each_model_as_it_answers_alone_until_it_is_unloade
                 assert response.text.count("\n") == 1
                 assert response.json() == {"error": "Model 'animals' is not loaded; load it with POST /models"}
             assert invoke(server, "fruit", images[0]).json() == expected["fruit"][0]
-
-    with only(server, second):  # the name again, for another model: no worker answers with the old one
-        assert load(server, "animals", model_dirs["fruit"]).status_code == 200
-    with only(server, first):
-        assert invoke(server, "animals", images[1]).json() == expected["fruit"][1]
-    for name in ("animals", "fruit"):
-        assert call(server, "DELETE", f"/models/{name}").status_code == 200
+    assert f"Model 'animals' unloaded from worker {first}" in server.log
+    assert call(server, "DELETE", "/models/fruit").status_code == 200
     assert server.get("/models").json() == {"models": []}
 
 
