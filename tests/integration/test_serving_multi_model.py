@@ -23,6 +23,13 @@ from image_classifier.serving.settings import Settings
 
 ANIMALS = {0: "cat", 1: "dog", 2: "owl"}
 FRUIT = {0: "apple", 1: "pear", 2: "plum", 3: "fig", 4: "kiwi"}
+SHAPES = {0: "circle", 1: "square"}
+INFERENCE_CODE = """import json
+
+
+def output_fn(prediction, accept):
+    return json.dumps({"best": int(prediction.argmax()), "of": len(prediction)}), "application/json"
+"""
 REQUESTS_PER_WORKER = 5
 TOP_K = "top_k=2"
 
@@ -41,10 +48,14 @@ def export_model(model_dir, class_names, image_shape, seed):
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
-    return {
-        "animals": export_model(root / "animals", ANIMALS, (3, 16, 16), seed=1),
-        "fruit": export_model(root / "fruit", FRUIT, (3, 24, 24), seed=2),
+    dirs = {
+        "animals": export_model(root / "animals" / "model", ANIMALS, (3, 16, 16), seed=1),
+        "fruit": export_model(root / "fruit" / "model", FRUIT, (3, 24, 24), seed=2),
+        "shapes": export_model(root / "shapes" / "model", SHAPES, (3, 20, 20), seed=3),
     }
+    (dirs["shapes"] / "code").mkdir()
+    (dirs["shapes"] / "code" / "inference.py").write_text(INFERENCE_CODE)
+    return dirs
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +64,9 @@ def images():
     return [image_ops.encode(demo_data.render(label, 32, rng), "PNG") for label in range(3)]
 
 
-def answers_alone(model_dir, images):
-    """What the model answers served alone (/invocations of an ordinary endpoint), per image and Accept."""
+def answers_alone(model_dir, images, monkeypatch):
+    """What the model answers served alone (/invocations of an ordinary endpoint), per image."""
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(model_dir.parent))
     client = create_app(Settings(), Predictor.load(model_dir, mx.cpu())).test_client()
     headers = {"Content-Type": "image/png", "X-Amzn-SageMaker-Custom-Attributes": TOP_K}
     return [client.post("/invocations", data=image, headers=headers).get_json() for image in images]
@@ -103,10 +115,13 @@ def test_models_answers_at_start_with_none_loaded(server):
     assert server.get("/models").json() == {"models": []}
 
 
-def test_every_worker_answers_each_model_as_it_answers_alone_until_it_is_unloaded(server, model_dirs, images):
-    expected = {name: answers_alone(model_dir, images) for name, model_dir in model_dirs.items()}
+def test_every_worker_answers_each_model_as_it_answers_alone_until_it_is_unloaded(
+    server, model_dirs, images, monkeypatch
+):
+    expected = {name: answers_alone(model_dir, images, monkeypatch) for name, model_dir in model_dirs.items()}
     assert expected["animals"][0]["top_k"][0]["label"] in ANIMALS.values()
     assert expected["fruit"][0]["top_k"][0]["label"] in FRUIT.values()
+    assert expected["shapes"][0]["of"] == len(SHAPES)  # through its own output_fn
     first, second = server.worker_pids()
     with only(server, first):
         for name, model_dir in model_dirs.items():
@@ -144,7 +159,8 @@ def test_every_worker_answers_each_model_as_it_answers_alone_until_it_is_unloade
                 assert response.json() == {"error": "Model 'animals' is not loaded; load it with POST /models"}
             assert invoke(server, "fruit", images[0]).json() == expected["fruit"][0]
     assert f"Model 'animals' unloaded from worker {first}" in server.log
-    assert call(server, "DELETE", "/models/fruit").status_code == 200
+    for name in ("fruit", "shapes"):
+        assert call(server, "DELETE", f"/models/{name}").status_code == 200
     assert server.get("/models").json() == {"models": []}
 
 
