@@ -5,6 +5,8 @@ worker accepts no connection, so the one left takes it."""
 
 import json
 import signal
+import threading
+import time
 from contextlib import contextmanager
 
 import mxnet as mx
@@ -31,6 +33,7 @@ def output_fn(prediction, accept):
     return json.dumps({"best": int(prediction.argmax()), "of": len(prediction)}), "application/json"
 """
 REQUESTS_PER_WORKER = 5
+TRAFFIC_REQUESTS = 200  # per client, at most: each stops at its first request sent after the unload
 TOP_K = "top_k=2"
 
 
@@ -211,3 +214,30 @@ def test_refusals(server, model_dirs, tmp_path, images):
         ]
     finally:
         call(server, "DELETE", "/models/animals")
+
+
+def test_unloading_during_traffic_answers_each_request_200_or_404_and_then_only_404(server, model_dirs, images):
+    assert load(server, "busy", model_dirs["fruit"]).status_code == 200
+    statuses, unloaded = [], threading.Event()
+
+    def client():
+        for _ in range(TRAFFIC_REQUESTS):
+            after_unload = unloaded.is_set()
+            status = invoke(server, "busy", images[0]).status_code
+            statuses.append((after_unload, status))
+            if after_unload:
+                return
+
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while not any(status == 200 for _, status in statuses) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert call(server, "DELETE", "/models/busy").status_code == 200
+    unloaded.set()
+    for thread in clients:
+        thread.join(timeout=120)
+    assert {status for _, status in statuses} <= {200, 404}
+    assert any(status == 200 for _, status in statuses)
+    assert [status for after_unload, status in statuses if after_unload] == [404] * len(clients)
