@@ -4,6 +4,7 @@ every model. A request goes to one chosen worker by stopping the others (SIGSTOP
 worker accepts no connection, so the one left takes it."""
 
 import json
+import shutil
 import signal
 import threading
 import time
@@ -200,6 +201,15 @@ def test_refusals(server, model_dirs, tmp_path, images):
         not_a_model = load(server, "empty", tmp_path / "empty")
         assert not_a_model.status_code == 400
         assert artifacts.SYMBOL_FILE in not_a_model.json()["error"]
+
+        broken = tmp_path / "broken"
+        shutil.copytree(model_dirs["animals"], broken)
+        (params,) = broken.glob("*.params")
+        params.write_bytes(params.read_bytes()[:100])
+        unloadable = load(server, "broken", broken)
+        assert unloadable.status_code == 400
+        message = unloadable.json()["error"]
+        assert "is not a model MXNet can load" in message and "Invalid NDArray file format" in message
 
         for body in (b"not json", json.dumps({"url": str(model_dirs["fruit"])}).encode()):
             bad = call(server, "POST", "/models", data=body, headers={"Content-Type": "application/json"})

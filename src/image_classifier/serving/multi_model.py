@@ -29,6 +29,7 @@ import mxnet as mx
 from flask import Flask, Response, jsonify, request
 
 from ..errors import UserError
+from ..model.transfer import error_line
 from .body import read_body
 from .errors import BadRequest, Conflict, NotFound
 from .registry import Entry, Registry
@@ -103,8 +104,7 @@ class WorkerModels:
         except UserError as error:
             raise BadRequest(f"{url} is not a model this endpoint serves: {error}") from None
         except mx.base.MXNetError as error:
-            first_line = str(error).strip().splitlines()[0]
-            raise BadRequest(f"{url} is not a model MXNet can load: {first_line}") from None
+            raise BadRequest(f"{url} is not a model MXNet can load: {error_line(error)}") from None
         entry = Entry.new(name, url)
         if not self.registry.add(entry):
             raise Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
