@@ -251,3 +251,20 @@ def test_unloading_during_traffic_answers_each_request_200_or_404_and_then_only_
     assert {status for _, status in statuses} <= {200, 404}
     assert any(status == 200 for _, status in statuses)
     assert [status for after_unload, status in statuses if after_unload] == [404] * len(clients)
+
+
+def test_a_replaced_worker_serves_the_loaded_models_on_demand(server, model_dirs, images, monkeypatch):
+    expected = answers_alone(model_dirs["animals"], images, monkeypatch)
+    assert load(server, "animals", model_dirs["animals"]).status_code == 200
+    try:
+        killed, survivor = server.worker_pids()
+        psutil.Process(killed).kill()
+        deadline = time.monotonic() + 60
+        while (len(server.worker_pids()) < 2 or killed in server.worker_pids()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (replacement,) = set(server.worker_pids()) - {survivor}
+        with only(server, replacement):  # it starts with no model: it loads this one from the registry
+            assert invoke(server, "animals", images[2]).json() == expected[2]
+        assert f"Model 'animals' from {model_dirs['animals']} loaded into worker {replacement} on demand" in server.log
+    finally:
+        call(server, "DELETE", "/models/animals")
