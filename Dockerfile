@@ -34,6 +34,7 @@ RUN /opt/venv/bin/pip wheel --no-deps -w /dist /package
 FROM debian:bookworm-slim
 ARG DEVICE
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
+LABEL com.amazonaws.sagemaker.capabilities.multi-models=true
 # libgomp1 and libquadmath0 for MXNet; nginx, which `serve` runs in front of gunicorn (Debian's package, its
 # service never started: `serve` runs it with a configuration of its own). No libgl1: our code never imports
 # opencv-python's cv2 (gluoncv's requirement), only MXNet's own OpenCV and Pillow; MXNet imports cv2 only if it loads.

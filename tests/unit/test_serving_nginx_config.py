@@ -44,6 +44,11 @@ def test_every_answer_nginx_writes_is_one_line_of_json(runtime):
         assert body.endswith("\n") and body.count("\n") == 1 and "\n" not in message and "<" not in message
 
 
+def test_a_multi_model_endpoints_503_speaks_of_no_model(runtime):
+    assert nginx_config.error_messages(Settings())[503][1] == "no worker holds its model yet; retry"
+    assert nginx_config.error_messages(Settings(multi_model=True))[503][1] == "no worker is up yet; retry"
+
+
 def test_limits_follow_the_settings(runtime):
     settings = Settings(max_payload_mb=4, header_timeout=7, body_timeout=9, keepalive_timeout=11, timeout=3600)
     text = nginx_config.render(settings, runtime, False, 4096)

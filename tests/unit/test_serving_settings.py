@@ -45,6 +45,11 @@ def test_environment_overrides():
     }
 
 
+@pytest.mark.parametrize("value, expected", [("", False), ("false", False), ("true", True), ("TRUE", True)])
+def test_multi_model_is_sagemakers_flag(value, expected):
+    assert Settings.from_environ({"SAGEMAKER_MULTI_MODEL": value}).multi_model is expected
+
+
 def test_max_concurrent_transforms_is_honoured():
     settings = Settings.from_environ(
         {"SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "5", "SAGEMAKER_MODEL_SERVER_WORKERS": "2"}
@@ -68,6 +73,7 @@ def test_max_concurrent_transforms_is_honoured():
         ),
         ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "-1", "SAGEMAKER_MAX_PAYLOAD_IN_MB must be a whole number of at least 0"),
         ("IMAGE_CLASSIFIER_BODY_TIMEOUT", "0", "IMAGE_CLASSIFIER_BODY_TIMEOUT must be a whole number of at least 1"),
+        ("SAGEMAKER_MULTI_MODEL", "yes", "SAGEMAKER_MULTI_MODEL must be true or false, not 'yes'"),
     ],
 )
 def test_invalid_values_say_what_is_accepted(name, value, message):

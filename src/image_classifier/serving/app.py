@@ -1,4 +1,5 @@
-"""The Flask app of one worker: SageMaker's /ping, /invocations and /execution-parameters.
+"""The Flask app of one worker: SageMaker's /ping, /invocations and /execution-parameters (and a multi-model
+endpoint's /models, multi_model.py).
 
 gunicorn builds it in each worker after fork (``create_app()``), and the model is loaded before the worker
 takes its first connection: a worker that answers at all has its model, so /ping here only says 200 (behind
@@ -9,19 +10,23 @@ error is a JSON body {"error": "<one line>"} with its status; a traceback goes o
 import itertools
 import logging
 import os
-from collections.abc import Sized
+from collections.abc import Callable, Sized
+from pathlib import Path
 
+import mxnet as mx
 import numpy as np
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .. import devices
 from ..environment import Paths
-from . import codecs, custom_attributes, handlers, inputs
+from . import codecs, custom_attributes, handlers, inputs, multi_model
 from .batching import Batcher
 from .body import BodyStream, discard_rest, read_body
 from .errors import BadRequest, PayloadTooLarge, ServingError
 from .predictor import MAX_BATCH, Predictor
+from .registry import Registry
+from .runtime import RuntimeDir
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,11 +90,16 @@ def _add_error_handlers(app):
         return _error(500, f"Internal error ({type(error).__name__}); the endpoint's log has the details")
 
 
-def _add_invocations(app, settings, predictor):
-    model = Batcher(predictor, max(1, settings.dynamic_batch or 1))  # requests take turns in arrival order
+class Invocations:
+    """/invocations' answer with our own steps, for one model: its requests take turns at it (batching.py)."""
 
-    @app.post("/invocations")
-    def invocations():
+    def __init__(self, settings: Settings, predictor: Predictor) -> None:
+        self.settings = settings
+        self.predictor = predictor
+        self.model = Batcher(predictor, max(1, settings.dynamic_batch or 1))  # requests take turns in arrival order
+
+    def __call__(self) -> Response:
+        settings, predictor = self.settings, self.predictor
         if request.mimetype in codecs.STREAMED:
             stream = BodyStream(
                 request.environ, settings.max_stream_bytes, settings.max_payload_bytes, settings.payload_limit_text()
@@ -100,21 +110,38 @@ def _add_invocations(app, settings, predictor):
             payload = codecs.decoder_for(request.mimetype)(body)
         media_type = codecs.response_type(request.headers.get("Accept"), settings.default_accept)
         options = custom_attributes.parse(request.headers.get(custom_attributes.HEADER), predictor.num_classes)
-        probabilities = _probabilities(model, predictor.preprocessing, payload, settings)
+        probabilities = _probabilities(self.model, predictor.preprocessing, payload, settings)
         pieces = codecs.encode_pieces(media_type, probabilities, payload.several, options.top_k, predictor.class_names)
         answer = pieces if len(probabilities) > codecs.RESULTS_PER_PIECE else "".join(pieces)
         return Response(answer, mimetype=media_type)
+
+
+def model_endpoint(
+    model_dir: Path, settings: Settings, ctx: mx.Context, predictor: Predictor | None = None
+) -> Callable[[], Response]:
+    """The model in ``model_dir`` loaded, as the view that answers an invocation of it: through the user's
+    inference code when the directory has it (handlers.py), else ours."""
+    program = handlers.program_path(model_dir, os.environ)
+    if program:
+        return handlers.Handlers(program, model_dir, settings, ctx, predictor).invocations
+    return Invocations(settings, predictor or Predictor.load(model_dir, ctx))
+
+
+def _refuse_invocations():
+    raise BadRequest(
+        "This endpoint serves several models (SAGEMAKER_MULTI_MODEL=true): invoke one with POST /models/NAME/invoke, "
+        "or through SageMaker's InvokeEndpoint with TargetModel"
+    )
 
 
 def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> Flask:
     """The app of one worker, its model loaded (from /opt/ml/model onto the worker's device by default).
 
     With the user's inference code in the model directory (handlers.py), /invocations goes through it instead.
+    With SAGEMAKER_MULTI_MODEL=true it starts with no model and serves those POST /models loads (multi_model.py).
     """
     settings = settings or Settings.from_environ(os.environ)
-    model_dir = Paths.from_environ().model_dir
     ctx = devices.serving_context(settings.worker_slot)
-    program = handlers.program_path(model_dir, os.environ)
     app = Flask(__name__)
     _add_error_handlers(app)
 
@@ -126,9 +153,15 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     def execution_parameters():
         return jsonify(settings.execution_parameters())
 
-    if program:
-        user_code = handlers.Handlers(program, model_dir, settings, ctx, predictor)
-        app.add_url_rule("/invocations", view_func=user_code.invocations, methods=["POST"])
+    if settings.multi_model:
+        app.add_url_rule("/invocations", "invocations", _refuse_invocations, methods=["POST"])
+        loaded = multi_model.WorkerModels(
+            Registry(RuntimeDir.from_environ(os.environ).models_dir),
+            lambda path: model_endpoint(path, settings, ctx),
+        )
+        multi_model.add_routes(app, loaded)
     else:
-        _add_invocations(app, settings, predictor or Predictor.load(model_dir, ctx))
+        model_dir = Paths.from_environ().model_dir
+        invocations = model_endpoint(model_dir, settings, ctx, predictor)
+        app.add_url_rule("/invocations", "invocations", invocations, methods=["POST"])
     return app

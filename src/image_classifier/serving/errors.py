@@ -31,3 +31,15 @@ class UnsupportedMediaType(ServingError):
     """A Content-Type we do not read."""
 
     status = 415
+
+
+class NotFound(ServingError):
+    """A model a multi-model endpoint has not loaded, or a model directory that does not exist."""
+
+    status = 404
+
+
+class Conflict(ServingError):
+    """A model name a multi-model endpoint has already loaded."""
+
+    status = 409

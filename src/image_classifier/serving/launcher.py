@@ -11,7 +11,8 @@ container rather than one that no longer answers. gunicorn starts first, so that
 takes requests. The worker plan reaches gunicorn through the variables a user would set:
 SAGEMAKER_MODEL_SERVER_WORKERS, and OMP_NUM_THREADS and IMAGE_CLASSIFIER_DYNAMIC_BATCH unless already set.
 With the user's inference code (handlers.py), the model files are left to its model_fn to check, and an
-``s3://`` SAGEMAKER_SUBMIT_DIRECTORY is downloaded here, once for every worker.
+``s3://`` SAGEMAKER_SUBMIT_DIRECTORY is downloaded here, once for every worker. A multi-model endpoint
+(SAGEMAKER_MULTI_MODEL=true) starts with no model: each is checked when POST /models loads it (multi_model.py).
 """
 
 import logging
@@ -140,9 +141,12 @@ def main() -> int:
     try:
         settings = Settings.from_environ(os.environ)
         model_dir = Paths.from_environ().model_dir
-        source_environ = handlers.with_local_source(model_dir, os.environ)
-        if handlers.program_path(model_dir, source_environ) is None:  # user code's model_fn may read other files
-            check_model_dir(model_dir)
+        if settings.multi_model:  # no model until POST /models
+            source_environ = os.environ
+        else:
+            source_environ = handlers.with_local_source(model_dir, os.environ)
+            if handlers.program_path(model_dir, source_environ) is None:  # user code's model_fn may read others
+                check_model_dir(model_dir)
         nginx = nginx_executable(os.environ)
         plan = workers.plan(devices.gpu_count(), workers.available_cores(), settings.workers)
     except UserError as error:
@@ -153,7 +157,7 @@ def main() -> int:
         open_files = nginx_config.file_limit(resource.getrlimit(resource.RLIMIT_NOFILE)[1])
         runtime.nginx_conf.write_text(nginx_config.render(settings, runtime, os.geteuid() == 0, open_files))
         environ = dict(gunicorn_environ(source_environ, plan), **{RUNTIME_DIR_ENV: str(runtime.root)})
-        _log_plan(settings, model_dir, plan, environ)
+        _log_plan(settings, "the models POST /models loads" if settings.multi_model else model_dir, plan, environ)
         children = {"gunicorn": subprocess.Popen(gunicorn_command(), env=environ)}
         started = True
         children["nginx"] = subprocess.Popen(nginx_command(nginx, runtime))

@@ -57,7 +57,10 @@ def error_messages(settings: Settings) -> dict[int, tuple[str, str]]:
         500: ("Internal Server Error", "the endpoint log has the details"),
         501: ("Not Implemented", "send the body with Content-Length or Transfer-Encoding: chunked"),
         502: ("Bad Gateway", "the model server is not running (starting, or restarting a worker); retry"),
-        503: ("Service Unavailable", "no worker holds its model yet; retry"),
+        503: (
+            "Service Unavailable",
+            "no worker is up yet; retry" if settings.multi_model else "no worker holds its model yet; retry",
+        ),
         504: (
             "Gateway Timeout",
             f"the model did not answer within SAGEMAKER_MODEL_SERVER_TIMEOUT ({settings.timeout} s)",

@@ -1,5 +1,5 @@
-"""The runtime directory of one ``serve``: nginx's configuration, pid and temporary files, gunicorn's socket, and
-the readiness that nginx answers /ping from.
+"""The runtime directory of one ``serve``: nginx's configuration, pid and temporary files, gunicorn's socket, the
+readiness that nginx answers /ping from, and a multi-model endpoint's registry of models (registry.py).
 
 It is a fresh directory under the temporary directory (/tmp in the image), so that ``serve`` runs as root and as
 any ``--user`` and writes nothing outside /opt/ml and /tmp. It is readable by all (mode 755): nginx's workers run
@@ -31,6 +31,7 @@ class RuntimeDir:
         root = Path(tempfile.mkdtemp(prefix="image-classifier-serve-"))
         root.chmod(0o755)
         (root / "workers").mkdir()
+        (root / "models").mkdir()
         return cls(root)
 
     @classmethod
@@ -40,6 +41,11 @@ class RuntimeDir:
     @property
     def socket(self) -> Path:
         return self.root / "gunicorn.sock"
+
+    @property
+    def models_dir(self) -> Path:
+        """A multi-model endpoint's registry of loaded models (registry.py)."""
+        return self.root / "models"
 
     @property
     def nginx_conf(self) -> Path:

@@ -10,6 +10,8 @@ SageMaker's, as its inference containers read them:
                                          IMAGE_CLASSIFIER_MAX_BODY_IN_MB, chunked or not
     SAGEMAKER_MAX_CONCURRENT_TRANSFORMS  2 per worker (reported by /execution-parameters)
     SAGEMAKER_BATCH_STRATEGY             MULTI_RECORD (reported by /execution-parameters)
+    SAGEMAKER_MULTI_MODEL                false; true (a multi-model endpoint): start with no model and serve
+                                         those POST /models loads (multi_model.py)
 Ours:
     IMAGE_CLASSIFIER_BIND_HOST           0.0.0.0 (every interface); 127.0.0.1 keeps a local test private
     IMAGE_CLASSIFIER_REQUEST_THREADS     16 whole requests handled at once by each worker (they take turns at
@@ -104,6 +106,15 @@ def _batch_strategy(environ, name, default):
     return strategy
 
 
+def _flag(environ, name, default):
+    text = environ.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text not in ("true", "false"):
+        raise UserError(f"{name} must be true or false, not '{environ[name].strip()}'")
+    return text == "true"
+
+
 @dataclass(frozen=True)
 class Settings:
     port: int = 8080
@@ -124,6 +135,7 @@ class Settings:
     body_timeout: int = 20
     keepalive_timeout: int = 75
     max_body_mb: int = 100
+    multi_model: bool = False
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "Settings":
@@ -151,6 +163,7 @@ class Settings:
                 environ, "IMAGE_CLASSIFIER_KEEPALIVE_TIMEOUT", defaults.keepalive_timeout, 1
             ),
             max_body_mb=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_BODY_IN_MB", defaults.max_body_mb, 1),
+            multi_model=_flag(environ, "SAGEMAKER_MULTI_MODEL", defaults.multi_model),
         )
 
     @property

@@ -1,0 +1,185 @@
+"""A multi-model endpoint's management and invocation API (SAGEMAKER_MULTI_MODEL=true), as SageMaker calls it:
+
+    POST   /models              {"model_name": NAME, "url": DIR}: 200 loaded, 409 NAME is loaded, 404 no DIR,
+                                400 DIR is not a model (the message says what is wrong)
+    GET    /models              {"models": [{"modelName", "modelUrl"}, ...], "nextPageToken"}, by name, in
+                                pages of ``limit`` (default DEFAULT_PAGE, at most MAX_PAGE) from ``next_page_token``
+    GET    /models/NAME         {"modelName", "modelUrl"}
+    DELETE /models/NAME         unloaded from every worker
+    POST   /models/NAME/invoke  /invocations' requests and answers, for model NAME
+
+Every worker answers for every model: the registry (registry.py) says which models are loaded, and each worker
+consults it on every one of these requests. A worker loads a registered model it does not hold the first time
+it is asked for it, and drops every model it holds that is no longer registered (or was registered anew) as
+soon as it answers anything here: a model unloaded through one worker is answered 404 by all at once, and one
+loaded through one worker is invocable through all. Each worker therefore holds its own copy of each model it
+has served; a worker replaced by gunicorn starts empty and loads again on demand. Requests in flight for a
+model being dropped finish with it (they hold it); the memory goes with the last of them.
+Invocations are logged with SageMaker's X-Amzn-SageMaker-Target-Model header (the archive's name).
+"""
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import mxnet as mx
+from flask import Flask, Response, jsonify, request
+
+from ..errors import UserError
+from ..model.transfer import error_line
+from .body import read_body
+from .errors import BadRequest, Conflict, NotFound
+from .registry import Entry, Registry
+
+log = logging.getLogger(__name__)
+TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+MAX_MANAGEMENT_BYTES = 64 * 1024  # a POST /models body: a name and a path
+
+Endpoint = Callable[[], Response]  # a loaded model, as the view answering its invocation (app.model_endpoint)
+
+
+def _not_loaded(name: str) -> NotFound:
+    return NotFound(f"Model {name!r} is not loaded; load it with POST /models")
+
+
+class WorkerModels:
+    """The models one worker holds, kept in step with the registry; ``load`` makes a model's endpoint."""
+
+    def __init__(self, registry: Registry, load: Callable[[Path], Endpoint]) -> None:
+        self.registry = registry
+        self._load = load
+        self._held: dict[str, tuple[str, Endpoint]] = {}  # name -> (load id, endpoint)
+        self._lock = threading.Lock()  # guards _held
+        self._loading = threading.Lock()  # one load at a time in a worker
+
+    def forget_unregistered(self) -> None:
+        """Drops the models held whose entries are gone (one directory read)."""
+        registered = self.registry.file_names()
+        with self._lock:
+            for name in [name for name in self._held if self.registry.file_name(name) not in registered]:
+                del self._held[name]
+                log.info("Model %r unloaded from worker %d", name, os.getpid())
+
+    def _held_endpoint(self, entry):
+        with self._lock:
+            held = self._held.get(entry.name)
+        return held[1] if held and held[0] == entry.load_id else None
+
+    def endpoint(self, name: str) -> Endpoint:
+        """Model ``name``'s endpoint, loaded here first if this worker does not hold it yet; 404 when unregistered."""
+        entry = self.registry.get(name)
+        if entry is None:
+            raise _not_loaded(name)
+        endpoint = self._held_endpoint(entry)
+        if endpoint is None:
+            with self._loading:
+                endpoint = self._held_endpoint(entry)
+                if endpoint is None:
+                    endpoint = self._load(Path(entry.url))
+                    self._hold(entry, endpoint)
+                    log.info("Model %r from %s loaded into worker %d on demand", name, entry.url, os.getpid())
+        return endpoint
+
+    def _hold(self, entry, endpoint):
+        with self._lock:
+            self._held[entry.name] = (entry.load_id, endpoint)
+
+    def add(self, name: str, url: str) -> Entry:
+        """Loads the model in directory ``url`` here, then registers it for every worker."""
+        if self.registry.get(name) is not None:
+            raise Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
+        model_dir = Path(url)
+        if not model_dir.exists():
+            raise NotFound(f"The model directory {url} does not exist")
+        if not model_dir.is_dir():
+            raise BadRequest(f"{url} is a file, not a model directory (SageMaker's url is the unpacked archive's)")
+        try:
+            with self._loading:
+                endpoint = self._load(model_dir)
+        except UserError as error:
+            raise BadRequest(f"{url} is not a model this endpoint serves: {error}") from None
+        except mx.base.MXNetError as error:
+            raise BadRequest(f"{url} is not a model MXNet can load: {error_line(error)}") from None
+        entry = Entry.new(name, url)
+        if not self.registry.add(entry):
+            raise Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
+        self._hold(entry, endpoint)
+        log.info("Model %r loaded from %s", name, url)
+        return entry
+
+    def remove(self, name: str) -> None:
+        if not self.registry.remove(name):
+            raise _not_loaded(name)
+        self.forget_unregistered()
+        log.info("Model %r unloaded", name)
+
+
+def _load_request():
+    body = read_body(request.environ, MAX_MANAGEMENT_BYTES, f"POST /models's limit ({MAX_MANAGEMENT_BYTES} bytes)")
+    try:
+        fields = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadRequest(f"POST /models takes a JSON object {{'model_name': ..., 'url': ...}}: {error}") from None
+    if not isinstance(fields, dict):
+        raise BadRequest("POST /models takes a JSON object {'model_name': ..., 'url': ...}")
+    values = [fields.get(key) for key in ("model_name", "url")]
+    for key, value in zip(("model_name", "url"), values, strict=True):
+        if not isinstance(value, str) or not value:
+            raise BadRequest(f"POST /models needs '{key}', a non-empty string")
+    return values
+
+
+def _page(arguments):
+    values = {}
+    for key, default, most in (("limit", DEFAULT_PAGE, MAX_PAGE), ("next_page_token", 0, None)):
+        text = arguments.get(key, str(default))
+        minimum = 1 if key == "limit" else 0
+        if not text.isdigit() or int(text) < minimum or (most is not None and int(text) > most):
+            bound = f"from 1 to {most}" if most else "of at least 0 (the nextPageToken of the page before)"
+            raise BadRequest(f"{key} must be a whole number {bound}, not {text!r}")
+        values[key] = int(text)
+    return values["limit"], values["next_page_token"]
+
+
+def add_routes(app: Flask, models: WorkerModels) -> None:
+    @app.post("/models")
+    def load():
+        models.forget_unregistered()
+        name, url = _load_request()
+        entry = models.add(name, url)
+        return jsonify(status=f"Model {entry.name!r} loaded", **entry.description())
+
+    @app.get("/models")
+    def list_models():
+        models.forget_unregistered()
+        limit, start = _page(request.args)
+        entries = models.registry.entries()
+        page = {"models": [entry.description() for entry in entries[start : start + limit]]}
+        if start + limit < len(entries):
+            page["nextPageToken"] = str(start + limit)
+        return jsonify(page)
+
+    @app.get("/models/<name>")
+    def describe(name):
+        models.forget_unregistered()
+        entry = models.registry.get(name)
+        if entry is None:
+            raise _not_loaded(name)
+        return jsonify(entry.description())
+
+    @app.delete("/models/<name>")
+    def unload(name):
+        models.remove(name)
+        return jsonify(status=f"Model {name!r} unloaded")
+
+    @app.post("/models/<name>/invoke")
+    def invoke(name):
+        models.forget_unregistered()
+        target = request.headers.get(TARGET_MODEL_HEADER)
+        log.info("Invoking model %r in worker %d (%s: %s)", name, os.getpid(), TARGET_MODEL_HEADER, target)
+        return models.endpoint(name)()
