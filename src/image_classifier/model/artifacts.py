@@ -5,6 +5,8 @@ image-classification-NNNN.params    weights after epoch NNNN (1-based)
 model-shapes.json                   [{"name": "data", "shape": [1, C, H, W]}]
 classes.json                        {"0": "name", ...}
 preprocessing.json                  the validation transform (see preprocessing.py)
+image-classification-int8-symbol.json, image-classification-int8.params
+                                    with quantize=int8: the served epoch quantized (see quantize.py)
 """
 
 import json
@@ -25,6 +27,8 @@ CLASSES_FILE = "classes.json"
 PARAMS_PATTERN = re.compile(rf"^{PREFIX}-(\d{{4}})\.params$")
 PARAMS_FILES = f"{PREFIX}-NNNN.params"  # any epoch's params file, as messages name it
 MODEL_FILES = (SYMBOL_FILE, SHAPES_FILE, PARAMS_FILES)
+INT8_SYMBOL_FILE = f"{PREFIX}-int8-symbol.json"
+INT8_PARAMS_FILE = f"{PREFIX}-int8.params"
 
 
 def params_path(model_dir: Path, epoch_number: int) -> Path:

@@ -1,0 +1,120 @@
+"""The int8 model of a real small model: its answers agree with float32's, calibrated on the images given."""
+
+import json
+import shutil
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from image_classifier import demo_data
+from image_classifier.errors import UserError
+from image_classifier.model import artifacts, networks, quantize
+from image_classifier.model.preprocessing import Preprocessing
+
+SIZE = 16
+SHAPE = (3, SIZE, SIZE)
+PREPROCESSING = Preprocessing.for_training(SHAPE, None)
+
+
+def _images(count, seed):
+    """Demo images as serving feeds them (the validation transform), and their labels."""
+    pairs = demo_data.samples(count, SIZE, seed)
+    pixels = np.stack([image for _, image in pairs]).transpose(0, 3, 1, 2).astype(np.float32)
+    mean = np.array(PREPROCESSING.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.array(PREPROCESSING.std, dtype=np.float32).reshape(1, 3, 1, 1)
+    return (pixels - mean) / std, np.array([label for label, _ in pairs])
+
+
+def _batches(images, batch_size=32):
+    return (mx.nd.array(images[start : start + batch_size]) for start in range(0, len(images), batch_size))
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    """A CIFAR ResNet-20 trained a little on the demo shapes, saved as `train` saves it."""
+    mx.random.seed(0)
+    net = networks.build(20, demo_data.NUM_CLASSES)
+    net.hybridize()
+    trainer = mx.gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 0.002})
+    loss = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+    images, labels = _images(1024, 0)
+    for _ in range(6):
+        for start in range(0, len(images), 32):
+            data, label = mx.nd.array(images[start : start + 32]), mx.nd.array(labels[start : start + 32])
+            with mx.autograd.record():
+                batch_loss = loss(net(data), label)
+            batch_loss.backward()
+            trainer.step(data.shape[0])
+    served = networks.with_probabilities(net, False)
+    served.hybridize()
+    served(mx.nd.zeros((1, *SHAPE)))
+    model_dir = tmp_path_factory.mktemp("model")
+    artifacts.save_epoch(served, model_dir, 1)
+    artifacts.write_metadata(model_dir, PREPROCESSING, dict(enumerate(demo_data.CLASS_NAMES)))
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def quantized_dir(trained_dir):
+    calibration, _ = _images(128, 1)
+    quantize.quantize(trained_dir, _batches(calibration), 128)
+    return trained_dir
+
+
+def _int8_net(model_dir):
+    symbol = mx.sym.load(str(model_dir / artifacts.INT8_SYMBOL_FILE))
+    net = mx.gluon.SymbolBlock(symbol, mx.sym.var("data", dtype="float32"))
+    net.collect_params().load(str(model_dir / artifacts.INT8_PARAMS_FILE), mx.cpu(), dtype_source="saved")
+    return net
+
+
+def test_int8_answers_agree_with_float32_on_held_out_images(quantized_dir):
+    images, labels = _images(300, 7)
+    float32 = np.concatenate([artifacts.load(quantized_dir)(batch).asnumpy() for batch in _batches(images)])
+    int8 = np.concatenate([_int8_net(quantized_dir)(batch).asnumpy() for batch in _batches(images)])
+    float32_accuracy, int8_accuracy = (float32.argmax(1) == labels).mean(), (int8.argmax(1) == labels).mean()
+    assert float32_accuracy > 0.8  # trained (chance: 0.25), so agreement means something
+    assert (int8.argmax(1) == float32.argmax(1)).mean() >= 0.95
+    assert int8_accuracy >= float32_accuracy - 0.03
+    np.testing.assert_allclose(int8.sum(1), 1.0, atol=1e-4)
+
+
+def test_the_graph_runs_int8_but_the_first_convolution_and_last_dense_layer(quantized_dir):
+    graph = json.loads((quantized_dir / artifacts.INT8_SYMBOL_FILE).read_text())
+    operators = [node for node in graph["nodes"] if node["op"] != "null"]
+    convolutions = [node["name"] for node in operators if node["op"] == quantize.CONV_OP]
+    dense = [node["name"] for node in operators if node["op"] == quantize.DENSE_OP]
+    assert not convolutions[0].startswith("quantized_") and not dense[-1].startswith("quantized_")
+    assert all(name.startswith("quantized_") for name in convolutions[1:])
+    assert any(node["op"] == "_contrib_quantize_v2" for node in operators)
+
+
+def test_float32_files_stay_and_serve_unchanged(quantized_dir):
+    assert artifacts.saved_epochs(quantized_dir) == [1]
+    assert not artifacts.missing_files(quantized_dir)
+
+
+def test_calibration_reads_only_the_images_it_is_given_to_read(trained_dir, tmp_path):
+    calibration, _ = _images(256, 1)
+    read = []
+
+    def counted():
+        for batch in _batches(calibration):
+            read.append(batch.shape[0])
+            yield batch
+
+    model_dir = shutil.copytree(trained_dir, tmp_path / "model")
+    quantize.quantize(model_dir, counted(), 64)
+    assert sum(read) == 64
+
+
+def test_no_calibration_images_is_refused_by_name(trained_dir):
+    with pytest.raises(UserError, match="calibration images"):
+        quantize.quantize(trained_dir, iter(()), 64)
+    assert (trained_dir / artifacts.INT8_PARAMS_FILE).exists()  # the earlier int8 model is left as it was
+
+
+def test_a_directory_without_a_model_is_refused_by_name(tmp_path):
+    with pytest.raises(UserError, match="holds no trained model"):
+        quantize.quantize(tmp_path, _batches(_images(32, 1)[0]), 32)
