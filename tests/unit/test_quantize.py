@@ -7,10 +7,11 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from image_classifier import demo_data
+from image_classifier import demo_data, devices
 from image_classifier.errors import UserError
 from image_classifier.model import artifacts, networks, quantize
 from image_classifier.model.preprocessing import Preprocessing
+from image_classifier.serving.predictor import Predictor
 
 SIZE = 16
 SHAPE = (3, SIZE, SIZE)
@@ -62,17 +63,10 @@ def quantized_dir(trained_dir):
     return trained_dir
 
 
-def _int8_net(model_dir):
-    symbol = mx.sym.load(str(model_dir / artifacts.INT8_SYMBOL_FILE))
-    net = mx.gluon.SymbolBlock(symbol, mx.sym.var("data", dtype="float32"))
-    net.collect_params().load(str(model_dir / artifacts.INT8_PARAMS_FILE), mx.cpu(), dtype_source="saved")
-    return net
-
-
-def test_int8_answers_agree_with_float32_on_held_out_images(quantized_dir):
+def test_served_int8_answers_agree_with_float32_on_held_out_images(quantized_dir):
     images, labels = _images(300, 7)
-    float32 = np.concatenate([artifacts.load(quantized_dir)(batch).asnumpy() for batch in _batches(images)])
-    int8 = np.concatenate([_int8_net(quantized_dir)(batch).asnumpy() for batch in _batches(images)])
+    float32 = Predictor.load(quantized_dir, mx.cpu()).predict(images)
+    int8 = Predictor.load(quantized_dir, mx.cpu(), "int8").predict(images)
     float32_accuracy, int8_accuracy = (float32.argmax(1) == labels).mean(), (int8.argmax(1) == labels).mean()
     assert float32_accuracy > 0.8  # trained (chance: 0.25), so agreement means something
     assert (int8.argmax(1) == float32.argmax(1)).mean() >= 0.95
@@ -118,3 +112,17 @@ def test_no_calibration_images_is_refused_by_name(trained_dir):
 def test_a_directory_without_a_model_is_refused_by_name(tmp_path):
     with pytest.raises(UserError, match="holds no trained model"):
         quantize.quantize(tmp_path, _batches(_images(32, 1)[0]), 32)
+
+
+def test_serving_int8_without_the_int8_files_is_refused_by_name(trained_dir, tmp_path):
+    model_dir = shutil.copytree(trained_dir, tmp_path / "model")
+    (model_dir / artifacts.INT8_PARAMS_FILE).unlink(missing_ok=True)
+    with pytest.raises(UserError, match=r"IMAGE_CLASSIFIER_PRECISION=int8.*lacks image-classification-int8\.params"):
+        Predictor.load(model_dir, mx.cpu(), "int8")
+
+
+def test_int8_on_a_gpu_host_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(mx.context, "num_gpus", lambda: 1)
+    with pytest.raises(UserError, match="IMAGE_CLASSIFIER_PRECISION=int8 runs on CPUs only"):
+        devices.serving_context(0, "int8")
+    assert devices.serving_context(0) == mx.gpu(0)

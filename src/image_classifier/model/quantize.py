@@ -20,7 +20,6 @@ from pathlib import Path
 
 import mxnet as mx
 
-from .. import atomic_files
 from ..errors import UserError
 from . import artifacts
 
@@ -81,9 +80,8 @@ def quantize(model_dir: Path, batches: Iterable[mx.nd.NDArray], num_images: int)
     if artifacts.missing_files(model_dir, (artifacts.SYMBOL_FILE, artifacts.PARAMS_FILES)):
         raise UserError(f"{model_dir} holds no trained model ({artifacts.SYMBOL_FILE} and {artifacts.PARAMS_FILES})")
     symbol = mx.sym.load(str(model_dir / artifacts.SYMBOL_FILE))
-    saved = mx.nd.load(str(artifacts.params_path(model_dir, artifacts.saved_epochs(model_dir)[-1])))
-    arg_params = {name[4:]: value for name, value in saved.items() if name.startswith("arg:")}
-    aux_params = {name[4:]: value for name, value in saved.items() if name.startswith("aux:")}
+    epoch_number = artifacts.saved_epochs(model_dir)[-1]
+    arg_params, aux_params = mx.model.load_params(str(model_dir / artifacts.PREFIX), epoch_number)
     first, batches = _peek(iter(batches))
     calibration = _Calibration(batches, first.shape, num_images)
     int8_symbol, int8_args, int8_aux = mx.contrib.quantization.quantize_model_mkldnn(
@@ -98,12 +96,6 @@ def quantize(model_dir: Path, batches: Iterable[mx.nd.NDArray], num_images: int)
         num_calib_examples=num_images,
         quantize_mode="smart",
     )
-    arrays = {f"arg:{name}": value for name, value in int8_args.items()}
-    arrays.update({f"aux:{name}": value for name, value in int8_aux.items()})
-    params_path, symbol_path = model_dir / artifacts.INT8_PARAMS_FILE, model_dir / artifacts.INT8_SYMBOL_FILE
-    with atomic_files.staged(params_path) as partial:
-        mx.nd.save(str(partial), arrays)
-    with atomic_files.staged(symbol_path) as partial:
-        int8_symbol.save(str(partial))
-    log.info("Wrote the int8 model (%s), calibrated on %d images", params_path.name, calibration.images_read)
-    return params_path
+    artifacts.save_int8(model_dir, int8_symbol, int8_args, int8_aux)
+    log.info("Wrote the int8 model (%s), calibrated on %d images", artifacts.INT8_PARAMS_FILE, calibration.images_read)
+    return model_dir / artifacts.INT8_PARAMS_FILE

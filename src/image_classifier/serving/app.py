@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     """
     settings = settings or Settings.from_environ(os.environ)
     model_dir = Paths.from_environ().model_dir
-    ctx = devices.serving_context(settings.worker_slot)
+    ctx = devices.serving_context(settings.worker_slot, settings.precision)
     program = handlers.program_path(model_dir, os.environ)
     app = Flask(__name__)
     _add_error_handlers(app)
@@ -112,6 +112,6 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         user_code = handlers.Handlers(program, model_dir, settings, ctx, predictor)
         app.add_url_rule("/invocations", view_func=user_code.invocations, methods=["POST"])
     else:
-        _add_invocations(app, settings, predictor or Predictor.load(model_dir, ctx))
+        _add_invocations(app, settings, predictor or Predictor.load(model_dir, ctx, settings.precision))
     app.wsgi_app = closing_when_unread(app.wsgi_app)
     return app

@@ -61,8 +61,9 @@ def main() -> int:
         settings = Settings.from_environ(os.environ)
         model_dir = Paths.from_environ().model_dir
         source_environ = handlers.with_local_source(model_dir, os.environ)
+        devices.serving_context(settings.worker_slot, settings.precision)  # refuses int8 on a GPU host
         if handlers.program_path(model_dir, source_environ) is None:  # user code's model_fn may read other files
-            check_model_dir(model_dir)
+            check_model_dir(model_dir, settings.precision)
         plan = workers.plan(devices.gpu_count(), workers.available_cores(), settings.workers)
     except UserError as error:
         log.error("serve cannot start: %s", error)

@@ -25,6 +25,7 @@ Ours:
                                          concurrent requests together, up to N per forward pass; 0 or 1: off
     IMAGE_CLASSIFIER_BODY_TIMEOUT        20 seconds for a request to arrive whole from its first byte, else 408
     IMAGE_CLASSIFIER_MAX_BODY_IN_MB      100: our memory bound on one body when SAGEMAKER_MAX_PAYLOAD_IN_MB=0
+    IMAGE_CLASSIFIER_PRECISION           float32; int8 serves the int8 model that quantize=int8 wrote (CPU only)
 """
 
 import functools
@@ -38,6 +39,7 @@ from .media_types import RESPONSE_TYPES
 
 WORKER_SLOT_ENV = "IMAGE_CLASSIFIER_WORKER_SLOT"  # set by gunicorn_config in each worker, not by users
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
+PRECISIONS = ("float32", "int8")
 PILLOW_MAX_PIXELS = 178_956_970  # 2 x PIL.Image.MAX_IMAGE_PIXELS: Pillow refuses to open larger images
 MB = 1024 * 1024
 DECODE_MEMORY_SHARE = 6  # 2 (half the memory) x 3 (decoded image, its conversion, its array)
@@ -96,6 +98,13 @@ def _batch_strategy(environ, name, default):
     return strategy
 
 
+def _precision(environ, name, default):
+    value = environ.get(name, "").strip().lower() or default
+    if value not in PRECISIONS:
+        raise UserError(f"{name} must be one of {', '.join(PRECISIONS)}, not '{value}'")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     port: int = 8080
@@ -114,6 +123,7 @@ class Settings:
     max_decoded_mb: int | None = None  # None: sized to the worker's memory (max_decoded_bytes)
     body_timeout: int = 20
     max_body_mb: int = 100
+    precision: str = "float32"  # the model files served: float32, or int8 (quantize=int8's)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "Settings":
@@ -137,6 +147,7 @@ class Settings:
             max_decoded_mb=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_DECODED_MB", defaults.max_decoded_mb, 1),
             body_timeout=_whole_number(environ, "IMAGE_CLASSIFIER_BODY_TIMEOUT", defaults.body_timeout, 1),
             max_body_mb=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_BODY_IN_MB", defaults.max_body_mb, 1),
+            precision=_precision(environ, "IMAGE_CLASSIFIER_PRECISION", defaults.precision),
         )
 
     @property
