@@ -1,17 +1,22 @@
 """The int8 model of a real small model: its answers agree with float32's, calibrated on the images given."""
 
+import io
 import json
 import shutil
 
 import mxnet as mx
 import numpy as np
 import pytest
+from PIL import Image
+from serving_models import export_model
 
 from image_classifier import demo_data, devices
 from image_classifier.errors import UserError
 from image_classifier.model import artifacts, networks, quantize
 from image_classifier.model.preprocessing import Preprocessing
+from image_classifier.serving.app import create_app
 from image_classifier.serving.predictor import Predictor
+from image_classifier.serving.settings import PRECISIONS, Settings
 
 SIZE = 16
 SHAPE = (3, SIZE, SIZE)
@@ -126,3 +131,31 @@ def test_int8_on_a_gpu_host_is_refused_by_name(monkeypatch):
     with pytest.raises(UserError, match="IMAGE_CLASSIFIER_PRECISION=int8 runs on CPUs only"):
         devices.serving_context(0, "int8")
     assert devices.serving_context(0) == mx.gpu(0)
+
+
+def test_the_app_serves_the_int8_model_when_the_setting_says_int8(quantized_dir, tmp_path, monkeypatch):
+    shutil.copytree(quantized_dir, tmp_path / "model")
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    (label, image), *_ = demo_data.samples(1, SIZE, 9)
+    body = io.BytesIO()
+    Image.fromarray(image).save(body, "PNG")
+    answers = {}
+    for precision in PRECISIONS:
+        client = create_app(Settings(precision=precision)).test_client()
+        response = client.post("/invocations", data=body.getvalue(), headers={"Content-Type": "image/png"})
+        assert response.status_code == 200
+        answers[precision] = np.array(response.get_json())
+    expected = Predictor.load(quantized_dir, mx.cpu(), "int8").predict(PREPROCESSING.apply(image)[None])[0]
+    np.testing.assert_allclose(answers["int8"], expected, atol=1e-6)
+    assert answers["int8"].argmax() == answers["float32"].argmax()
+
+
+def test_a_multi_label_model_quantizes_with_its_sigmoids(tmp_path):
+    """Untrained: its outputs are far from calibrated, so only the per-class decisions are compared."""
+    model_dir = export_model(tmp_path / "model", SHAPE, multi_label=True)
+    images, _ = _images(64, 3)
+    quantize.quantize(model_dir, _batches(images), 64)
+    float32 = Predictor.load(model_dir, mx.cpu()).predict(images)
+    int8 = Predictor.load(model_dir, mx.cpu(), "int8").predict(images)
+    assert np.abs(int8.sum(1) - 1).mean() > 0.05  # independent per-class probabilities, not a softmax
+    assert ((int8 > 0.5) == (float32 > 0.5)).mean() >= 0.9  # the same classes predicted present
