@@ -27,7 +27,15 @@ def gpu_count() -> int:
     return mx.context.num_gpus()
 
 
-def serving_context(worker_slot: int) -> mx.Context:
-    """The device of serving worker ``worker_slot``: a GPU of its own (round robin over them), else the CPU."""
+def serving_context(worker_slot: int, precision: str = "float32") -> mx.Context:
+    """The device of serving worker ``worker_slot``: a GPU of its own (round robin over them), else the CPU.
+
+    An int8 model is refused on a GPU host: MXNet's int8 graph is oneDNN's, which has CPU kernels only.
+    """
     num_gpus = mx.context.num_gpus()
+    if precision == "int8" and num_gpus:
+        raise UserError(
+            f"IMAGE_CLASSIFIER_PRECISION=int8 runs on CPUs only (MXNet's int8 models are oneDNN's) and this host "
+            f"has {num_gpus} GPU(s); serve float32 here (unset IMAGE_CLASSIFIER_PRECISION) or int8 on a CPU instance"
+        )
     return mx.gpu(worker_slot % num_gpus) if num_gpus else mx.cpu()

@@ -172,6 +172,10 @@ class Hyperparameters:
     )
     freeze_batch_norm: bool = _switch(builtin=False)
     export_onnx: bool = _switch(builtin=False)
+    quantize: str = _choice(("none", "int8"), "none", builtin=False)
+    quantize_calibration_images: int = hyperparameter(
+        _integer, "an integer greater than 0", lambda value: value > 0, "512", builtin=False
+    )
     # Checked with image_shape and num_layers in _check_network: a catalog name, refused with the closest ones.
     network: str | None = hyperparameter(_word, "a network of docs/networks.md", builtin=False)
     reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)

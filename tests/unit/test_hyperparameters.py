@@ -51,6 +51,8 @@ CASES = {
     "dropout_rate": ("0.2", 0.2, "1"),
     "freeze_batch_norm": ("1", True, "2"),
     "export_onnx": ("1", True, "2"),
+    "quantize": ("int8", "int8", "int4"),
+    "quantize_calibration_images": ("64", 64, "0"),
     "network": ("mobilenetv3_large", "mobilenetv3_large", "mobilenetv3"),
 }
 DEFAULTS = {
@@ -83,6 +85,8 @@ DEFAULTS = {
     "kv_store": None,
     "seed": None,
     "export_onnx": False,
+    "quantize": "none",
+    "quantize_calibration_images": 512,
     "freeze_epochs": 0,
     "trainable_layers": None,
     "body_lr_mult": 1.0,

@@ -15,6 +15,7 @@ def test_defaults_follow_sagemaker():
     settings = Settings.from_environ({})
     assert (settings.port, settings.host, settings.workers, settings.timeout) == (8080, "0.0.0.0", None, 60)
     assert settings.default_accept == "application/json"
+    assert settings.precision == "float32"
     assert settings.max_payload_bytes == 6 * 1024 * 1024
     assert settings.execution_parameters() == {
         "MaxConcurrentTransforms": 2,
@@ -34,10 +35,12 @@ def test_environment_overrides():
             "SAGEMAKER_MAX_PAYLOAD_IN_MB": "20",
             "SAGEMAKER_BATCH_STRATEGY": "SingleRecord",
             "IMAGE_CLASSIFIER_DYNAMIC_BATCH": "8",
+            "IMAGE_CLASSIFIER_PRECISION": "INT8",
         }
     )
     assert (settings.port, settings.host, settings.workers, settings.timeout) == (9000, "127.0.0.1", 3, 120)
     assert (settings.default_accept, settings.dynamic_batch) == ("application/jsonlines", 8)
+    assert settings.precision == "int8"
     assert settings.execution_parameters() == {
         "MaxConcurrentTransforms": 6,
         "BatchStrategy": "SINGLE_RECORD",
@@ -74,6 +77,11 @@ def test_max_concurrent_transforms_is_honoured():
         ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "-1", "SAGEMAKER_MAX_PAYLOAD_IN_MB must be a whole number of at least 0"),
         ("IMAGE_CLASSIFIER_BODY_TIMEOUT", "0", "IMAGE_CLASSIFIER_BODY_TIMEOUT must be a whole number of at least 1"),
         ("SAGEMAKER_MULTI_MODEL", "yes", "SAGEMAKER_MULTI_MODEL must be true or false, not 'yes'"),
+        (
+            "IMAGE_CLASSIFIER_PRECISION",
+            "float16",
+            "IMAGE_CLASSIFIER_PRECISION must be one of float32, int8, not 'float16'",
+        ),
     ],
 )
 def test_invalid_values_say_what_is_accepted(name, value, message):

@@ -5,6 +5,8 @@ image-classification-NNNN.params    weights after epoch NNNN (1-based)
 model-shapes.json                   [{"name": "data", "shape": [1, C, H, W]}]
 classes.json                        {"0": "name", ...}
 preprocessing.json                  the validation transform (see preprocessing.py)
+image-classification-int8-symbol.json, image-classification-int8.params
+                                    with quantize=int8: the served epoch quantized (see quantize.py)
 """
 
 import json
@@ -25,6 +27,9 @@ CLASSES_FILE = "classes.json"
 PARAMS_PATTERN = re.compile(rf"^{PREFIX}-(\d{{4}})\.params$")
 PARAMS_FILES = f"{PREFIX}-NNNN.params"  # any epoch's params file, as messages name it
 MODEL_FILES = (SYMBOL_FILE, SHAPES_FILE, PARAMS_FILES)
+INT8_SYMBOL_FILE = f"{PREFIX}-int8-symbol.json"
+INT8_PARAMS_FILE = f"{PREFIX}-int8.params"
+INT8_MODEL_FILES = (INT8_SYMBOL_FILE, SHAPES_FILE, INT8_PARAMS_FILE)
 
 
 def params_path(model_dir: Path, epoch_number: int) -> Path:
@@ -69,6 +74,26 @@ def save_epoch(served_net: mx.gluon.HybridBlock, model_dir: Path, epoch_number: 
     params, symbol = params_path(model_dir, epoch_number), model_dir / SYMBOL_FILE
     with atomic_files.staged(params, needed), atomic_files.staged(symbol, needed):
         served_net.export(str(atomic_files.partial_path(model_dir / PREFIX)), epoch_number)
+
+
+def save_int8(model_dir: Path, symbol: mx.sym.Symbol, arg_params: dict, aux_params: dict) -> None:
+    """The int8 model's symbol and params files (as export writes them, arg: and aux: prefixes), each whole."""
+    model_dir = Path(model_dir)
+    arrays = {f"arg:{name}": value for name, value in arg_params.items()}
+    arrays.update({f"aux:{name}": value for name, value in aux_params.items()})
+    with atomic_files.staged(model_dir / INT8_PARAMS_FILE) as partial:
+        mx.nd.save(str(partial), arrays)
+    with atomic_files.staged(model_dir / INT8_SYMBOL_FILE) as partial:
+        symbol.save(str(partial))
+
+
+def load_int8(model_dir: Path) -> tuple[mx.sym.Symbol, dict, dict]:
+    """The int8 model's symbol, arg and aux parameters."""
+    model_dir = Path(model_dir)
+    saved = mx.nd.load(str(model_dir / INT8_PARAMS_FILE))
+    arg_params = {name[4:]: value for name, value in saved.items() if name.startswith("arg:")}
+    aux_params = {name[4:]: value for name, value in saved.items() if name.startswith("aux:")}
+    return mx.sym.load(str(model_dir / INT8_SYMBOL_FILE)), arg_params, aux_params
 
 
 def write_metadata(model_dir: Path, preprocessing: Preprocessing, class_names: dict[int, str]) -> None:

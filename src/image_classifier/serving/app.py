@@ -124,7 +124,7 @@ def model_endpoint(
     program = handlers.program_path(model_dir, os.environ)
     if program:
         return handlers.Handlers(program, model_dir, settings, ctx, predictor).invocations
-    return Invocations(settings, predictor or Predictor.load(model_dir, ctx))
+    return Invocations(settings, predictor or Predictor.load(model_dir, ctx, settings.precision))
 
 
 def _refuse_invocations():
@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     With SAGEMAKER_MULTI_MODEL=true it starts with no model and serves those POST /models loads (multi_model.py).
     """
     settings = settings or Settings.from_environ(os.environ)
-    ctx = devices.serving_context(settings.worker_slot)
+    ctx = devices.serving_context(settings.worker_slot, settings.precision)
     app = Flask(__name__)
     _add_error_handlers(app)
 

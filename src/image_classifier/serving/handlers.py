@@ -128,7 +128,7 @@ class Handlers:
             self.preprocessing = self._saved_preprocessing(model_dir)
             self.class_names = artifacts.read_classes(model_dir)
         else:
-            self.model = predictor or Predictor.load(model_dir, ctx)
+            self.model = predictor or Predictor.load(model_dir, ctx, settings.precision)
             self.preprocessing = self.model.preprocessing
             self.class_names = self.model.class_names
             self._batcher = Batcher(self.model, max(1, settings.dynamic_batch or 1))

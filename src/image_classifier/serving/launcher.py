@@ -141,12 +141,13 @@ def main() -> int:
     try:
         settings = Settings.from_environ(os.environ)
         model_dir = Paths.from_environ().model_dir
+        devices.serving_context(settings.worker_slot, settings.precision)  # refuses int8 on a GPU host
         if settings.multi_model:  # no model until POST /models
             source_environ = os.environ
         else:
             source_environ = handlers.with_local_source(model_dir, os.environ)
             if handlers.program_path(model_dir, source_environ) is None:  # user code's model_fn may read others
-                check_model_dir(model_dir)
+                check_model_dir(model_dir, settings.precision)
         nginx = nginx_executable(os.environ)
         plan = workers.plan(devices.gpu_count(), workers.available_cores(), settings.workers)
     except UserError as error:

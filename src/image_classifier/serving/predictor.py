@@ -34,8 +34,16 @@ MAX_BATCH = 16  # images per forward pass: bounds the activations' memory, whate
 PASS_SIZES = (1, 2, 4, 8, MAX_BATCH)  # batch sizes bound to an executor
 
 
-def check_model_dir(model_dir: Path) -> None:
+def check_model_dir(model_dir: Path, precision: str = "float32") -> None:
     """The files serving needs, present; the message says what is missing and where it comes from."""
+    if precision == "int8":
+        missing = artifacts.missing_files(model_dir, artifacts.INT8_MODEL_FILES)
+        if missing:
+            raise UserError(
+                f"IMAGE_CLASSIFIER_PRECISION=int8, and the model directory {model_dir} lacks {', '.join(missing)}: "
+                f"train with the hyperparameter quantize=int8, or serve float32 (unset IMAGE_CLASSIFIER_PRECISION)"
+            )
+        return
     missing = artifacts.missing_files(model_dir)
     if missing:
         raise UserError(
@@ -44,15 +52,27 @@ def check_model_dir(model_dir: Path) -> None:
         )
 
 
+def _network_files(model_dir, epoch_number, precision):
+    """The symbol and its (arg, aux) parameters of the float32 model's epoch, or of the int8 model."""
+    if precision == "int8":
+        return artifacts.load_int8(model_dir)
+    epoch_number = epoch_number or artifacts.saved_epochs(model_dir)[-1]
+    symbol = mx.sym.load(str(model_dir / artifacts.SYMBOL_FILE))
+    return symbol, *mx.model.load_params(str(model_dir / artifacts.PREFIX), epoch_number)
+
+
 class Executors:
     """The network bound once per size in PASS_SIZES on ``ctx``, the executors sharing weights and memory."""
 
     def __init__(
-        self, model_dir: Path, ctx: mx.Context, image_shape: tuple[int, int, int], epoch_number: int | None = None
+        self,
+        model_dir: Path,
+        ctx: mx.Context,
+        image_shape: tuple[int, int, int],
+        epoch_number: int | None = None,
+        precision: str = "float32",
     ) -> None:
-        epoch_number = epoch_number or artifacts.saved_epochs(model_dir)[-1]
-        symbol = mx.sym.load(str(model_dir / artifacts.SYMBOL_FILE))
-        arg_params, aux_params = mx.model.load_params(str(model_dir / artifacts.PREFIX), epoch_number)
+        symbol, arg_params, aux_params = _network_files(model_dir, epoch_number, precision)
         weights = {name: value.as_in_context(ctx) for name, value in arg_params.items()}
         aux_states = {name: value.as_in_context(ctx) for name, value in aux_params.items()}
         self._executors = {}
@@ -90,18 +110,20 @@ class Predictor:
             self.num_classes = self.predict(np.zeros((batch_size, *preprocessing.image_shape), np.float32)).shape[1]
 
     @classmethod
-    def load(cls, model_dir: Path, ctx: mx.Context) -> "Predictor":
+    def load(cls, model_dir: Path, ctx: mx.Context, precision: str = "float32") -> "Predictor":
         started = time.monotonic()
-        check_model_dir(model_dir)
+        check_model_dir(model_dir, precision)
         preprocessing = artifacts.read_preprocessing(model_dir)
         predictor = cls(
-            network=Executors(model_dir, ctx, preprocessing.image_shape),
+            network=Executors(model_dir, ctx, preprocessing.image_shape, precision=precision),
             preprocessing=preprocessing,
             class_names=artifacts.read_classes(model_dir),
         )
         log.info(
-            "Model of epoch %d loaded on %s in %.1f s: %d classes, input %s, preprocessing %s",
-            artifacts.saved_epochs(model_dir)[-1],
+            "Model %s loaded on %s in %.1f s: %d classes, input %s, preprocessing %s",
+            f"int8 ({artifacts.INT8_PARAMS_FILE})"
+            if precision == "int8"
+            else f"of epoch {artifacts.saved_epochs(model_dir)[-1]}",
             ctx,
             time.monotonic() - started,
             predictor.num_classes,

@@ -35,6 +35,7 @@ Ours:
                                          balancer's usual 60 s)
     IMAGE_CLASSIFIER_MAX_BODY_IN_MB      100: our memory bound on one body read whole, or on one line or record
                                          of JSON Lines and RecordIO, when SAGEMAKER_MAX_PAYLOAD_IN_MB=0
+    IMAGE_CLASSIFIER_PRECISION           float32; int8 serves the int8 model that quantize=int8 wrote (CPU only)
 """
 
 import functools
@@ -48,6 +49,7 @@ from .media_types import RESPONSE_TYPES
 
 WORKER_SLOT_ENV = "IMAGE_CLASSIFIER_WORKER_SLOT"  # set by gunicorn_config in each worker, not by users
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
+PRECISIONS = ("float32", "int8")
 PILLOW_MAX_PIXELS = 178_956_970  # 2 x PIL.Image.MAX_IMAGE_PIXELS: Pillow refuses to open larger images
 MB = 1024 * 1024
 DECODE_MEMORY_SHARE = 6  # 2 (half the memory) x 3 (decoded image, its conversion, its array)
@@ -115,6 +117,13 @@ def _flag(environ, name, default):
     return text == "true"
 
 
+def _precision(environ, name, default):
+    value = environ.get(name, "").strip().lower() or default
+    if value not in PRECISIONS:
+        raise UserError(f"{name} must be one of {', '.join(PRECISIONS)}, not '{value}'")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     port: int = 8080
@@ -136,6 +145,7 @@ class Settings:
     keepalive_timeout: int = 75
     max_body_mb: int = 100
     multi_model: bool = False
+    precision: str = "float32"  # the model files served: float32, or int8 (quantize=int8's)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "Settings":
@@ -164,6 +174,7 @@ class Settings:
             ),
             max_body_mb=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_BODY_IN_MB", defaults.max_body_mb, 1),
             multi_model=_flag(environ, "SAGEMAKER_MULTI_MODEL", defaults.multi_model),
+            precision=_precision(environ, "IMAGE_CLASSIFIER_PRECISION", defaults.precision),
         )
 
     @property

@@ -15,7 +15,7 @@ from mxnet import autograd, gluon
 from .. import failure
 from ..errors import UserError
 from ..hyperparameters import Hyperparameters
-from ..model import networks, onnx_export
+from ..model import networks, onnx_export, quantize
 from . import metrics, watchdog
 from .checkpoints import Checkpoints
 from .epoch_data import EpochData
@@ -198,4 +198,7 @@ class EpochRunner:
         self.outputs.reporter.finish(watchdog.beating(self.data.validation_batches()), self.learner.contexts[0])
         if hp.export_onnx and keeper is not None:
             log.info("Wrote %s", onnx_export.export(self.outputs.model_dir))
+        if hp.quantize == "int8" and keeper is not None:
+            calibration = (data for data, _, _ in watchdog.beating(self.data.validation_batches()))
+            quantize.quantize(self.outputs.model_dir, calibration, hp.quantize_calibration_images)
         watchdog.finished()

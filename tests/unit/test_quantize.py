@@ -1,0 +1,161 @@
+"""The int8 model of a real small model: its answers agree with float32's, calibrated on the images given."""
+
+import io
+import json
+import shutil
+
+import mxnet as mx
+import numpy as np
+import pytest
+from PIL import Image
+from serving_models import export_model
+
+from image_classifier import demo_data, devices
+from image_classifier.errors import UserError
+from image_classifier.model import artifacts, networks, quantize
+from image_classifier.model.preprocessing import Preprocessing
+from image_classifier.serving.app import create_app
+from image_classifier.serving.predictor import Predictor
+from image_classifier.serving.settings import PRECISIONS, Settings
+
+SIZE = 16
+SHAPE = (3, SIZE, SIZE)
+PREPROCESSING = Preprocessing.for_training(SHAPE, None)
+
+
+def _images(count, seed):
+    """Demo images as serving feeds them (the validation transform), and their labels."""
+    pairs = demo_data.samples(count, SIZE, seed)
+    pixels = np.stack([image for _, image in pairs]).transpose(0, 3, 1, 2).astype(np.float32)
+    mean = np.array(PREPROCESSING.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.array(PREPROCESSING.std, dtype=np.float32).reshape(1, 3, 1, 1)
+    return (pixels - mean) / std, np.array([label for label, _ in pairs])
+
+
+def _batches(images, batch_size=32):
+    return (mx.nd.array(images[start : start + batch_size]) for start in range(0, len(images), batch_size))
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    """A CIFAR ResNet-20 trained a little on the demo shapes, saved as `train` saves it."""
+    mx.random.seed(0)
+    net = networks.build(20, demo_data.NUM_CLASSES)
+    net.hybridize()
+    trainer = mx.gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 0.002})
+    loss = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+    images, labels = _images(1024, 0)
+    for _ in range(6):
+        for start in range(0, len(images), 32):
+            data, label = mx.nd.array(images[start : start + 32]), mx.nd.array(labels[start : start + 32])
+            with mx.autograd.record():
+                batch_loss = loss(net(data), label)
+            batch_loss.backward()
+            trainer.step(data.shape[0])
+    served = networks.with_probabilities(net, False)
+    served.hybridize()
+    served(mx.nd.zeros((1, *SHAPE)))
+    model_dir = tmp_path_factory.mktemp("model")
+    artifacts.save_epoch(served, model_dir, 1)
+    artifacts.write_metadata(model_dir, PREPROCESSING, dict(enumerate(demo_data.CLASS_NAMES)))
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def quantized_dir(trained_dir):
+    calibration, _ = _images(128, 1)
+    quantize.quantize(trained_dir, _batches(calibration), 128)
+    return trained_dir
+
+
+def test_served_int8_answers_agree_with_float32_on_held_out_images(quantized_dir):
+    images, labels = _images(300, 7)
+    float32 = Predictor.load(quantized_dir, mx.cpu()).predict(images)
+    int8 = Predictor.load(quantized_dir, mx.cpu(), "int8").predict(images)
+    float32_accuracy, int8_accuracy = (float32.argmax(1) == labels).mean(), (int8.argmax(1) == labels).mean()
+    assert float32_accuracy > 0.8  # trained (chance: 0.25), so agreement means something
+    assert (int8.argmax(1) == float32.argmax(1)).mean() >= 0.95
+    assert int8_accuracy >= float32_accuracy - 0.03
+    np.testing.assert_allclose(int8.sum(1), 1.0, atol=1e-4)
+
+
+def test_the_graph_runs_int8_but_the_first_convolution_and_last_dense_layer(quantized_dir):
+    graph = json.loads((quantized_dir / artifacts.INT8_SYMBOL_FILE).read_text())
+    operators = [node for node in graph["nodes"] if node["op"] != "null"]
+    convolutions = [node["name"] for node in operators if node["op"] == quantize.CONV_OP]
+    dense = [node["name"] for node in operators if node["op"] == quantize.DENSE_OP]
+    assert not convolutions[0].startswith("quantized_") and not dense[-1].startswith("quantized_")
+    assert all(name.startswith("quantized_") for name in convolutions[1:])
+    assert any(node["op"] == "_contrib_quantize_v2" for node in operators)
+
+
+def test_float32_files_stay_and_serve_unchanged(quantized_dir):
+    assert artifacts.saved_epochs(quantized_dir) == [1]
+    assert not artifacts.missing_files(quantized_dir)
+
+
+def test_calibration_reads_only_the_images_it_is_given_to_read(trained_dir, tmp_path):
+    calibration, _ = _images(256, 1)
+    read = []
+
+    def counted():
+        for batch in _batches(calibration):
+            read.append(batch.shape[0])
+            yield batch
+
+    model_dir = shutil.copytree(trained_dir, tmp_path / "model")
+    quantize.quantize(model_dir, counted(), 64)
+    assert sum(read) == 64
+
+
+def test_no_calibration_images_is_refused_by_name(trained_dir):
+    with pytest.raises(UserError, match="calibration images"):
+        quantize.quantize(trained_dir, iter(()), 64)
+    assert (trained_dir / artifacts.INT8_PARAMS_FILE).exists()  # the earlier int8 model is left as it was
+
+
+def test_a_directory_without_a_model_is_refused_by_name(tmp_path):
+    with pytest.raises(UserError, match="holds no trained model"):
+        quantize.quantize(tmp_path, _batches(_images(32, 1)[0]), 32)
+
+
+def test_serving_int8_without_the_int8_files_is_refused_by_name(trained_dir, tmp_path):
+    model_dir = shutil.copytree(trained_dir, tmp_path / "model")
+    (model_dir / artifacts.INT8_PARAMS_FILE).unlink(missing_ok=True)
+    with pytest.raises(UserError, match=r"IMAGE_CLASSIFIER_PRECISION=int8.*lacks image-classification-int8\.params"):
+        Predictor.load(model_dir, mx.cpu(), "int8")
+
+
+def test_int8_on_a_gpu_host_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(mx.context, "num_gpus", lambda: 1)
+    with pytest.raises(UserError, match="IMAGE_CLASSIFIER_PRECISION=int8 runs on CPUs only"):
+        devices.serving_context(0, "int8")
+    assert devices.serving_context(0) == mx.gpu(0)
+
+
+def test_the_app_serves_the_int8_model_when_the_setting_says_int8(quantized_dir, tmp_path, monkeypatch):
+    shutil.copytree(quantized_dir, tmp_path / "model")
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    (label, image), *_ = demo_data.samples(1, SIZE, 9)
+    body = io.BytesIO()
+    Image.fromarray(image).save(body, "PNG")
+    answers = {}
+    for precision in PRECISIONS:
+        client = create_app(Settings(precision=precision)).test_client()
+        response = client.post("/invocations", data=body.getvalue(), headers={"Content-Type": "image/png"})
+        assert response.status_code == 200
+        answers[precision] = np.array(response.get_json())
+    expected = Predictor.load(quantized_dir, mx.cpu(), "int8").predict(PREPROCESSING.apply(image)[None])[0]
+    np.testing.assert_allclose(answers["int8"], expected, atol=1e-6)
+    assert answers["int8"].argmax() == answers["float32"].argmax()
+
+
+def test_a_multi_label_model_quantizes_with_its_sigmoids(tmp_path):
+    """Untrained: its outputs are far from calibrated, so only the per-class decisions are compared."""
+    model_dir = export_model(tmp_path / "model", SHAPE, multi_label=True)
+    images, _ = _images(64, 3)
+    quantize.quantize(model_dir, _batches(images), 64)
+    float32 = Predictor.load(model_dir, mx.cpu()).predict(images)
+    int8 = Predictor.load(model_dir, mx.cpu(), "int8").predict(images)
+    assert np.abs(int8.sum(1) - 1).mean() > 0.05  # independent per-class probabilities, not a softmax
+    assert ((int8 > 0.5) == (float32 > 0.5)).mean() >= 0.9  # the same classes predicted present
