@@ -170,6 +170,8 @@ class Hyperparameters:
     export_onnx: bool = _switch(builtin=False)
     # Checked with image_shape and num_layers in _check_network: a catalog name, refused with the closest ones.
     network: str | None = hyperparameter(_word, "a GluonCV network of the README's table", builtin=False)
+    lr_scheduler: str = _choice(("step", "cosine", "poly"), "step", builtin=False)
+    warmup_epochs: int = _at_least_zero("0")
     reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)
 
 
@@ -231,6 +233,16 @@ def _check_together(values):
         raise UserError(
             f"The value '{values['checkpoint_frequency']}' is not valid for the 'checkpoint_frequency' "
             f"hyperparameter which accepts an integer from 1 to epochs ({values['epochs']})"
+        )
+    if values["warmup_epochs"] >= values["epochs"]:
+        raise UserError(
+            f"The value '{values['warmup_epochs']}' is not valid for the 'warmup_epochs' hyperparameter which "
+            f"accepts an integer from 0 to epochs - 1 ({values['epochs'] - 1}): training must go on after warm-up"
+        )
+    if values["lr_scheduler_step"] is not None and values["lr_scheduler"] != "step":
+        raise UserError(
+            f"lr_scheduler_step sets the epochs of lr_scheduler=step, not of lr_scheduler={values['lr_scheduler']} "
+            f"(which decays every batch); remove lr_scheduler_step or set lr_scheduler=step"
         )
     if values["use_pretrained_model"] and values["network"] is None and values["num_layers"] not in PRETRAINED_DEPTHS:
         listed = ", ".join(str(depth) for depth in PRETRAINED_DEPTHS)

@@ -50,6 +50,8 @@ CASES = {
     "body_lr_mult": ("0.1", 0.1, "0"),
     "export_onnx": ("1", True, "2"),
     "network": ("mobilenetv3_large", "mobilenetv3_large", "mobilenetv3"),
+    "lr_scheduler": ("cosine", "cosine", "linear"),
+    "warmup_epochs": ("2", 2, "-1"),
 }
 DEFAULTS = {
     "num_layers": 152,
@@ -85,6 +87,8 @@ DEFAULTS = {
     "trainable_layers": None,
     "body_lr_mult": 1.0,
     "network": None,
+    "lr_scheduler": "step",
+    "warmup_epochs": 0,
 }
 
 

@@ -1,0 +1,105 @@
+"""Our recipe hyperparameters (learning-rate schedules and warm-up, ...) against hand computations."""
+
+import math
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, gluon
+
+from image_classifier import hyperparameters
+from image_classifier.errors import UserError
+from image_classifier.training.optimizer import lr_scheduler, optimizer_params
+
+BATCHES = 10  # per epoch
+
+
+def parse(**values):
+    return hyperparameters.parse({"num_classes": "2", "num_training_samples": "100", **values})
+
+
+def rates(hp, updates):
+    """The learning rate of each of ``updates`` (MXNet numbers updates from 1)."""
+    scheduler = lr_scheduler(hp, BATCHES)
+    return [scheduler(update) for update in updates]
+
+
+def test_the_default_is_the_builtins_step_schedule_or_none():
+    assert lr_scheduler(parse(), BATCHES) is None
+    stepped = parse(lr_scheduler_step="2,4", lr_scheduler_factor="0.5", learning_rate="0.1")
+    assert rates(stepped, (1, 20, 21, 40, 41)) == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
+
+
+def test_warm_up_rises_linearly_from_0_then_holds_the_rate():
+    hp = parse(warmup_epochs="2", epochs="5", learning_rate="0.1")
+    assert rates(hp, (1, 10, 19, 20, 21, 50)) == pytest.approx([0.005, 0.05, 0.095, 0.1, 0.1, 0.1])
+
+
+def test_warm_up_then_steps_at_their_epochs():
+    hp = parse(warmup_epochs="1", epochs="5", lr_scheduler_step="3", lr_scheduler_factor="0.1", learning_rate="0.2")
+    assert rates(hp, (5, 10, 11, 30, 31)) == pytest.approx([0.1, 0.2, 0.2, 0.2, 0.02])
+
+
+def test_cosine_decays_every_update_to_0_at_the_last_after_warm_up():
+    hp = parse(lr_scheduler="cosine", warmup_epochs="2", epochs="6", learning_rate="0.1")
+    updates = (1, 20, 30, 40, 50, 60)  # warm-up ends at 20; 40 updates of decay follow
+    expected = [0.005] + [0.05 * (1 + math.cos(math.pi * (update - 20) / 40)) for update in updates[1:]]
+    assert rates(hp, updates) == pytest.approx(expected)
+    assert expected[3] == pytest.approx(0.05) and expected[-1] == pytest.approx(0.0)
+
+
+def test_poly_decays_with_power_2_to_0_at_the_last():
+    hp = parse(lr_scheduler="poly", epochs="4", learning_rate="0.1")
+    assert rates(hp, (1, 20, 30, 40)) == pytest.approx([0.1 * (1 - 1 / 40) ** 2, 0.025, 0.1 / 16, 0.0])
+
+
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        ({"lr_scheduler": "linear"}, "'lr_scheduler' hyperparameter which accepts one of the following: 'step'"),
+        ({"warmup_epochs": "-1"}, "'warmup_epochs' hyperparameter which accepts an integer of at least 0"),
+        ({"warmup_epochs": "3", "epochs": "3"}, "'warmup_epochs' hyperparameter which accepts an integer from 0"),
+        ({"lr_scheduler": "cosine", "lr_scheduler_step": "2"}, "remove lr_scheduler_step or set lr_scheduler=step"),
+    ],
+)
+def test_schedule_values_are_refused_by_name(values, fragment):
+    with pytest.raises(UserError, match=fragment):
+        parse(**values)
+
+
+def tiny_trainer(hp):
+    mx.random.seed(0)
+    net = gluon.nn.Dense(2, in_units=3)
+    net.initialize(mx.init.Xavier())
+    name, params = optimizer_params(hp, BATCHES)
+    return net, gluon.Trainer(net.collect_params(), name, params)
+
+
+def train(net, trainer, steps):
+    """``steps`` updates on fixed data; the learning rate of each."""
+    data, label = mx.nd.arange(12).reshape((4, 3)) / 12, mx.nd.array([0, 1, 0, 1])
+    used = []
+    for _ in range(steps):
+        with autograd.record():
+            loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(data), label)
+        loss.backward()
+        trainer.step(4)
+        used.append(trainer.learning_rate)
+    return used
+
+
+@pytest.mark.parametrize("schedule", ["step", "cosine", "poly"])
+def test_the_schedule_resumes_from_the_trainers_states_at_its_update(tmp_path, schedule):
+    hp = parse(lr_scheduler=schedule, warmup_epochs="1", epochs="3", learning_rate="0.1")
+    never_stopped_net, trainer = tiny_trainer(hp)
+    never_stopped = train(never_stopped_net, trainer, 30)
+    net, trainer = tiny_trainer(hp)
+    before = train(net, trainer, 13)  # stopped mid-epoch, as a checkpoint on SIGTERM
+    net.save_parameters(str(tmp_path / "net.params"))
+    trainer.save_states(str(tmp_path / "trainer.states"))
+    resumed_net, resumed = tiny_trainer(hp)
+    resumed_net.load_parameters(str(tmp_path / "net.params"))
+    resumed.load_states(str(tmp_path / "trainer.states"))
+    assert before + train(resumed_net, resumed, 17) == never_stopped
+    assert never_stopped[0] == pytest.approx(0.01) and never_stopped[9] == pytest.approx(0.1)
+    assert np.array_equal(resumed_net.weight.data().asnumpy(), never_stopped_net.weight.data().asnumpy())
