@@ -172,6 +172,9 @@ class Hyperparameters:
     network: str | None = hyperparameter(_word, "a GluonCV network of the README's table", builtin=False)
     lr_scheduler: str = _choice(("step", "cosine", "poly"), "step", builtin=False)
     warmup_epochs: int = _at_least_zero("0")
+    label_smoothing: float = hyperparameter(
+        _number, "a float in the range [0, 1)", lambda value: 0.0 <= value < 1.0, "0", builtin=False
+    )
     reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)
 
 

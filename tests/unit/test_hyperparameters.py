@@ -52,6 +52,7 @@ CASES = {
     "network": ("mobilenetv3_large", "mobilenetv3_large", "mobilenetv3"),
     "lr_scheduler": ("cosine", "cosine", "linear"),
     "warmup_epochs": ("2", 2, "-1"),
+    "label_smoothing": ("0.1", 0.1, "1"),
 }
 DEFAULTS = {
     "num_layers": 152,
@@ -89,6 +90,7 @@ DEFAULTS = {
     "network": None,
     "lr_scheduler": "step",
     "warmup_epochs": 0,
+    "label_smoothing": 0.0,
 }
 
 

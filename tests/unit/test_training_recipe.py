@@ -1,4 +1,4 @@
-"""Our recipe hyperparameters (learning-rate schedules and warm-up, ...) against hand computations."""
+"""Our recipe hyperparameters (schedules and warm-up, label smoothing, ...) against hand computations."""
 
 import math
 
@@ -10,6 +10,7 @@ from mxnet import autograd, gluon
 from image_classifier import hyperparameters
 from image_classifier.errors import UserError
 from image_classifier.training.optimizer import lr_scheduler, optimizer_params
+from image_classifier.training.targets import Targets
 
 BATCHES = 10  # per epoch
 
@@ -103,3 +104,36 @@ def test_the_schedule_resumes_from_the_trainers_states_at_its_update(tmp_path, s
     assert before + train(resumed_net, resumed, 17) == never_stopped
     assert never_stopped[0] == pytest.approx(0.01) and never_stopped[9] == pytest.approx(0.1)
     assert np.array_equal(resumed_net.weight.data().asnumpy(), never_stopped_net.weight.data().asnumpy())
+
+
+def test_smoothed_softmax_targets_and_loss_against_a_hand_computation():
+    targets = Targets(num_classes=4, multi_label=False, smoothing=0.2)
+    smoothed = targets(mx.nd.array([2, 0]))
+    assert not targets.sparse
+    assert smoothed.asnumpy() == pytest.approx(np.array([[0.05, 0.05, 0.85, 0.05], [0.85, 0.05, 0.05, 0.05]]))
+    logits = np.array([[1.0, 2.0, 3.0, 0.5], [0.0, -1.0, 1.0, 2.0]])
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    by_hand = -(smoothed.asnumpy() * log_softmax).sum(axis=1)
+    loss = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=targets.sparse)(mx.nd.array(logits), smoothed)
+    assert loss.asnumpy() == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_smoothed_multi_label_targets_move_toward_one_half():
+    targets = Targets(num_classes=3, multi_label=True, smoothing=0.1)
+    assert targets.sparse
+    assert targets(mx.nd.array([[1, 0, 1]])).asnumpy() == pytest.approx(np.array([[0.95, 0.05, 0.95]]))
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_without_smoothing_the_labels_pass_untouched(multi_label):
+    label = mx.nd.array([[1, 0, 1]] if multi_label else [2, 0])
+    targets = Targets(num_classes=3, multi_label=multi_label, smoothing=parse().label_smoothing)
+    assert targets(label) is label and targets.sparse
+
+
+@pytest.mark.parametrize("raw", ["1", "-0.1", "1.5", "x"])
+def test_label_smoothing_outside_0_to_1_is_refused_by_name(raw):
+    with pytest.raises(
+        UserError, match=r"'label_smoothing' hyperparameter which accepts a float in the range \[0, 1\)"
+    ):
+        parse(label_smoothing=raw)

@@ -88,7 +88,7 @@ class EpochRunner:
             with autograd.record():
                 outputs = [learner.net(x) for x, _ in pairs]
                 losses = [
-                    learner.loss(out.astype("float32", copy=False), y, None, *self._pos_weight(i))
+                    learner.loss(out.astype("float32", copy=False), learner.targets(y), None, *self._pos_weight(i))
                     for i, (out, (_, y)) in enumerate(zip(outputs, pairs))
                 ]
             autograd.backward(losses)

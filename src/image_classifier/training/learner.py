@@ -18,6 +18,7 @@ from ..hyperparameters import Hyperparameters
 from ..model import networks
 from .finetune import FineTuning
 from .optimizer import optimizer_params
+from .targets import Targets
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Learner:
     num_workers: int
     rank: int  # this worker's shard
     fine_tuning: FineTuning
+    targets: Targets  # what the loss compares the outputs with
     loss: gluon.loss.Loss
     pos_weight: list[mx.nd.NDArray] | None  # per device, multi-label with use_weighted_loss
 
@@ -50,7 +52,8 @@ class Learner:
         batches_per_epoch = math.ceil(iterators.shard_count(train_set, num_workers) / hp.mini_batch_size)
         optimizer, params = optimizer_params(hp, batches_per_epoch)
         trainer = gluon.Trainer(net.collect_params(), optimizer, params, kvstore=kvstore)
-        loss, pos_weight = _loss(hp, train_set, contexts)
+        targets = Targets(hp.num_classes, hp.multi_label, hp.label_smoothing)
+        loss, pos_weight = _loss(hp, train_set, contexts, targets)
         return cls(
             net=net,
             served=networks.with_probabilities(net, hp.multi_label),
@@ -61,6 +64,7 @@ class Learner:
             num_workers=num_workers,
             rank=rank,
             fine_tuning=FineTuning(hp, net, trainer),
+            targets=targets,
             loss=loss,
             pos_weight=pos_weight,
         )
@@ -71,9 +75,9 @@ class Learner:
         return None if self.distributed else self.trainer
 
 
-def _loss(hp, train_set, contexts):
+def _loss(hp, train_set, contexts, targets):
     if not hp.multi_label:
-        return gluon.loss.SoftmaxCrossEntropyLoss(), None
+        return gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=targets.sparse), None
     pos_weight = None
     if hp.use_weighted_loss:
         positives = train_set.labels.sum(axis=0)
