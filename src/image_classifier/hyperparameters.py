@@ -175,6 +175,7 @@ class Hyperparameters:
     label_smoothing: float = hyperparameter(
         _number, "a float in the range [0, 1)", lambda value: 0.0 <= value < 1.0, "0", builtin=False
     )
+    no_bias_decay: bool = _switch(builtin=False)
     reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)
 
 

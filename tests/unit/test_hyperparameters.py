@@ -53,6 +53,7 @@ CASES = {
     "lr_scheduler": ("cosine", "cosine", "linear"),
     "warmup_epochs": ("2", 2, "-1"),
     "label_smoothing": ("0.1", 0.1, "1"),
+    "no_bias_decay": ("1", True, "2"),
 }
 DEFAULTS = {
     "num_layers": 152,
@@ -91,6 +92,7 @@ DEFAULTS = {
     "lr_scheduler": "step",
     "warmup_epochs": 0,
     "label_smoothing": 0.0,
+    "no_bias_decay": False,
 }
 
 

@@ -9,7 +9,8 @@ from mxnet import autograd, gluon
 
 from image_classifier import hyperparameters
 from image_classifier.errors import UserError
-from image_classifier.training.optimizer import lr_scheduler, optimizer_params
+from image_classifier.model import networks
+from image_classifier.training.optimizer import lr_scheduler, optimizer_params, without_bias_decay
 from image_classifier.training.targets import Targets
 
 BATCHES = 10  # per epoch
@@ -137,3 +138,47 @@ def test_label_smoothing_outside_0_to_1_is_refused_by_name(raw):
         UserError, match=r"'label_smoothing' hyperparameter which accepts a float in the range \[0, 1\)"
     ):
         parse(label_smoothing=raw)
+
+
+def decayed(trainer):
+    """Each parameter's weight decay as the trainer's optimizer applies it: by Parameter, and by index alone
+    (as a dist kvstore's servers see it)."""
+    optimizer = trainer.optimizer
+    names = {index: param.name for index, param in optimizer.param_dict.items()}
+    by_parameter = dict(zip(names.values(), optimizer._get_wds(list(names))))
+    param_dict, optimizer.param_dict = optimizer.param_dict, {}
+    try:
+        by_index = dict(zip(names.values(), optimizer._get_wds(list(names))))
+    finally:
+        optimizer.param_dict = param_dict
+    return by_parameter, by_index
+
+
+def biases_and_batch_norms(net):
+    """The parameters no_bias_decay exempts, found by the blocks that hold them, not by name."""
+    found = set()
+
+    def visit(block):
+        if isinstance(block, gluon.nn.BatchNorm):
+            found.update((block.gamma.name, block.beta.name))
+        elif isinstance(getattr(block, "bias", None), gluon.Parameter):
+            found.add(block.bias.name)
+
+    net.apply(visit)
+    return found
+
+
+@pytest.mark.parametrize("setting", ["0", "1"])
+def test_no_bias_decay_exempts_exactly_biases_and_batch_norms_gamma_and_beta(setting):
+    hp = parse(no_bias_decay=setting, weight_decay="0.001")
+    net = networks.build(20, 2)
+    name, params = optimizer_params(hp, BATCHES)
+    trainer = gluon.Trainer(net.collect_params(), name, params)
+    if hp.no_bias_decay:
+        without_bias_decay(trainer)
+    exempt = biases_and_batch_norms(net) if hp.no_bias_decay else set()
+    assert len(exempt) == (2 * 21 + 1 if hp.no_bias_decay else 0)  # 21 batch norms, the dense head's bias
+    trained = [name for name, param in net.collect_params().items() if param.grad_req != "null"]
+    expected = {name: 0.0 if name in exempt else 0.001 for name in trained}
+    for applied in decayed(trainer):
+        assert {name: applied[name] for name in trained} == pytest.approx(expected)

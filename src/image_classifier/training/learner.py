@@ -17,7 +17,7 @@ from ..environment import Environment
 from ..hyperparameters import Hyperparameters
 from ..model import networks
 from .finetune import FineTuning
-from .optimizer import optimizer_params
+from .optimizer import optimizer_params, without_bias_decay
 from .targets import Targets
 
 
@@ -52,6 +52,8 @@ class Learner:
         batches_per_epoch = math.ceil(iterators.shard_count(train_set, num_workers) / hp.mini_batch_size)
         optimizer, params = optimizer_params(hp, batches_per_epoch)
         trainer = gluon.Trainer(net.collect_params(), optimizer, params, kvstore=kvstore)
+        if hp.no_bias_decay:
+            without_bias_decay(trainer)
         targets = Targets(hp.num_classes, hp.multi_label, hp.label_smoothing)
         loss, pos_weight = _loss(hp, train_set, contexts, targets)
         return cls(

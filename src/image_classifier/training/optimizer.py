@@ -1,8 +1,13 @@
 """The optimizer and its learning-rate schedule from the hyperparameters (the built-in's and ours)."""
 
 import mxnet as mx
+from mxnet import gluon
 
 from ..hyperparameters import Hyperparameters
+
+# Biases and batch norm's gamma and beta end so in Gluon's names and in MXNet's symbolic ones (a model loaded
+# from its symbol file) alike, as MXNet's own Optimizer.set_wd_mult reads them.
+NO_DECAY_SUFFIXES = ("_bias", "_gamma", "_beta")
 
 
 def lr_scheduler(hp: Hyperparameters, batches_per_epoch: int) -> mx.lr_scheduler.LRScheduler | None:
@@ -44,3 +49,16 @@ def optimizer_params(hp: Hyperparameters, batches_per_epoch: int) -> tuple[str, 
     elif hp.optimizer == "rmsprop":
         params.update(gamma1=hp.gamma, epsilon=hp.eps)
     return hp.optimizer, params
+
+
+def without_bias_decay(trainer: gluon.Trainer) -> None:
+    """``no_bias_decay``: no weight decay on biases and batch norm's gamma and beta, GluonCV's ``--no-wd``.
+
+    Set on the Parameters, which the trainer's optimizer reads, and by the optimizer's index too (the
+    trainer numbers its parameters by sorted name): a dist kvstore's servers get the optimizer without them.
+    """
+    params = trainer.optimizer.param_dict
+    exempt = {index: param for index, param in params.items() if param.name.endswith(NO_DECAY_SUFFIXES)}
+    for param in exempt.values():
+        param.wd_mult = 0.0
+    trainer.optimizer.set_wd_mult(dict.fromkeys(exempt, 0.0))
