@@ -176,6 +176,7 @@ class Hyperparameters:
         _number, "a float in the range [0, 1)", lambda value: 0.0 <= value < 1.0, "0", builtin=False
     )
     no_bias_decay: bool = _switch(builtin=False)
+    zero_init_last_bn: bool = _switch(builtin=False)
     reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)
 
 
@@ -257,14 +258,17 @@ def _check_together(values):
 
 
 def _check_network(values, given):
-    """``network``: a catalog name, sized for image_shape, and num_layers (when given) agreeing with it."""
+    """``network``: a catalog name, sized for image_shape, num_layers (when given) agreeing with it, and
+    residual blocks for zero_init_last_bn."""
     name = values["network"]
     if name is None:
         return
     if name not in network_catalog.NETWORKS:
         raise UserError(network_catalog.unknown_network(name))
-    problem = network_catalog.size_problem(name, values["image_shape"]) or (
-        network_catalog.layers_problem(name, values["num_layers"]) if "num_layers" in given else None
+    problem = (
+        network_catalog.size_problem(name, values["image_shape"])
+        or (network_catalog.layers_problem(name, values["num_layers"]) if "num_layers" in given else None)
+        or (network_catalog.zero_init_problem(name) if values["zero_init_last_bn"] else None)
     )
     if problem:
         raise UserError(problem)

@@ -54,6 +54,7 @@ CASES = {
     "warmup_epochs": ("2", 2, "-1"),
     "label_smoothing": ("0.1", 0.1, "1"),
     "no_bias_decay": ("1", True, "2"),
+    "zero_init_last_bn": ("1", True, "2"),
 }
 DEFAULTS = {
     "num_layers": 152,
@@ -93,6 +94,7 @@ DEFAULTS = {
     "warmup_epochs": 0,
     "label_smoothing": 0.0,
     "no_bias_decay": False,
+    "zero_init_last_bn": False,
 }
 
 

@@ -5,6 +5,7 @@ import math
 import mxnet as mx
 import numpy as np
 import pytest
+from gluoncv.model_zoo import cifarresnet, resnest, resnet, resnetv1b, resnext
 from mxnet import autograd, gluon
 
 from image_classifier import hyperparameters
@@ -182,3 +183,72 @@ def test_no_bias_decay_exempts_exactly_biases_and_batch_norms_gamma_and_beta(set
     expected = {name: 0.0 if name in exempt else 0.001 for name in trained}
     for applied in decayed(trainer):
         assert {name: applied[name] for name in trained} == pytest.approx(expected)
+
+
+RESIDUAL_BLOCKS = (
+    resnet.BasicBlockV1,
+    resnet.BottleneckV1,
+    resnet.BasicBlockV2,
+    resnet.BottleneckV2,
+    resnetv1b.BasicBlockV1b,
+    resnetv1b.BottleneckV1b,
+    resnext.Block,
+    resnest.Bottleneck,
+    cifarresnet.CIFARBasicBlockV1,
+)
+
+
+def batch_norms(block):
+    found = []
+    block.apply(lambda child: found.append(child) if isinstance(child, gluon.nn.BatchNorm) else None)
+    return found
+
+
+def initial_gammas(network, num_layers, zero_init_last_bn):
+    """The initial gammas of each residual block's batch norms, and of the batch norms outside any block;
+    each gamma as 0, 1 or None (neither)."""
+    side = 96 if network == "resnest14" else 32
+    net = networks.build(num_layers, 3, network, (3, side, side), zero_init_last_bn)
+    net(mx.nd.zeros((1, 3, side, side)))  # the deferred shapes, and so the values
+    blocks = []
+    net.apply(lambda block: blocks.append(batch_norms(block)) if isinstance(block, RESIDUAL_BLOCKS) else None)
+    inside = {id(norm) for norms in blocks for norm in norms}
+    outside = [norm for norm in batch_norms(net) if id(norm) not in inside]
+    return [[constant(norm) for norm in norms] for norms in blocks], [constant(norm) for norm in outside]
+
+
+def constant(norm):
+    gamma = norm.gamma.data().asnumpy()
+    return next((value for value in (0, 1) if (gamma == value).all()), None)
+
+
+@pytest.mark.parametrize(
+    "network, num_layers, blocks",
+    [
+        (None, 20, 9),  # CIFAR ResNet, num_layers alone (GluonCV's has no last_gamma)
+        (None, 18, 8),  # ResNet v1, num_layers alone
+        ("resnet18_v2", 18, 8),
+        ("resnet18_v1b", 18, 8),  # GluonCV's BasicBlockV1b ignores last_gamma
+        ("resnet50_v1d", 50, 16),
+        ("resnext50_32x4d", 50, 16),  # GluonCV's Block inverts last_gamma: its default starts at 0
+        ("resnest14", 14, 4),
+    ],
+)
+def test_zero_init_last_bn_starts_the_last_batch_norm_of_each_residual_block_at_gamma_0(network, num_layers, blocks):
+    zeroed, others = initial_gammas(network, num_layers, zero_init_last_bn=True)
+    assert len(zeroed) == blocks
+    assert all(gammas.count(0) == 1 and gammas.count(1) == len(gammas) - 1 for gammas in zeroed), zeroed
+    assert others and set(others) == {1}
+    if network is None:  # the residual branch's second batch norm, not the shortcut's
+        assert all(gammas[1] == 0 for gammas in zeroed)
+    default, others = initial_gammas(network, num_layers, zero_init_last_bn=False)
+    assert default == (zeroed if network == "resnext50_32x4d" else [[1] * len(gammas) for gammas in zeroed])
+    assert set(others) == {1}
+
+
+@pytest.mark.parametrize("network", ["mobilenetv3_small", "densenet121", "mobilenet1.0"])
+def test_zero_init_last_bn_is_refused_by_name_for_networks_without_residual_blocks(network):
+    side = "224" if network == "densenet121" else "32"
+    with pytest.raises(UserError, match=f"zero_init_last_bn=1 .* network={network} .*; set zero_init_last_bn=0"):
+        parse(network=network, image_shape=f"3,{side},{side}", zero_init_last_bn="1")
+    parse(network=network, image_shape=f"3,{side},{side}")

@@ -168,7 +168,12 @@ def _from_pretrained_channel(folder, hp):
     return from_gluoncv_file(params_files[0], hp, f"the 'pretrained' channel's {params_files[0].name}")
 
 
-def _refuse_weights_without_transfer(hp, source):
+def _check_starting_weights(hp, source):
+    if hp.zero_init_last_bn:
+        raise UserError(
+            f"zero_init_last_bn=1 sets how a network trained from scratch starts, and this job starts from "
+            f"weights ({source}), which replace it; set zero_init_last_bn=0"
+        )
     if hp.network is not None and not NETWORKS[hp.network].transfer:
         raise UserError(
             f"network={hp.network} cannot start from weights ({source}): its classifier is a convolution before "
@@ -185,18 +190,18 @@ def starting_network(env: Environment, hp: Hyperparameters) -> gluon.HybridBlock
             "(to start a new model from its weights), not both"
         )
     if model:
-        _refuse_weights_without_transfer(hp, "the 'model' channel")
+        _check_starting_weights(hp, "the 'model' channel")
         log.info("Continuing to train the model in the 'model' channel")
         with _unpacked(model, "model") as folder:
             return _continued(folder, hp)
     if pretrained:
-        _refuse_weights_without_transfer(hp, "the 'pretrained' channel")
+        _check_starting_weights(hp, "the 'pretrained' channel")
         log.info("Starting from the weights in the 'pretrained' channel")
         with _unpacked(pretrained, "pretrained") as folder:
             return _from_pretrained_channel(folder, hp)
     if hp.use_pretrained_model:
-        _refuse_weights_without_transfer(hp, "use_pretrained_model=1")
+        _check_starting_weights(hp, "use_pretrained_model=1")
         path = zoo.weights_file(networks.zoo_name(hp.num_layers, hp.network))
         log.info("Starting from GluonCV's ImageNet weights in %s", path)
         return from_gluoncv_file(path, hp, f"GluonCV's {path.name}")
-    return networks.build(hp.num_layers, hp.num_classes, hp.network, hp.image_shape)
+    return networks.build(hp.num_layers, hp.num_classes, hp.network, hp.image_shape, hp.zero_init_last_bn)
