@@ -7,6 +7,7 @@ strings to strings) and is coerced explicitly by its field's parser; nothing is 
 """
 
 import difflib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
@@ -112,6 +113,12 @@ def _at_least_zero(default=None):
     return hyperparameter(_integer, "an integer of at least 0", lambda value: value >= 0, default, builtin=False)
 
 
+def _alpha():
+    return hyperparameter(
+        _number, "a float of at least 0 (0: off)", lambda value: 0.0 <= value < math.inf, "0", builtin=False
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Hyperparameters:
     """The parsed hyperparameters: each field is one, declared with its parser, check, message and default.
@@ -175,6 +182,9 @@ class Hyperparameters:
     label_smoothing: float = hyperparameter(
         _number, "a float in the range [0, 1)", lambda value: 0.0 <= value < 1.0, "0", builtin=False
     )
+    mixup_alpha: float = _alpha()
+    cutmix_alpha: float = _alpha()
+    mixup_off_epochs: int = _at_least_zero("0")
     no_bias_decay: bool = _switch(builtin=False)
     zero_init_last_bn: bool = _switch(builtin=False)
     reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)
@@ -248,6 +258,16 @@ def _check_together(values):
         raise UserError(
             f"lr_scheduler_step sets the epochs of lr_scheduler=step, not of lr_scheduler={values['lr_scheduler']} "
             f"(which decays every batch); remove lr_scheduler_step or set lr_scheduler=step"
+        )
+    if values["mixup_off_epochs"] and not (values["mixup_alpha"] or values["cutmix_alpha"]):
+        raise UserError(
+            "mixup_off_epochs sets the last epochs without mixup or CutMix, and neither is on; set mixup_alpha "
+            "or cutmix_alpha, or remove mixup_off_epochs"
+        )
+    if values["mixup_off_epochs"] >= values["epochs"]:
+        raise UserError(
+            f"The value '{values['mixup_off_epochs']}' is not valid for the 'mixup_off_epochs' hyperparameter "
+            f"which accepts an integer from 0 to epochs - 1 ({values['epochs'] - 1})"
         )
     if values["use_pretrained_model"] and values["network"] is None and values["num_layers"] not in PRETRAINED_DEPTHS:
         listed = ", ".join(str(depth) for depth in PRETRAINED_DEPTHS)

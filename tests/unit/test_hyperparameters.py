@@ -53,6 +53,9 @@ CASES = {
     "lr_scheduler": ("cosine", "cosine", "linear"),
     "warmup_epochs": ("2", 2, "-1"),
     "label_smoothing": ("0.1", 0.1, "1"),
+    "mixup_alpha": ("0.2", 0.2, "-0.2"),
+    "cutmix_alpha": ("1", 1.0, "x"),
+    "mixup_off_epochs": ("0", 0, "-1"),
     "no_bias_decay": ("1", True, "2"),
     "zero_init_last_bn": ("1", True, "2"),
 }
@@ -93,6 +96,9 @@ DEFAULTS = {
     "lr_scheduler": "step",
     "warmup_epochs": 0,
     "label_smoothing": 0.0,
+    "mixup_alpha": 0.0,
+    "cutmix_alpha": 0.0,
+    "mixup_off_epochs": 0,
     "no_bias_decay": False,
     "zero_init_last_bn": False,
 }

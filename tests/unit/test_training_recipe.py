@@ -1,4 +1,5 @@
-"""Our recipe hyperparameters (schedules and warm-up, label smoothing, ...) against hand computations."""
+"""Our recipe hyperparameters (schedules and warm-up, label smoothing, mixup and CutMix, no bias decay,
+zero-gamma blocks) against hand computations."""
 
 import math
 
@@ -11,6 +12,7 @@ from mxnet import autograd, gluon
 from image_classifier import hyperparameters
 from image_classifier.errors import UserError
 from image_classifier.model import networks
+from image_classifier.training.mixing import Mixing
 from image_classifier.training.optimizer import lr_scheduler, optimizer_params, without_bias_decay
 from image_classifier.training.targets import Targets
 
@@ -109,28 +111,28 @@ def test_the_schedule_resumes_from_the_trainers_states_at_its_update(tmp_path, s
 
 
 def test_smoothed_softmax_targets_and_loss_against_a_hand_computation():
-    targets = Targets(num_classes=4, multi_label=False, smoothing=0.2)
+    targets = Targets(num_classes=4, multi_label=False, smoothing=0.2, mixing=False)
     smoothed = targets(mx.nd.array([2, 0]))
-    assert not targets.sparse
+    assert not targets.as_given
     assert smoothed.asnumpy() == pytest.approx(np.array([[0.05, 0.05, 0.85, 0.05], [0.85, 0.05, 0.05, 0.05]]))
     logits = np.array([[1.0, 2.0, 3.0, 0.5], [0.0, -1.0, 1.0, 2.0]])
     log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     by_hand = -(smoothed.asnumpy() * log_softmax).sum(axis=1)
-    loss = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=targets.sparse)(mx.nd.array(logits), smoothed)
+    loss = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=targets.as_given)(mx.nd.array(logits), smoothed)
     assert loss.asnumpy() == pytest.approx(by_hand, rel=1e-5)
 
 
 def test_smoothed_multi_label_targets_move_toward_one_half():
-    targets = Targets(num_classes=3, multi_label=True, smoothing=0.1)
-    assert targets.sparse
+    targets = Targets(num_classes=3, multi_label=True, smoothing=0.1, mixing=False)
+    assert not targets.as_given
     assert targets(mx.nd.array([[1, 0, 1]])).asnumpy() == pytest.approx(np.array([[0.95, 0.05, 0.95]]))
 
 
 @pytest.mark.parametrize("multi_label", [False, True])
 def test_without_smoothing_the_labels_pass_untouched(multi_label):
     label = mx.nd.array([[1, 0, 1]] if multi_label else [2, 0])
-    targets = Targets(num_classes=3, multi_label=multi_label, smoothing=parse().label_smoothing)
-    assert targets(label) is label and targets.sparse
+    targets = Targets(num_classes=3, multi_label=multi_label, smoothing=parse().label_smoothing, mixing=False)
+    assert targets(label) is label and targets.as_given
 
 
 @pytest.mark.parametrize("raw", ["1", "-0.1", "1.5", "x"])
@@ -252,3 +254,72 @@ def test_zero_init_last_bn_is_refused_by_name_for_networks_without_residual_bloc
     with pytest.raises(UserError, match=f"zero_init_last_bn=1 .* network={network} .*; set zero_init_last_bn=0"):
         parse(network=network, image_shape=f"3,{side},{side}", zero_init_last_bn="1")
     parse(network=network, image_shape=f"3,{side},{side}")
+
+
+def mixing(**values):
+    return Mixing(parse(**values))
+
+
+def test_mixup_blends_two_known_images_and_their_targets_with_one_share():
+    mix = mixing(mixup_alpha="0.4").draw(seed=3, epoch=0, batch_number=5, height=2, width=2)
+    first, second = np.full((1, 2, 2), 1.0), np.full((1, 2, 2), 5.0)
+    mixed = mix.images(mx.nd.array(np.stack([first, second]))).asnumpy()
+    share = mix.share
+    assert mix.box is None and 0 < share < 1
+    np.testing.assert_allclose(mixed[0], share * first + (1 - share) * second, rtol=1e-6)
+    np.testing.assert_allclose(mixed[1], share * second + (1 - share) * first, rtol=1e-6)
+    targets = Targets(num_classes=3, multi_label=False, smoothing=0.0, mixing=True)
+    assert not targets.as_given
+    mixed_targets = targets(mx.nd.array([0, 2]), mix).asnumpy()
+    np.testing.assert_allclose(mixed_targets, [[share, 0, 1 - share], [1 - share, 0, share]], rtol=1e-6)
+
+
+def test_mixups_share_is_drawn_from_beta_alpha_alpha():
+    draws = [mixing(mixup_alpha="0.2").draw(0, 0, number, 8, 8).share for number in range(2000)]
+    assert np.mean(draws) == pytest.approx(0.5, abs=0.03)  # Beta(0.2, 0.2): mean 1/2, variance 1/(4 * 1.4)
+    assert np.var(draws) == pytest.approx(1 / 5.6, rel=0.1)
+
+
+def test_the_cutmix_box_covers_one_minus_the_share_of_the_image():
+    draws = [mixing(cutmix_alpha="1").draw(7, 2, number, 32, 24) for number in range(200)]
+    for mix in draws:
+        top, bottom, left, right = mix.box
+        assert 0 <= top <= bottom <= 32 and 0 <= left <= right <= 24
+        assert (bottom - top) * (right - left) / (32 * 24) == pytest.approx(1 - mix.share)
+    mix = next(mix for mix in draws if 0.2 < mix.share < 0.8)
+    data = np.arange(2 * 3 * 32 * 24, dtype=np.float32).reshape((2, 3, 32, 24))
+    mixed = mix.images(mx.nd.array(data)).asnumpy()
+    top, bottom, left, right = mix.box
+    from_other = np.zeros((32, 24), bool)
+    from_other[top:bottom, left:right] = True
+    np.testing.assert_array_equal(mixed[0][:, from_other], data[1][:, from_other])
+    np.testing.assert_array_equal(mixed[0][:, ~from_other], data[0][:, ~from_other])
+    assert from_other.mean() == pytest.approx(1 - mix.share)
+
+
+def test_with_both_alphas_each_batch_is_mixup_or_cutmix_half_each():
+    draws = [mixing(mixup_alpha="0.2", cutmix_alpha="1").draw(1, 0, number, 16, 16) for number in range(1000)]
+    assert sum(mix.box is not None for mix in draws) == pytest.approx(500, abs=60)
+
+
+def test_the_draws_depend_on_seed_epoch_and_batch_alone_and_stop_for_the_last_epochs():
+    hp = dict(mixup_alpha="0.4", cutmix_alpha="1", epochs="5", mixup_off_epochs="2")
+    assert mixing(**hp).draw(4, 1, 9, 16, 16) == mixing(**hp).draw(4, 1, 9, 16, 16)
+    assert len({mixing(**hp).draw(4, epoch, number, 16, 16) for epoch in (0, 1) for number in (0, 1)}) == 4
+    assert [mixing(**hp).draw(4, epoch, 0, 16, 16) is None for epoch in range(5)] == [False] * 3 + [True] * 2
+    assert mixing().draw(4, 0, 0, 16, 16) is None and not mixing().enabled
+
+
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        ({"mixup_alpha": "-1"}, "'mixup_alpha' hyperparameter which accepts a float of at least 0"),
+        ({"cutmix_alpha": "inf"}, "'cutmix_alpha' hyperparameter which accepts a float of at least 0"),
+        ({"mixup_off_epochs": "-1"}, "'mixup_off_epochs' hyperparameter which accepts an integer of at least 0"),
+        ({"mixup_off_epochs": "2"}, "neither is on; set mixup_alpha or cutmix_alpha, or remove mixup_off_epochs"),
+        ({"mixup_alpha": "1", "mixup_off_epochs": "3", "epochs": "3"}, "'mixup_off_epochs' hyperparameter which"),
+    ],
+)
+def test_mixing_values_are_refused_by_name(values, fragment):
+    with pytest.raises(UserError, match=fragment):
+        parse(**values)

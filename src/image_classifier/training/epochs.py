@@ -54,7 +54,8 @@ class EpochRunner:
         self.served_ready = False
 
     def _forward(self, data, label):
-        """Split one batch over the devices; returns per-device (data, label) pairs."""
+        """Split one batch over the devices; returns per-device (data, label) pairs (the label: targets while
+        training)."""
         datas = gluon.utils.split_and_load(data, self.learner.contexts, even_split=False)
         labels = gluon.utils.split_and_load(label, self.learner.contexts, even_split=False)
         if not self.split_logged:
@@ -84,11 +85,13 @@ class EpochRunner:
                 continue
             progress.batches_done = number
             stop.check(epoch)
-            pairs = self._forward(data, label)
+            mix = learner.mixing.draw(self.hp.seed, epoch, number, *data.shape[2:])
+            images = data if mix is None else mix.images(data)
+            pairs = self._forward(images, learner.targets(label, mix))
             with autograd.record():
                 outputs = [learner.net(x) for x, _ in pairs]
                 losses = [
-                    learner.loss(out.astype("float32", copy=False), learner.targets(y), None, *self._pos_weight(i))
+                    learner.loss(out.astype("float32", copy=False), y, None, *self._pos_weight(i))
                     for i, (out, (_, y)) in enumerate(zip(outputs, pairs))
                 ]
             autograd.backward(losses)

@@ -17,6 +17,7 @@ from ..environment import Environment
 from ..hyperparameters import Hyperparameters
 from ..model import networks
 from .finetune import FineTuning
+from .mixing import Mixing
 from .optimizer import optimizer_params, without_bias_decay
 from .targets import Targets
 
@@ -32,6 +33,7 @@ class Learner:
     num_workers: int
     rank: int  # this worker's shard
     fine_tuning: FineTuning
+    mixing: Mixing  # mixup and CutMix, drawn per batch
     targets: Targets  # what the loss compares the outputs with
     loss: gluon.loss.Loss
     pos_weight: list[mx.nd.NDArray] | None  # per device, multi-label with use_weighted_loss
@@ -54,7 +56,8 @@ class Learner:
         trainer = gluon.Trainer(net.collect_params(), optimizer, params, kvstore=kvstore)
         if hp.no_bias_decay:
             without_bias_decay(trainer)
-        targets = Targets(hp.num_classes, hp.multi_label, hp.label_smoothing)
+        mixing = Mixing(hp)
+        targets = Targets(hp.num_classes, hp.multi_label, hp.label_smoothing, mixing.enabled)
         loss, pos_weight = _loss(hp, train_set, contexts, targets)
         return cls(
             net=net,
@@ -66,6 +69,7 @@ class Learner:
             num_workers=num_workers,
             rank=rank,
             fine_tuning=FineTuning(hp, net, trainer),
+            mixing=mixing,
             targets=targets,
             loss=loss,
             pos_weight=pos_weight,
@@ -79,7 +83,7 @@ class Learner:
 
 def _loss(hp, train_set, contexts, targets):
     if not hp.multi_label:
-        return gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=targets.sparse), None
+        return gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=targets.as_given), None
     pos_weight = None
     if hp.use_weighted_loss:
         positives = train_set.labels.sum(axis=0)
