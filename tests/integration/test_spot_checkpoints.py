@@ -7,6 +7,7 @@ import time
 
 import mxnet as mx
 import numpy as np
+import pytest
 from training_process import run_train, set_hyperparameters, start_train
 
 from image_classifier import demo_data
@@ -55,9 +56,24 @@ def params_differences(base_dir, other_dir):
     return "; ".join(differences[:8]) + f" ({len(differences)} arrays differ)"
 
 
-def test_sigterm_mid_epoch_then_resume_ends_exactly_like_an_uninterrupted_run(tmp_path):
+# Every recipe option of ours on: the schedule's position, the mixing draws and the initial gammas resume too.
+RECIPE = dict(
+    lr_scheduler="cosine",
+    lr_scheduler_step=None,  # the demo job's steps belong to lr_scheduler=step
+    warmup_epochs=1,
+    label_smoothing=0.1,
+    mixup_alpha=0.2,
+    cutmix_alpha=1.0,
+    mixup_off_epochs=1,
+    no_bias_decay=1,
+    zero_init_last_bn=1,
+)
+
+
+@pytest.mark.parametrize("recipe", [{}, RECIPE], ids=["builtin", "recipe"])
+def test_sigterm_mid_epoch_then_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, recipe):
     base_dir = job(tmp_path, "interrupted")
-    set_hyperparameters(base_dir, seed=None)  # drawn at random, and kept by the resumed job
+    set_hyperparameters(base_dir, seed=None, **recipe)  # the seed drawn at random, and kept by the resumed job
     process = start(base_dir)
     first = ""
     for line in process.stdout:  # epoch 1 has 25 batches: stop it after its 20th
@@ -75,7 +91,7 @@ def test_sigterm_mid_epoch_then_resume_ends_exactly_like_an_uninterrupted_run(tm
 
     seed = re.search(r"with seed (\d+)", first).group(1)
     uninterrupted = job(tmp_path, "whole")
-    set_hyperparameters(uninterrupted, seed=seed)
+    set_hyperparameters(uninterrupted, seed=seed, **recipe)
     whole = run_train(uninterrupted)
     assert whole.returncode == 0, whole.stdout
     assert accuracies(first) + accuracies(resumed.stdout) == accuracies(whole.stdout)
