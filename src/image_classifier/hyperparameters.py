@@ -186,6 +186,9 @@ class Hyperparameters:
     cutmix_alpha: float = _alpha()
     mixup_off_epochs: int = _at_least_zero("0")
     no_bias_decay: bool = _switch(builtin=False)
+    ema_decay: float = hyperparameter(
+        _number, "a float in the range [0, 1) (0: off)", lambda value: 0.0 <= value < 1.0, "0", builtin=False
+    )
     zero_init_last_bn: bool = _switch(builtin=False)
     reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)
 

@@ -56,7 +56,7 @@ def params_differences(base_dir, other_dir):
     return "; ".join(differences[:8]) + f" ({len(differences)} arrays differ)"
 
 
-# Every recipe option of ours on: the schedule's position, the mixing draws and the initial gammas resume too.
+# Every recipe option of ours on: the schedule's position, the mixing draws and the weights' average resume too.
 RECIPE = dict(
     lr_scheduler="cosine",
     lr_scheduler_step=None,  # the demo job's steps belong to lr_scheduler=step
@@ -67,6 +67,7 @@ RECIPE = dict(
     mixup_off_epochs=1,
     no_bias_decay=1,
     zero_init_last_bn=1,
+    ema_decay=0.9,
 )
 
 

@@ -57,6 +57,7 @@ CASES = {
     "cutmix_alpha": ("1", 1.0, "x"),
     "mixup_off_epochs": ("0", 0, "-1"),
     "no_bias_decay": ("1", True, "2"),
+    "ema_decay": ("0.999", 0.999, "1"),
     "zero_init_last_bn": ("1", True, "2"),
 }
 DEFAULTS = {
@@ -100,6 +101,7 @@ DEFAULTS = {
     "cutmix_alpha": 0.0,
     "mixup_off_epochs": 0,
     "no_bias_decay": False,
+    "ema_decay": 0.0,
     "zero_init_last_bn": False,
 }
 

@@ -1,5 +1,5 @@
 """Our recipe hyperparameters (schedules and warm-up, label smoothing, mixup and CutMix, no bias decay,
-zero-gamma blocks) against hand computations."""
+zero-gamma blocks, the weights' average) against hand computations."""
 
 import math
 
@@ -12,6 +12,8 @@ from mxnet import autograd, gluon
 from image_classifier import hyperparameters
 from image_classifier.errors import UserError
 from image_classifier.model import networks
+from image_classifier.training.averaging import WeightAverage
+from image_classifier.training.checkpoints import Checkpoints
 from image_classifier.training.mixing import Mixing
 from image_classifier.training.optimizer import lr_scheduler, optimizer_params, without_bias_decay
 from image_classifier.training.targets import Targets
@@ -323,3 +325,71 @@ def test_the_draws_depend_on_seed_epoch_and_batch_alone_and_stop_for_the_last_ep
 def test_mixing_values_are_refused_by_name(values, fragment):
     with pytest.raises(UserError, match=fragment):
         parse(**values)
+
+
+def dense_net():
+    net = gluon.nn.Dense(2, in_units=3)
+    net.initialize()
+    return net
+
+
+def set_weights(net, value):
+    for param in net.collect_params().values():
+        param.set_data(mx.nd.full(param.shape, value))
+
+
+def test_the_weights_average_against_a_hand_computation():
+    net = dense_net()
+    average = WeightAverage(net, decay=0.9, ctx=mx.cpu())
+    expected = None
+    for update, value in enumerate([1.0, 3.0, -2.0, 5.0] + [0.5] * 100, start=1):
+        set_weights(net, value)  # the weights after update ``update``
+        average.update()
+        decay = min(0.9, (1 + update) / (10 + update))  # 0.25, 4/13, 5/14, ... then 0.9 from update 80
+        expected = value if expected is None else decay * expected + (1 - decay) * value
+        if update in (1, 2, 3, 4, 80, 104):
+            for array in average.average.values():
+                assert array.asnumpy() == pytest.approx(np.full(array.shape, expected), rel=1e-5)
+    assert average.updates == 104
+
+
+def test_the_average_is_swapped_in_for_the_duration_then_the_weights_come_back_exactly():
+    net = dense_net()
+    average = WeightAverage(net, decay=0.5, ctx=mx.cpu())
+    initial = net.weight.data().asnumpy().copy()
+    with average.swapped_in():  # nothing averaged yet: the weights themselves
+        assert np.array_equal(net.weight.data().asnumpy(), initial)
+    set_weights(net, 2.0)
+    average.update()
+    set_weights(net, 4.0)
+    average.update()  # decay min(0.5, 3/12): 0.25 * 2 + 0.75 * 4
+    own = net.weight.data().asnumpy().copy()
+    with average.swapped_in():
+        assert net(mx.nd.ones((1, 3))).asnumpy() == pytest.approx(np.full((1, 2), 3.5 * 3 + 3.5))
+    assert np.array_equal(net.weight.data().asnumpy(), own)
+
+
+def test_a_checkpoint_resumes_the_average_and_its_update_count(tmp_path):
+    net = dense_net()
+    average = WeightAverage(net, decay=0.9, ctx=mx.cpu())
+    for value in (1.0, 2.0, 7.0):
+        set_weights(net, value)
+        average.update()
+    (tmp_path / "checkpoints").mkdir()
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    checkpoints.save(1, net, None, {"epochs_done": 1}, tmp_path / "model", average)
+    resumed = WeightAverage(net, decay=0.9, ctx=mx.cpu())
+    assert checkpoints.resume(net, None, tmp_path / "model", resumed)["epochs_done"] == 1
+    assert resumed.updates == 3
+    for name, array in average.average.items():
+        assert np.array_equal(resumed.average[name].asnumpy(), array.asnumpy())
+    for each in (average, resumed):
+        set_weights(net, -1.0)
+        each.update()
+    assert np.array_equal(resumed.average[net.weight.name].asnumpy(), average.average[net.weight.name].asnumpy())
+
+
+@pytest.mark.parametrize("raw", ["1", "-0.5", "nan"])
+def test_ema_decay_outside_0_to_1_is_refused_by_name(raw):
+    with pytest.raises(UserError, match=r"'ema_decay' hyperparameter which accepts a float in the range \[0, 1\)"):
+        parse(ema_decay=raw)

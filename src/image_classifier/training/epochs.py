@@ -4,6 +4,7 @@ Epoch ``epoch``'s shuffle, augmentation and MXNet random draws follow from (seed
 resumed from a checkpoint trains the same batches, in the same order, as one never stopped.
 """
 
+import contextlib
 import logging
 import time
 from typing import Protocol
@@ -96,6 +97,8 @@ class EpochRunner:
                 ]
             autograd.backward(losses)
             learner.trainer.step(data.shape[0] * learner.num_workers)  # the gradient averaged over all workers
+            if learner.average is not None:
+                learner.average.update()
             scores = self._scores(outputs)
             metrics.update(self.metric, label, scores, valid)
             self.outputs.reporter.train_batch(label, scores, valid, self.metric, learner.trainer.learning_rate)
@@ -144,11 +147,17 @@ class EpochRunner:
         ):  # the saved model takes float32 input, as serving sends
             keeper.end_of_epoch(learner.served, epoch + 1, accuracy, loss, last)
 
+    def _averaged(self):
+        average = self.learner.average
+        return contextlib.nullcontext() if average is None else average.swapped_in()
+
     def _checkpoint(self, progress):
         if self.checkpoints.enabled:
-            model_dir = self.outputs.model_dir
-            trainer = self.learner.checkpointed_trainer
-            self.checkpoints.save(progress.epochs_done, self.learner.net, trainer, progress.state(), model_dir)
+            learner, model_dir = self.learner, self.outputs.model_dir
+            trainer = learner.checkpointed_trainer
+            self.checkpoints.save(
+                progress.epochs_done, learner.net, trainer, progress.state(), model_dir, learner.average
+            )
 
     def run(self, progress: Progress, stop: StopCheck) -> None:
         """The epochs from ``progress`` on (none when early stopping had ended training), then the reports."""
@@ -164,10 +173,11 @@ class EpochRunner:
                 if keeper is not None:  # the checkpoint holds every epoch that may still be chosen
                     keeper.finish()
                 raise
-            accuracy, loss = self.validate(epoch)
-            early_stopping = progress.early_stopping
-            stopping = early_stopping is not None and early_stopping.should_stop(epoch + 1, accuracy)
-            self.save(epoch, accuracy, loss, stopping or epoch + 1 == hp.epochs, keeper)
+            with self._averaged():  # with ema_decay, the average is what is validated and kept
+                accuracy, loss = self.validate(epoch)
+                early_stopping = progress.early_stopping
+                stopping = early_stopping is not None and early_stopping.should_stop(epoch + 1, accuracy)
+                self.save(epoch, accuracy, loss, stopping or epoch + 1 == hp.epochs, keeper)
             progress.end_epoch(epoch + 1, stopped_early=stopping)
             self._checkpoint(progress)
             if stopping:

@@ -16,6 +16,7 @@ from ..data.record_set import RecordSet
 from ..environment import Environment
 from ..hyperparameters import Hyperparameters
 from ..model import networks
+from .averaging import WeightAverage
 from .finetune import FineTuning
 from .mixing import Mixing
 from .optimizer import optimizer_params, without_bias_decay
@@ -37,6 +38,7 @@ class Learner:
     targets: Targets  # what the loss compares the outputs with
     loss: gluon.loss.Loss
     pos_weight: list[mx.nd.NDArray] | None  # per device, multi-label with use_weighted_loss
+    average: WeightAverage | None  # with ema_decay: what is validated, kept and exported
 
     @classmethod
     def build(
@@ -73,6 +75,7 @@ class Learner:
             targets=targets,
             loss=loss,
             pos_weight=pos_weight,
+            average=WeightAverage(net, hp.ema_decay, contexts[0]) if hp.ema_decay else None,
         )
 
     @property
