@@ -12,14 +12,19 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 # The requirement lists, and the downloaded wheels if any.
 COPY requirements.txt requirements-gpu.txt container/requirements.sh container/requirements-build.txt \
-     wheelhouse/${DEVICE}* /wheelhouse/
+     container/left-out.txt container/trimmed-wheel.sh wheelhouse/${DEVICE}* /wheelhouse/
+# Without what nothing here imports (container/left-out.txt): gluoncv from its wheel repacked without those
+# requirements, so that pip check holds.
 RUN if ls /wheelhouse/*.whl >/dev/null 2>&1; then \
       printf '[global]\nno-index = true\nfind-links = /wheelhouse\n' > /etc/pip.conf; \
     fi \
  && /wheelhouse/requirements.sh "$DEVICE" /wheelhouse > /tmp/requirements.txt \
  && python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install -r /wheelhouse/requirements-build.txt \
- && /opt/venv/bin/pip install -r /tmp/requirements.txt
+ && /wheelhouse/trimmed-wheel.sh "$(grep '^gluoncv==' /tmp/requirements.txt)" /tmp/trimmed \
+ && sed -i "s|^gluoncv==.*|$(ls /tmp/trimmed/gluoncv-*.whl)|" /tmp/requirements.txt \
+ && /opt/venv/bin/pip install -r /tmp/requirements.txt \
+ && /opt/venv/bin/pip check
 
 FROM deps AS package
 COPY pyproject.toml /package/
@@ -33,6 +38,7 @@ LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
 # requirement), only MXNet's own OpenCV and Pillow; MXNet imports cv2 only if it loads.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 libgomp1 libquadmath0 \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=deps /opt/venv /opt/venv
 # GPU: the CUDA libraries of NVIDIA's wheels on the loader path (the host's driver brings libcuda.so.1).

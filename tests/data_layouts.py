@@ -140,29 +140,34 @@ def pipe_config(record_wrapper, attribute_names=None):
 
 
 class Fifos:
-    """FIFOs <channel>_0 in ``data_dir``, each written whole by its own thread once the reader opens it."""
+    """FIFOs as SageMaker makes them in Pipe mode: ``<channel>_0``, ``<channel>_1``, ... in ``data_dir``, one per
+    stream given for the channel (bytes: one FIFO; a list: one each), each written whole by its own thread once
+    a reader opens it (the writer blocks until then). ``finished`` lists the FIFOs whose writes completed."""
 
     def __init__(self, data_dir, streams):
-        self.paths, self.threads = [], []
+        self.paths, self.threads, self.finished, self.closing = [], [], [], False
         for channel, data in streams.items():
-            path = Path(data_dir) / f"{channel}_0"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.mkfifo(path)
-            thread = threading.Thread(target=self._feed, args=(path, data), daemon=True)
-            thread.start()
-            self.paths.append(path)
-            self.threads.append(thread)
+            for number, epoch_data in enumerate([data] if isinstance(data, bytes) else data):
+                path = Path(data_dir) / f"{channel}_{number}"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.mkfifo(path)
+                thread = threading.Thread(target=self._feed, args=(path, epoch_data), daemon=True)
+                thread.start()
+                self.paths.append(path)
+                self.threads.append(thread)
 
-    @staticmethod
-    def _feed(path, data):
+    def _feed(self, path, data):
         try:
             with open(path, "wb") as fifo:
                 fifo.write(data)
+            if not self.closing:  # not a writer that close() released
+                self.finished.append(path.name)
         except BrokenPipeError:  # the reader stopped early (a failing job)
             pass
 
     def close(self):
         """Release writers whose reader never came (a job that failed first), then wait for every thread."""
+        self.closing = True
         for path, thread in zip(self.paths, self.threads):
             if not thread.is_alive():
                 continue

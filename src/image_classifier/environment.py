@@ -49,6 +49,16 @@ class Paths:
         return self.config_dir / "resourceconfig.json"
 
     @property
+    def tensorboard_config_file(self) -> Path:
+        """TensorBoardOutputConfig: ``{"LocalPath": ..., "S3OutputPath": ...}``; LocalPath is where events go."""
+        return self.config_dir / "tensorboardoutputconfig.json"
+
+    @property
+    def debugger_config_files(self) -> tuple[Path, Path]:
+        """What the SDK adds for SageMaker Debugger and Profiler to most jobs; smdebug's, not ours to read."""
+        return self.config_dir / "debughookconfig.json", self.config_dir / "profilerconfig.json"
+
+    @property
     def data_dir(self) -> Path:
         """One folder per channel (File and FastFile mode; a FIFO per epoch in Pipe mode)."""
         return self.root / "input" / "data"
@@ -67,6 +77,7 @@ class Paths:
 
     @property
     def tensorboard_dir(self) -> Path:
+        """Where TensorBoard events go when tensorboardoutputconfig.json names no LocalPath."""
         return self.output_dir / "tensorboard"
 
     @property
@@ -136,6 +147,37 @@ def _hosts(resource_config, path):
     return current_host, tuple(hosts)
 
 
+def _tensorboard_local_path(paths):
+    """(LocalPath of tensorboardoutputconfig.json or None, a note when the file is there but unusable).
+
+    The file never fails training: TensorBoard events are a report, and without a usable LocalPath they go to
+    the default folder."""
+    try:
+        config = _read_json(paths.tensorboard_config_file, {})
+    except UserError as error:
+        return None, f"{error}; TensorBoard events go to {paths.tensorboard_dir}"
+    local_path = config.get("LocalPath") if isinstance(config, dict) else config
+    if local_path is None:
+        return None, None
+    if isinstance(local_path, str) and local_path:
+        return Path(local_path), None
+    return None, (
+        f'{paths.tensorboard_config_file} gives no "LocalPath" folder ({json.dumps(config)}); '
+        f"TensorBoard events go to {paths.tensorboard_dir}"
+    )
+
+
+def _debugger_note(paths, tensorboard_dir):
+    present = [path.name for path in paths.debugger_config_files if path.exists()]
+    if not present:
+        return None
+    return (
+        f"{' and '.join(present)} ask for SageMaker Debugger or Profiler output; this image writes no smdebug "
+        f"tensors or profiles: its TensorBoard events go to {tensorboard_dir}, its diagnostics (metrics.json, "
+        f"evaluation.json, plots) to {paths.output_data_dir}"
+    )
+
+
 @dataclass(frozen=True)
 class Channel:
     name: str
@@ -143,6 +185,11 @@ class Channel:
     content_type: str = ""
     input_mode: str = "File"
     config: Mapping[str, Any] = field(default_factory=dict)  # its whole entry in inputdataconfig.json
+
+    @property
+    def sharded(self) -> bool:
+        """ShardedByS3Key: each host sees its own part of the channel."""
+        return self.config.get("S3DistributionType") == "ShardedByS3Key"
 
 
 @dataclass(frozen=True)
@@ -153,6 +200,8 @@ class Environment:
     current_host: str = "algo-1"
     hosts: tuple[str, ...] = ("algo-1",)
     network_interface_name: str = "eth0"
+    tensorboard_local_path: Path | None = None  # tensorboardoutputconfig.json's LocalPath
+    notes: tuple[str, ...] = ()  # what the job logs once about the optional config files
 
     @classmethod
     def load(cls, where: "Paths | Path | str | None" = None) -> "Environment":
@@ -179,6 +228,8 @@ class Environment:
             )
             for name, config in _channel_configs(data_config, paths.input_data_config_file).items()
         }
+        tensorboard_local_path, tensorboard_note = _tensorboard_local_path(paths)
+        tensorboard_dir = tensorboard_local_path or paths.tensorboard_dir
         return cls(
             paths=paths,
             hyperparameters={str(k): v for k, v in hyperparameters.items()},
@@ -186,7 +237,14 @@ class Environment:
             current_host=current_host,
             hosts=hosts,
             network_interface_name=resource_config.get("network_interface_name", "eth0"),
+            tensorboard_local_path=tensorboard_local_path,
+            notes=tuple(filter(None, (tensorboard_note, _debugger_note(paths, tensorboard_dir)))),
         )
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        """Where TensorBoard events go: TensorBoardOutputConfig's LocalPath, else /opt/ml/output/tensorboard."""
+        return self.tensorboard_local_path or self.paths.tensorboard_dir
 
     @property
     def is_master(self) -> bool:

@@ -8,6 +8,7 @@ import logging
 import traceback
 from collections.abc import Callable
 
+from . import disk_space
 from .environment import Paths
 from .errors import UserError
 
@@ -37,6 +38,7 @@ def write_failure(paths: Paths, message: str) -> None:
 
 def handle_error(paths: Paths, error: BaseException) -> int:
     """Log ``error`` (raised and being handled) and write it to the failure file; return the exit code."""
+    error = disk_space.user_error(error) or error  # a full disk no write of ours named the folder of
     if isinstance(error, UserError):
         log.error("%s", error)
         write_failure(paths, str(error))

@@ -176,7 +176,7 @@ class Hyperparameters:
     )
     export_onnx: bool = _switch(builtin=False)
     # Checked with image_shape and num_layers in _check_network: a catalog name, refused with the closest ones.
-    network: str | None = hyperparameter(_word, "a GluonCV network of the README's table", builtin=False)
+    network: str | None = hyperparameter(_word, "a network of docs/networks.md", builtin=False)
     lr_scheduler: str = _choice(("step", "cosine", "poly"), "step", builtin=False)
     warmup_epochs: int = _at_least_zero("0")
     label_smoothing: float = hyperparameter(
@@ -309,7 +309,7 @@ def parse(raw_values: Mapping[str, Any]) -> Hyperparameters:
         if row is None:
             close = difflib.get_close_matches(name, TABLE, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "remove it"
-            raise UserError(f"Unknown hyperparameter '{name}': {hint} (see the README's hyperparameter table)")
+            raise UserError(f"Unknown hyperparameter '{name}': {hint} (see docs/hyperparameters.md)")
         values[name] = _parse_one(row, raw)
     for row in TABLE.values():
         if row.name not in values:

@@ -71,7 +71,7 @@ def unknown_network(name: str) -> str:
     hint = f"; the closest are {', '.join(repr(found) for found in close)}" if close else ""
     return (
         f"The value '{name}' is not valid for the 'network' hyperparameter which accepts a GluonCV classification "
-        f"network of the README's network table{hint}"
+        f"network of docs/networks.md{hint}"
     )
 
 

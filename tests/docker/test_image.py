@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from containers import Container, free_port, make_job, run
+from containers import REPO, Container, free_port, make_job, run
 from PIL import Image
 
 pytestmark = pytest.mark.docker
@@ -36,6 +36,24 @@ def assert_trained(job_dir, code, log):
     assert sorted(json.loads((model_dir / "classes.json").read_text())) == ["0", "1", "2", "3"]
     assert re.search(r"^Epoch\[0\] Train-accuracy=[0-9.]+$", log, re.MULTILINE), log
     assert re.search(r"^Epoch\[0\] Validation-accuracy=[0-9.]+$", log, re.MULTILINE), log
+
+
+def test_the_image_leaves_out_what_nothing_imports_and_pip_check_holds(cpu_image, tmp_path):
+    """container/left-out.txt's distributions are not installed, and pip finds every requirement met
+    (every module of ours importing without them is the in-image suite's test_no_module_needs_cv2)."""
+    lines = (REPO / "container" / "left-out.txt").read_text().splitlines()
+    left_out = [line for line in lines if line and not line.startswith("#")]
+    (tmp_path / "ml").mkdir()
+    script = (
+        "import importlib.metadata as metadata\n"
+        f"for name in {left_out!r}:\n"
+        "    try:\n"
+        "        print('installed:', name, metadata.version(name))\n"
+        "    except metadata.PackageNotFoundError:\n"
+        "        pass\n"
+    )
+    code, log = run(cpu_image, tmp_path / "ml", "sh", "-c", f'pip check && python -c "{script}"', timeout=120)
+    assert code == 0 and "installed:" not in log, log
 
 
 def test_train_writes_the_model_and_metric_lines(trained):

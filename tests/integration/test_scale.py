@@ -1,6 +1,7 @@
 """Several devices and several hosts through the real `train`, on CPUs: contexts, and MXNet's parameter server."""
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -109,3 +110,56 @@ def test_a_dead_parameter_server_fails_the_job_and_leaves_no_process(tmp_path):
     assert processes[0].returncode != 0
     time.sleep(1)
     assert [p.pid for p in everything if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+
+
+def test_sharded_hosts_with_unequal_parts_run_as_many_batches(tmp_path):
+    """ShardedByS3Key: each host holds its own part (64 and 32 of 96 images); num_training_samples is the whole
+    channel's count, so each host trains 48 images (3 batches) an epoch and dist_sync never waits in vain."""
+    first, second = two_hosts(tmp_path, epochs=2)
+    for base_dir, (part, seed) in zip((first, second), ((64, 0), (32, 5))):
+        demo_data.write_recordio(base_dir / "input" / "data" / "train" / "train", demo_data.samples(part, 16, seed))
+        config_file = base_dir / "input" / "config" / "inputdataconfig.json"
+        config = json.loads(config_file.read_text())
+        config["train"]["S3DistributionType"] = "ShardedByS3Key"
+        config_file.write_text(json.dumps(config))
+    processes = [start_train(first), start_train(second)]
+    outputs = [process.communicate(timeout=240)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    ours, theirs = (
+        trainable_weights(base / "checkpoints" / "epoch-0002" / "network.params") for base in (first, second)
+    )
+    assert all(np.array_equal(ours[name], theirs[name]) for name in ours)
+
+
+def test_a_lost_host_ends_the_job_within_the_set_time_naming_it(tmp_path, monkeypatch):
+    """kill -9 of host 2's whole process group after an epoch: host 1's worker blocks in the parameter server,
+    which never notices; the watchdog ends every process of host 1's job and names the host lost."""
+    monkeypatch.setenv("IMAGE_CLASSIFIER_LOST_HOST_SECONDS", "15")
+    first, second = two_hosts(tmp_path, epochs=100)
+    processes = [start_train(first, start_new_session=True), start_train(second, start_new_session=True)]
+    try:
+        supervisor = psutil.Process(processes[0].pid)
+        deadline = time.time() + 120
+        while not (first / "model").exists():  # epoch 0 is kept: training runs on both hosts
+            assert time.time() < deadline and processes[0].poll() is None
+            time.sleep(0.2)
+        everything = [supervisor, *supervisor.children(recursive=True)]
+        os.killpg(processes[1].pid, signal.SIGKILL)
+        killed_at = time.time()
+        output, _ = processes[0].communicate(timeout=90)
+        assert processes[0].returncode == 1, output
+        assert time.time() - killed_at < 60
+        assert (
+            (first / "output" / "failure")
+            .read_text()
+            .startswith(
+                "Training on host 127.0.0.1 made no progress for 15 s: host 127.0.0.2 stopped answering (lost or stuck)"
+            )
+        )
+        time.sleep(1)
+        assert [p.pid for p in everything if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    finally:  # a failed run leaves no process behind
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()

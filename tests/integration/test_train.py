@@ -223,3 +223,46 @@ def test_sigterm_stops_training_promptly_and_keeps_finished_epochs(tiny_job):
     assert process.returncode == 143, output
     assert failure_text(base_dir).startswith("Training stopped by SIGTERM during epoch")
     assert artifacts.saved_epochs(base_dir / "model")
+
+
+def _sigterm_at(process, line_start):
+    """SIGTERM ``process`` when it logs a line starting with ``line_start``; (exit code, its whole output)."""
+    output = ""
+    for line in process.stdout:
+        output += line
+        if line.startswith(line_start):
+            process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=60), output
+
+
+def test_sigterm_before_any_epoch_is_kept_says_nothing_was_kept(tiny_job):
+    base_dir = tiny_job(num_train=640, num_training_samples=640, epochs=2)
+    code, output = _sigterm_at(start_train(base_dir), "Epoch[0] Batch [20]")
+    assert code == 143, output
+    assert failure_text(base_dir) == (
+        "Training stopped by SIGTERM during epoch 0; no epoch had ended, so nothing was kept in the model directory\n"
+    )
+    assert not artifacts.saved_epochs(base_dir / "model")
+
+
+def test_sigterm_before_any_epoch_is_kept_with_checkpoints_names_the_checkpoint(tiny_job):
+    base_dir = tiny_job(num_train=640, num_training_samples=640, epochs=2)
+    (base_dir / "checkpoints").mkdir()
+    code, output = _sigterm_at(start_train(base_dir), "Epoch[0] Batch [20]")
+    assert code == 143, output
+    assert re.fullmatch(
+        r"Training stopped by SIGTERM during epoch 0; no epoch had ended, so nothing was kept in the model "
+        rf"directory; a restarted job goes on from the checkpoint in {base_dir}/checkpoints \(0 epochs and "
+        r"2\d batches done\)\n",
+        failure_text(base_dir),
+    )
+
+
+def test_sigterm_after_the_last_batch_ends_as_a_success_with_the_whole_model(tiny_job):
+    """The last batch trained, validation and the save run to the end: the model is complete, so it is a success."""
+    base_dir = tiny_job(epochs=1)
+    code, output = _sigterm_at(start_train(base_dir), "Epoch[0] Time cost=")
+    assert code == 0, output
+    assert "SIGTERM came after the last batch; the model is complete, so training ends as a success" in output
+    assert (base_dir / "output" / "success").exists() and not (base_dir / "output" / "failure").exists()
+    assert artifacts.saved_epochs(base_dir / "model") == [1]

@@ -9,11 +9,13 @@ import pytest
 from data_layouts import Fifos, first_failure_line, manifest_stream, pipe_config, recordio_stream, write_job
 from mxnet import recordio
 
-from image_classifier import demo_data, hyperparameters, recordio_framing
-from image_classifier.data import channels, class_names, manifest, pipe
+from image_classifier import demo_data, disk_space, hyperparameters, recordio_framing
+from image_classifier.data import channels, class_names, iterators, manifest, pipe, scratch
 from image_classifier.data.spec import DataSpec
+from image_classifier.data.stream import StreamedSet
 from image_classifier.environment import Environment
 from image_classifier.errors import UserError
+from image_classifier.model.preprocessing import Preprocessing
 
 SIZE = 16
 
@@ -157,3 +159,88 @@ def test_missing_fifo_and_image_content(tmp_path):
     (base_dir / "input" / "config" / "inputdataconfig.json").write_text(json.dumps(config))
     (base_dir / "output" / "failure").unlink()
     assert first_failure_line(base_dir).startswith("The 'train' channel streams images (image/jpeg) in Pipe mode")
+
+
+def streamed(tmp_path, monkeypatch, record_wrapper, streams, window, attribute_names=None):
+    """The 'train' channel prepared in stream mode with a ``window`` of scratch space, its FIFOs fed."""
+    base_dir = job(tmp_path, record_wrapper, attribute_names)
+    monkeypatch.setenv(scratch.MODE_ENV, "stream")
+    monkeypatch.setenv(scratch.WINDOW_ENV, str(window))
+    fifos = Fifos(base_dir / "input" / "data", {"train": streams})
+    return prepare(base_dir), fifos, base_dir
+
+
+def one_pass(record_set, batch_size=4):
+    """(labels trained, largest chunk file) of one pass of ``record_set``."""
+    preprocessing = Preprocessing.for_training((3, SIZE, SIZE), None)
+    chunk_sizes, labels = [], []
+
+    def make_iter(chunk):
+        chunk_sizes.append(chunk.rec_files[0].stat().st_size)
+        return iterators.record_iter(chunk, preprocessing, batch_size, train=True)
+
+    for _data, label, valid in record_set.batches(make_iter, batch_size):
+        labels += label.asnumpy()[:valid].astype(int).tolist()
+    return sorted(labels), max(chunk_sizes), len(chunk_sizes)
+
+
+@pytest.mark.parametrize("wrapper, make", [("None", recordio_stream), ("RecordIO", manifest_stream)])
+def test_a_streamed_channel_reads_each_pass_from_its_own_fifo_within_the_window(tmp_path, monkeypatch, wrapper, make):
+    pairs = demo_data.samples(8, SIZE, 0)
+    data = make(pairs, tmp_path)
+    window = len(data) // 2  # two chunk files of a quarter of the stream each
+    record_set, fifos, _ = streamed(tmp_path, monkeypatch, wrapper, [data, data, data], window)
+    try:
+        assert isinstance(record_set, StreamedSet) and record_set.count == 8
+        for number in range(2):
+            labels, largest, chunks = one_pass(record_set)
+            assert labels == sorted(label for label, _ in pairs)
+            assert chunks > 1 and largest <= window // 2 + len(data) // 2  # half the window, plus one batch
+            assert f"train_{number}" in fifos.finished and "train_2" not in fifos.finished
+    finally:
+        fifos.close()
+
+
+def test_a_stream_cut_short_in_a_later_pass_names_its_fifo(tmp_path, monkeypatch):
+    data = recordio_stream(demo_data.samples(8, SIZE, 0), tmp_path)
+    record_set, fifos, base_dir = streamed(tmp_path, monkeypatch, "None", [data, data[:-40]], len(data))
+    try:
+        one_pass(record_set)
+        with pytest.raises(UserError, match=f"^the Pipe-mode stream {base_dir}/input/data/train_1 ends inside record"):
+            one_pass(record_set)
+    finally:
+        fifos.close()
+
+
+def test_a_streamed_pass_checks_num_training_samples(tmp_path, monkeypatch):
+    data = recordio_stream(demo_data.samples(6, SIZE, 0), tmp_path)
+    record_set, fifos, _ = streamed(tmp_path, monkeypatch, "None", [data], len(data))
+    try:
+        with pytest.raises(UserError, match=r"^num_training_samples is 8 but the Pipe-mode stream .*train_0 held 6"):
+            one_pass(record_set)
+    finally:
+        fifos.close()
+
+
+def test_streaming_refuses_a_window_larger_than_the_free_space(tmp_path, monkeypatch):
+    base_dir = job(tmp_path, "None")
+    _stream_file(base_dir, recordio_stream(demo_data.samples(8, SIZE, 0), tmp_path))
+    monkeypatch.setenv(scratch.MODE_ENV, "stream")
+    monkeypatch.setenv(scratch.WINDOW_ENV, "1G")
+    monkeypatch.setattr(disk_space, "free_bytes", lambda folder: 100 << 20)
+    assert re.match(
+        r"Streaming the 'train' channel \(IMAGE_CLASSIFIER_PIPE_WINDOW\) needs about 1024\.0 MB in .*, which has "
+        r"100\.0 MB free: give the training job a larger volume \(VolumeSizeInGB, at least 1 GB more\), or set "
+        r"IMAGE_CLASSIFIER_PIPE_WINDOW smaller$",
+        first_failure_line(base_dir),
+    )
+
+
+def test_packing_refuses_images_larger_than_the_free_space(tmp_path, monkeypatch):
+    base_dir = write_job(tmp_path / "ml", "lst", demo_data.samples(8, SIZE, 0), demo_data.samples(4, SIZE, 1), SIZE)
+    monkeypatch.setattr(disk_space, "free_bytes", lambda folder: 100)
+    assert re.match(
+        r"Packing the 'train' channel \(images \+ \.lst\) needs about 0\.0 MB in .*, which has 0\.0 MB free: "
+        r"give the training job a larger volume \(VolumeSizeInGB, at least 1 GB more\)",
+        first_failure_line(base_dir),
+    )

@@ -92,3 +92,49 @@ def test_an_internal_error_reading_the_environment_goes_through_the_funnel(tmp_p
     assert supervisor.main() == failure.INTERNAL_ERROR_EXIT
     text = (tmp_path / "output" / "failure").read_text()
     assert text.startswith("Internal error (RuntimeError: boom)") and "Traceback" in text
+
+
+def test_tensorboard_events_go_to_the_local_path_of_tensorboardoutputconfig(tmp_path):
+    assert Environment.load(tmp_path).tensorboard_dir == tmp_path / "output" / "tensorboard"
+    write_config(tmp_path, "tensorboardoutputconfig.json", {"LocalPath": str(tmp_path / "board"), "S3OutputPath": ""})
+    env = Environment.load(tmp_path)
+    assert env.tensorboard_dir == tmp_path / "board" and env.notes == ()
+
+
+UNUSABLE_TENSORBOARD_CONFIGS = {
+    "not json": b"{LocalPath",
+    "a list": b'["/opt/ml/output/tensorboard"]',
+    "a number": b'{"LocalPath": 3}',
+    "empty": b'{"LocalPath": ""}',
+}
+
+
+@pytest.mark.parametrize("content", UNUSABLE_TENSORBOARD_CONFIGS.values(), ids=UNUSABLE_TENSORBOARD_CONFIGS)
+def test_an_unusable_tensorboardoutputconfig_falls_back_to_the_default_folder(tmp_path, content):
+    (tmp_path / "input" / "config").mkdir(parents=True)
+    (tmp_path / "input" / "config" / "tensorboardoutputconfig.json").write_bytes(content)
+    env = Environment.load(tmp_path)
+    assert env.tensorboard_dir == tmp_path / "output" / "tensorboard"
+    (note,) = env.notes
+    assert "tensorboardoutputconfig.json" in note and note.endswith(f"go to {tmp_path}/output/tensorboard")
+
+
+DEBUGGER_CONFIGS = {
+    "as the SDK writes them": json.dumps({"LocalPath": "/opt/ml/output/tensors", "HookParameters": {}}).encode(),
+    "not json": b"{not json",
+    "utf-16": '{"LocalPath": "x"}'.encode("utf-16"),
+    "a list": b"[]",
+}
+
+
+@pytest.mark.parametrize("content", DEBUGGER_CONFIGS.values(), ids=DEBUGGER_CONFIGS)
+def test_debugger_and_profiler_configs_never_fail_and_are_noted_once(tmp_path, content):
+    (tmp_path / "input" / "config").mkdir(parents=True)
+    for name in ("debughookconfig.json", "profilerconfig.json"):
+        (tmp_path / "input" / "config" / name).write_bytes(content)
+    (note,) = Environment.load(tmp_path).notes
+    assert note == (
+        "debughookconfig.json and profilerconfig.json ask for SageMaker Debugger or Profiler output; this image "
+        f"writes no smdebug tensors or profiles: its TensorBoard events go to {tmp_path}/output/tensorboard, its "
+        f"diagnostics (metrics.json, evaluation.json, plots) to {tmp_path}/output/data"
+    )

@@ -169,3 +169,14 @@ def test_only_the_first_host_writes(tmp_path):
     _run_epochs(reporter, hp, epochs=1)
     reporter.finish(_validation_batches(), mx.cpu())
     assert not (tmp_path / "output").exists()
+
+
+def test_tensorboard_events_go_to_the_environments_local_path(tmp_path):
+    env = Environment(paths=Paths(tmp_path), hyperparameters={}, tensorboard_local_path=tmp_path / "board")
+    reporter = Reporter(env, _hp(), NAMES)
+    _run_epochs(reporter, _hp(), epochs=1)
+    reporter.board.close()
+    events = EventAccumulator(str(tmp_path / "board"))
+    events.Reload()
+    assert "accuracy/validation" in events.Tags()["scalars"]
+    assert not (tmp_path / "output" / "tensorboard").exists()

@@ -124,6 +124,42 @@ def test_model_channel_continues_our_model_with_its_classifier(tmp_path, our_mod
     np.testing.assert_allclose(mx.nd.softmax(net(IMAGES)).asnumpy(), expected, rtol=1e-5, atol=1e-6)
 
 
+def sdk_local_mode_output(tmp_path, model_dir):
+    """The folder the SageMaker Python SDK's local mode mounts as the 'model' channel for
+    ``model_uri="file://.../model.tar.gz"``: the tarball's folder (local/data.py ``get_root_dir``), which is a
+    finished local job's output folder holding model.tar.gz and output.tar.gz (local/image.py
+    ``retrieve_artifacts``: /opt/ml/model and /opt/ml/output packed side by side)."""
+    job_output = tmp_path / "local-output" / "image-classifier-2026-12-07-01-00-00-000"
+    tar_model(model_dir, job_output / "model.tar.gz")
+    output = tmp_path / "opt-ml-output"
+    (output / "data").mkdir(parents=True)
+    (output / "data" / "history.json").write_text("[]")
+    (output / "success").touch()
+    tar_model(output, job_output / "output.tar.gz")
+    return job_output
+
+
+def test_model_channel_of_sdk_local_mode_uses_its_model_tar_gz(tmp_path, our_model, caplog):
+    env = env_with(tmp_path, model=sdk_local_mode_output(tmp_path, our_model))
+    with caplog.at_level("INFO"):
+        net = sources.starting_network(env, hp(num_classes=3))
+    expected = artifacts.load(our_model)(IMAGES).asnumpy()
+    np.testing.assert_allclose(mx.nd.softmax(net(IMAGES)).asnumpy(), expected, rtol=1e-5, atol=1e-6)
+    assert "The 'model' channel holds model.tar.gz and output.tar.gz; using model.tar.gz" in caplog.text
+
+
+def test_model_channel_with_archives_none_named_model_tar_gz_is_refused_naming_them(tmp_path, our_model):
+    folder = tmp_path / "archives"
+    tar_model(our_model, folder / "first.tar.gz")
+    tar_model(our_model, folder / "second.tar.gz")
+    with pytest.raises(UserError) as error:
+        sources.starting_network(env_with(tmp_path, model=folder), hp(num_classes=3))
+    assert str(error.value) == (
+        "The 'model' channel holds 2 .tar.gz files and none is named model.tar.gz (first.tar.gz, second.tar.gz); "
+        "give the one model.tar.gz to train from"
+    )
+
+
 def test_model_channel_continues_a_model_that_was_itself_transferred(tmp_path):
     source_net().save_parameters(str(tmp_path / "source.params"))
     transferred = sources.starting_network(env_with(tmp_path, pretrained=tmp_path / "source.params"), hp())

@@ -33,7 +33,8 @@ def _load(json_path):
     except UnicodeDecodeError as error:
         raise UserError(f"{json_path} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
     if not isinstance(document, dict):
-        raise UserError(f"{json_path} holds a JSON {type(document).__name__}, not an object; see the README's layout")
+        kind = type(document).__name__
+        raise UserError(f"{json_path} holds a JSON {kind}, not an object; see the layouts in docs/training.md")
     return document
 
 

@@ -60,8 +60,8 @@ def _rgb(opened, item):
         ) from None
 
 
-def _record(index, item, spec):
-    """The packed record of ``item``: IRHeader, label, image bytes."""
+def record(index: int, item: Item, spec: DataSpec) -> bytes:
+    """The packed record of ``item``, number ``index``: IRHeader, label, image bytes (checked or resized)."""
     data = _read(item)
     try:
         with Image.open(io.BytesIO(data)) as opened:
@@ -97,7 +97,7 @@ def _chunks(entries, size):
 
 
 def _records(start, chunk, spec):
-    return [_record(start + offset, entry, spec) for offset, entry in enumerate(chunk)]
+    return [record(start + offset, entry, spec) for offset, entry in enumerate(chunk)]
 
 
 def _in_order(executor, entries, window, spec):

@@ -7,6 +7,7 @@ record-level shuffling and sharding. Every other layout is packed into one scrat
 read the same way.
 """
 
+import array
 import dataclasses
 import io
 import logging
@@ -21,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from .. import image_ops, recordio_framing
 from ..environment import Channel
 from ..errors import UserError
-from . import channel_files
+from . import channel_files, image_headers
 from . import class_names as names
 from .record_set import RecordSet
 from .spec import DataSpec
@@ -53,8 +54,12 @@ def _records(rec_file, display_name=None):
             raise _invalid(display_name, error) from None
 
 
-def _check_image(image, where, spec):
+def check_image(image: bytes, where: str, spec: DataSpec) -> None:
     """The image must be one PIL can read, and at least the spec's ``min_size``."""
+    known = image_headers.size(image)
+    if known is not None:
+        spec.check_size(known[1], known[0], where)
+        return
     try:
         with Image.open(io.BytesIO(image)) as opened:  # reads the header only
             width, height = opened.size
@@ -94,20 +99,27 @@ def scan_files(
     ``display_name``: how errors name the one file when it is a copy (a Pipe-mode stream drained to scratch).
     """
     index_path = Path(scratch_dir) / f"{channel_name}.idx"
-    labels, index_lines = [], []
-    file_start = 0
-    for rec_file in rec_files:
-        for number, (offset, header, image) in enumerate(_records(rec_file, display_name)):
-            where = f"record {number} of {display_name or rec_file}"
-            labels.append(spec.record_label(header.label, where))
-            _check_image(image, where, spec)
-            index_lines.append(f"{len(index_lines)}\t{file_start + offset}\n")
-        file_start += rec_file.stat().st_size
-    if not labels:
+    labels = array.array("f")  # compact: 4 bytes a class id or multi-hot value, no Python object an image
+    count, file_start = 0, 0
+    with open(index_path, "w", buffering=READ_BUFFER) as index:
+        for rec_file in rec_files:
+            for number, (offset, header, image) in enumerate(_records(rec_file, display_name)):
+                where = f"record {number} of {display_name or rec_file}"
+                label = spec.record_label(header.label, where)
+                if spec.multi_label:
+                    labels.extend(label)
+                else:
+                    labels.append(label)
+                check_image(image, where, spec)
+                index.write(f"{count}\t{file_start + offset}\n")
+                count += 1
+            file_start += rec_file.stat().st_size
+    if not count:
         raise UserError(f"The '{channel_name}' channel holds no records: its .rec files are empty")
-    index_path.write_text("".join(index_lines))
-    log.info("%s channel: %d images in %d .rec file(s)", channel_name, len(labels), len(rec_files))
-    return RecordSet(channel_name, tuple(rec_files), index_path, np.array(labels), {})
+    log.info("%s channel: %d images in %d .rec file(s)", channel_name, count, len(rec_files))
+    values = np.frombuffer(labels, np.float32)
+    labels = values.reshape(count, -1) if spec.multi_label else values.astype(np.int64)
+    return RecordSet(channel_name, tuple(rec_files), index_path, labels, {})
 
 
 def scan(channel: Channel, scratch_dir: str | Path, spec: DataSpec) -> RecordSet:

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import mxnet as mx
+import numpy as np
 
 from .. import atomic_files
 from .preprocessing import FILE_NAME as PREPROCESSING_FILE
@@ -49,13 +50,24 @@ def holds_model(model_dir: Path) -> bool:
     return len(missing_files(model_dir, (SYMBOL_FILE, PARAMS_FILES))) < 2
 
 
+def parameter_bytes(net: mx.gluon.Block) -> int:
+    """The size of ``net``'s parameters as a params file holds them (those of a shape not yet known left out)."""
+    return sum(
+        int(np.prod(param.shape)) * np.dtype(param.dtype).itemsize
+        for param in net.collect_params().values()
+        if param.shape and all(param.shape)
+    )
+
+
 def save_epoch(served_net: mx.gluon.HybridBlock, model_dir: Path, epoch_number: int) -> None:
     """Export symbol and params for ``epoch_number``; each file appears whole or not at all."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
+    needed = parameter_bytes(served_net)
     # export writes PREFIX-symbol.json and PREFIX-NNNN.params beside the prefix it is given: the partial
     # prefix names exactly the two partial paths (renamed symbol first, as the blocks end innermost first)
-    with atomic_files.staged(params_path(model_dir, epoch_number)), atomic_files.staged(model_dir / SYMBOL_FILE):
+    params, symbol = params_path(model_dir, epoch_number), model_dir / SYMBOL_FILE
+    with atomic_files.staged(params, needed), atomic_files.staged(symbol, needed):
         served_net.export(str(atomic_files.partial_path(model_dir / PREFIX)), epoch_number)
 
 

@@ -48,17 +48,32 @@ def _given(env, name):
     return folder
 
 
+def _archive(folder, channel):
+    """The channel's model archive: its one .tar.gz, or of several the one named model.tar.gz (the SDK's local
+    mode mounts a finished job's output folder, which holds model.tar.gz beside output.tar.gz)."""
+    archives = sorted(folder.glob("*.tar.gz"))
+    if len(archives) <= 1:
+        return archives[0] if archives else None
+    named = folder / tarballs.MODEL_ARCHIVE
+    if named in archives:
+        others = ", ".join(archive.name for archive in archives if archive != named)
+        log.info("The '%s' channel holds %s and %s; using %s", channel, named.name, others, named.name)
+        return named
+    raise UserError(
+        f"The '{channel}' channel holds {len(archives)} .tar.gz files and none is named {tarballs.MODEL_ARCHIVE} "
+        f"({', '.join(archive.name for archive in archives)}); give the one model.tar.gz to train from"
+    )
+
+
 @contextmanager
 def _unpacked(folder, channel):
-    """The channel's folder, or the folder its one .tar.gz unpacks to (for the duration)."""
-    archives = sorted(folder.glob("*.tar.gz"))
-    if not archives:
+    """The channel's folder, or the folder its model archive unpacks to (for the duration)."""
+    archive = _archive(folder, channel)
+    if archive is None:
         yield folder
         return
-    if len(archives) > 1:
-        raise UserError(f"The '{channel}' channel holds {len(archives)} .tar.gz files; give one model.tar.gz")
     with tempfile.TemporaryDirectory(prefix="image-classifier-") as unpacked:
-        tarballs.unpack(archives[0], Path(unpacked))
+        tarballs.unpack(archive, Path(unpacked))
         yield Path(unpacked)
 
 

@@ -12,6 +12,8 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import UserError
 
+MODEL_ARCHIVE = "model.tar.gz"  # the name SageMaker gives a training job's model
+
 
 def _refusal(member: tarfile.TarInfo) -> str | None:
     """Why ``member`` is not unpacked, or None for a regular file or folder with a relative path inside."""

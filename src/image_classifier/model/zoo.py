@@ -28,7 +28,7 @@ def cached_path(name: str) -> Path:
     except ValueError:  # the model store names no weights for it
         raise UserError(
             f"GluonCV has no ImageNet weights for {name}; set use_pretrained_model=0, give weights in a "
-            f"'pretrained' channel, or choose a network that has them (the README's network table)"
+            f"'pretrained' channel, or choose a network that has them (docs/networks.md)"
         ) from None
     return cache_dir() / f"{name}-{short_hash}.params"
 

@@ -67,7 +67,7 @@ class Reporter:
         self.data_dir = env.paths.output_data_dir
         self.model_dir = env.paths.model_dir
         self.history = History(self.data_dir / HISTORY_FILE)
-        self.board = TensorBoard(env.paths.tensorboard_dir) if self.active else None
+        self.board = TensorBoard(env.tensorboard_dir) if self.active else None
         self.batches_trained = 0
         self.learning_rate = None
         self.train_values = {}

@@ -22,6 +22,7 @@ import numpy as np
 from mxnet import gluon
 
 from .. import atomic_files
+from ..model import artifacts
 from .averaging import WeightAverage
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Checkpoints:
     ) -> None:
         """``trainer`` None: its state is not ours to save (with a dist kvstore the servers hold it)."""
         final = self.directory / f"epoch-{epochs_done:04d}"  # replaces one for the same progress, before a stop
-        with atomic_files.staged(final) as partial:
+        with atomic_files.staged(final, _bytes_needed(net, trainer, model_dir)) as partial:
             partial.mkdir()
             net.save_parameters(str(partial / "network.params"))
             if trainer is not None:
@@ -146,6 +147,12 @@ def _set_rng(numpy_state, python_state):
 
 def _contexts(net):
     return list(net.collect_params().values())[0].list_ctx()
+
+
+def _bytes_needed(net, trainer, model_dir):
+    """About what a checkpoint takes: the parameters, as much again for the optimizer's state, the model files."""
+    model_files = sum(path.stat().st_size for path in Path(model_dir).rglob("*") if path.is_file())
+    return artifacts.parameter_bytes(net) * (2 if trainer is not None else 1) + model_files
 
 
 def _sync(folder):

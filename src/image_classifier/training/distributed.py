@@ -25,6 +25,7 @@ RESOLVE_SECONDS = 120  # SageMaker's hosts may join the network some time after 
 @dataclass(frozen=True)
 class Cluster:
     host: str
+    hosts: tuple[str, ...]  # every host of the job, this one among them
     roles: tuple[str, ...]  # the parameter-server roles this host runs beside its worker
     variables: dict[str, str]  # DMLC_* for every process of this host
 
@@ -68,7 +69,7 @@ def plan(env: Environment) -> Cluster | None:
     for host in env.hosts:
         resolve(host)
     roles = ("scheduler", "server") if env.is_master else ("server",)
-    return Cluster(env.current_host, roles, variables)
+    return Cluster(env.current_host, env.hosts, roles, variables)
 
 
 def start_role(cluster: Cluster, role: str) -> subprocess.Popen:

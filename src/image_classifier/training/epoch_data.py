@@ -1,9 +1,12 @@
 """The data a job's epochs read: this worker's training batches, epoch by epoch, and the validation batches.
 
 Epoch ``epoch``'s shuffle and augmentation follow from its seed alone; every worker runs as many batches
-(``iterators.shard_count`` images each), or dist_sync would hang.
+(``train_count`` images each), or dist_sync would hang. A set is a RecordSet (a File-mode channel, or a
+Pipe-mode one copied to scratch), read by one ``ImageRecordIter`` an epoch, or a StreamedSet (a Pipe-mode
+channel streamed), read by one ``ImageRecordIter`` a chunk of its next FIFO (data/stream.py).
 """
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -12,37 +15,90 @@ from typing import Any
 import mxnet as mx
 
 from ..data import iterators
+from ..data.record_set import RecordSet
+from ..data.stream import Batch, StreamedSet
 from ..hyperparameters import Hyperparameters
 from ..model.preprocessing import Preprocessing
 
 
+def train_count(hp: Hyperparameters, train_set: RecordSet | StreamedSet, num_workers: int, sharded: bool) -> int:
+    """This worker's training images an epoch, the same on every worker.
+
+    ShardedByS3Key: each host holds its own part, not sharded again; num_training_samples is the whole
+    channel's count, as for the built-in algorithm, so every host's epoch is its share of that. A streamed
+    set's count is already this host's share (stream.py).
+    """
+    if isinstance(train_set, StreamedSet):
+        return train_set.count
+    if sharded:
+        return math.ceil(hp.num_training_samples / num_workers)
+    return iterators.shard_count(train_set, num_workers)
+
+
 @dataclass
 class EpochData:
-    sets: SimpleNamespace  # the train and validation RecordSets
+    sets: SimpleNamespace  # the train and validation sets: RecordSets or StreamedSets
     train_count: int  # this worker's images per epoch
     train_iter_args: dict[str, Any]  # record_iter's arguments but the epoch's seed
-    validation_iter: mx.io.DataIter
+    validation_iter_args: dict[str, Any]  # record_iter's arguments for validation
+    validation_iter: mx.io.DataIter | None  # a RecordSet's, made once; None for a StreamedSet
+    num_workers: int
+    rank: int
     train_iter: mx.io.DataIter | None = None  # the epoch's, while it trains
 
     @classmethod
     def build(
-        cls, hp: Hyperparameters, sets: SimpleNamespace, preprocessing: Preprocessing, num_workers: int, rank: int
+        cls,
+        hp: Hyperparameters,
+        sets: SimpleNamespace,
+        preprocessing: Preprocessing,
+        num_workers: int,
+        rank: int,
+        sharded: bool = False,
     ) -> "EpochData":
         iterator_args = dict(preprocessing=preprocessing, batch_size=hp.mini_batch_size, multi_label=hp.multi_label)
+        # A ShardedByS3Key part, or a stream (which stream.py shards record by record), is read whole.
+        parts = 1 if sharded or isinstance(sets.train, StreamedSet) else num_workers
+        validation_args = dict(iterator_args, train=False, seed=hp.seed)
         return cls(
             sets=sets,
-            train_count=iterators.shard_count(sets.train, num_workers),
+            train_count=train_count(hp, sets.train, num_workers, sharded),
             train_iter_args=dict(
-                iterator_args, augmentation_type=hp.augmentation_type, num_parts=num_workers, part_index=rank
+                iterator_args,
+                augmentation_type=hp.augmentation_type,
+                num_parts=parts,
+                part_index=rank if parts > 1 else 0,
             ),
-            validation_iter=iterators.record_iter(sets.validation, train=False, seed=hp.seed, **iterator_args),
+            validation_iter_args=validation_args,
+            validation_iter=(
+                None
+                if isinstance(sets.validation, StreamedSet)
+                else iterators.record_iter(sets.validation, **validation_args)
+            ),
+            num_workers=num_workers,
+            rank=rank,
         )
 
-    def train_batches(self, seed: int) -> Iterator[tuple[mx.nd.NDArray, mx.nd.NDArray, int]]:
+    def train_batches(self, seed: int) -> Iterator[Batch]:
         """One epoch of this worker's shard, shuffled and augmented from ``seed``, as ``iterators.batches``."""
         self.train_iter = None  # its decode threads and buffers go before the next one's come
-        self.train_iter = iterators.record_iter(self.sets.train, train=True, seed=seed, **self.train_iter_args)
-        return iterators.batches(self.train_iter, self.sets.train, self.train_count)
+        train_set = self.sets.train
+        if isinstance(train_set, StreamedSet):  # one iterator a chunk, each gone before its file is reused
+            return train_set.batches(
+                lambda chunk: iterators.record_iter(chunk, train=True, seed=seed, **self.train_iter_args),
+                self.train_iter_args["batch_size"],
+                self.num_workers,
+                self.rank,
+            )
+        self.train_iter = iterators.record_iter(train_set, train=True, seed=seed, **self.train_iter_args)
+        return iterators.batches(self.train_iter, train_set, self.train_count)
 
-    def validation_batches(self) -> Iterator[tuple[mx.nd.NDArray, mx.nd.NDArray, int]]:
-        return iterators.batches(self.validation_iter, self.sets.validation)
+    def validation_batches(self) -> Iterator[Batch]:
+        """One pass over the validation set (a streamed one reads its next FIFO)."""
+        validation_set = self.sets.validation
+        if isinstance(validation_set, StreamedSet):
+            return validation_set.batches(
+                lambda chunk: iterators.record_iter(chunk, **self.validation_iter_args),
+                self.validation_iter_args["batch_size"],
+            )
+        return iterators.batches(self.validation_iter, validation_set)

@@ -17,7 +17,7 @@ from .. import failure
 from ..errors import UserError
 from ..hyperparameters import Hyperparameters
 from ..model import networks, onnx_export
-from . import metrics
+from . import metrics, watchdog
 from .checkpoints import Checkpoints
 from .epoch_data import EpochData
 from .keeper import ModelKeeper
@@ -45,6 +45,7 @@ class EpochRunner:
         self.checkpoints = checkpoints
         self.metric = metrics.make_metrics(hp.multi_label, hp.top_k)
         self.split_logged = False
+        self.validation_images = 0  # counted by each validation
         self._hybridize()
 
     def _hybridize(self):
@@ -81,7 +82,7 @@ class EpochRunner:
             log.info("Epoch[%d] Skipping the %d batches trained before the stop", epoch, skip)
         started = window_start = time.time()
         window_samples = 0
-        for number, (data, label, valid) in enumerate(self.data.train_batches(self.hp.seed + epoch)):
+        for number, (data, label, valid) in enumerate(watchdog.beating(self.data.train_batches(self.hp.seed + epoch))):
             if number < skip:
                 continue
             progress.batches_done = number
@@ -123,7 +124,9 @@ class EpochRunner:
     def validate(self, epoch: int) -> tuple[float, float]:
         """Validation accuracy and mean loss of the network after epoch ``epoch``."""
         self.metric.reset()
-        for data, label, valid in self.data.validation_batches():
+        self.validation_images = 0
+        for data, label, valid in watchdog.beating(self.data.validation_batches()):
+            self.validation_images += valid
             outputs = [self.learner.net(x) for x, _ in self._forward(data, label)]
             scores = self._scores(outputs)
             metrics.update(self.metric, label, scores, valid)
@@ -138,8 +141,9 @@ class EpochRunner:
         learner = self.learner
         if keeper is None:
             return
+        keeper.validation_count = self.validation_images  # a streamed validation set's is known once read
         if not self.served_ready:  # export needs one forward pass of the hybridized block
-            self.outputs.write_metadata()
+            self.outputs.write_metadata(self.data.sets.train.class_names)
             learner.served(mx.nd.zeros((1, *self.hp.image_shape), ctx=learner.contexts[0], dtype=learner.dtype))
             self.served_ready = True
         with networks.float32_while(
@@ -159,6 +163,23 @@ class EpochRunner:
                 progress.epochs_done, learner.net, trainer, progress.state(), model_dir, learner.average
             )
 
+    def _left_behind(self, progress):
+        """What a stopped job leaves: the epochs kept in the model directory, and the checkpoint if any."""
+        keeper = progress.keeper
+        if keeper is None:
+            kept = "the first host keeps the model"
+        elif keeper.saved:
+            numbers = ", ".join(str(number - 1) for number in keeper.saved)
+            kept = f"the model directory keeps epoch{'s' if len(keeper.saved) > 1 else ''} {numbers}"
+        else:
+            kept = "no epoch had ended, so nothing was kept in the model directory"
+        if self.checkpoints.enabled:
+            kept += (
+                f"; a restarted job goes on from the checkpoint in {self.checkpoints.directory} "
+                f"({progress.epochs_done} epochs and {progress.batches_done} batches done)"
+            )
+        return kept
+
     def run(self, progress: Progress, stop: StopCheck) -> None:
         """The epochs from ``progress`` on (none when early stopping had ended training), then the reports."""
         hp, keeper = self.hp, progress.keeper
@@ -168,11 +189,11 @@ class EpochRunner:
                 self._hybridize()
             try:
                 self.train_epoch(epoch, stop, progress)
-            except failure.Stopped:
+            except failure.Stopped as stopped:
                 self._checkpoint(progress)
                 if keeper is not None:  # the checkpoint holds every epoch that may still be chosen
                     keeper.finish()
-                raise
+                raise failure.Stopped(f"{stopped}; {self._left_behind(progress)}") from None
             with self._averaged():  # with ema_decay, the average is what is validated and kept
                 accuracy, loss = self.validate(epoch)
                 early_stopping = progress.early_stopping
@@ -187,6 +208,7 @@ class EpochRunner:
                 break
         if keeper is not None:
             keeper.finish()
-        self.outputs.reporter.finish(self.data.validation_batches(), self.learner.contexts[0])
+        self.outputs.reporter.finish(watchdog.beating(self.data.validation_batches()), self.learner.contexts[0])
         if hp.export_onnx and keeper is not None:
             log.info("Wrote %s", onnx_export.export(self.outputs.model_dir))
+        watchdog.finished()

@@ -4,14 +4,13 @@ import dataclasses
 import logging
 import random
 import signal
-import tempfile
 from types import SimpleNamespace
 
 import mxnet as mx
 import numpy as np
 
 from .. import devices, failure, hyperparameters
-from ..data import channels, checks
+from ..data import channels, checks, scratch
 from ..environment import Environment, Paths
 from ..logs import configure_logging
 from ..model import sources
@@ -38,10 +37,11 @@ class StopRequest:
 
     def check(self, epoch: int) -> None:
         if self.signal is not None:
-            raise failure.Stopped(
-                f"Training stopped by {signal.Signals(self.signal).name} during epoch {epoch}; "
-                f"the epochs kept so far are in the model directory"
-            )
+            raise failure.Stopped(f"Training stopped by {self.name} during epoch {epoch}")
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signal).name
 
 
 def _seed_everything(seed):
@@ -50,9 +50,15 @@ def _seed_everything(seed):
     mx.random.seed(seed)
 
 
+def _train_sharded(env):
+    """Whether the train channel is ShardedByS3Key: each host holds its own part."""
+    channel = env.channels.get("train")
+    return channel is not None and channel.sharded
+
+
 def _load_data(env, hp, scratch_dir):
     sets = SimpleNamespace(**{name: channels.prepare(env, name, scratch_dir, hp) for name in ("train", "validation")})
-    checks.against_train_set(hp, sets.train)
+    checks.against_train_set(hp, sets.train, _train_sharded(env))
     return sets
 
 
@@ -87,20 +93,25 @@ def _build_net(env, hp, contexts):
 
 def train(env: Environment) -> None:
     stop = StopRequest()
+    for note in env.notes:
+        log.info("%s", note)
     hp = hyperparameters.parse(env.hyperparameters)
     contexts = devices.training_contexts(hp.precision_dtype)
     checkpoints = Checkpoints(env.paths.checkpoint_dir)
     hp = _seeded(hp, checkpoints)  # before anything is drawn at random
     _seed_everything(hp.seed)
     log.info("Training on %s with seed %d", ", ".join(str(ctx) for ctx in contexts), hp.seed)
-    with tempfile.TemporaryDirectory(prefix="image-classifier-") as scratch_dir:
+    with scratch.directory(env.paths) as scratch_dir:
         sets = _load_data(env, hp, scratch_dir)
-        learner = Learner.build(env, hp, contexts, sets.train, _build_net(env, hp, contexts))
+        sharded = _train_sharded(env)
+        learner = Learner.build(env, hp, contexts, sets.train, _build_net(env, hp, contexts), sharded)
         preprocessing = Preprocessing.for_training(hp.image_shape, hp.resize)
-        data = EpochData.build(hp, sets, preprocessing, learner.num_workers, learner.rank)
+        data = EpochData.build(hp, sets, preprocessing, learner.num_workers, learner.rank, sharded)
         outputs = Outputs.build(env, hp, sets, preprocessing)
         progress = _resumed(Progress.start(env, hp, sets.validation.count), learner, checkpoints, outputs.model_dir)
         EpochRunner(hp, learner, data, outputs, checkpoints).run(progress, stop)
+    if stop.signal is not None:  # after the last batch, nothing was left to stop: the model is whole
+        log.info("%s came after the last batch; the model is complete, so training ends as a success", stop.name)
 
 
 def main() -> int:

@@ -65,10 +65,10 @@ def still_possible(history: list[EpochScore], count: int) -> list[EpochScore]:
 
 
 class ModelKeeper:
-    def __init__(self, model_dir: Path, checkpoint_frequency: int | None, validation_count: int):
+    def __init__(self, model_dir: Path, checkpoint_frequency: int | None, validation_count: int | None):
         self.model_dir = model_dir
         self.frequency = checkpoint_frequency
-        self.validation_count = validation_count
+        self.validation_count = validation_count  # None until a streamed validation set's first pass counts it
         self.history = []
         self.saved = []
 
@@ -121,7 +121,11 @@ class ModelKeeper:
         return f"{said}; epochs {epochs} are within one standard error ({width}) of the best accuracy, and it has {why}"
 
     def state(self) -> dict:
-        return {"history": [asdict(score) for score in self.history], "saved": self.saved}
+        return {
+            "history": [asdict(score) for score in self.history],
+            "saved": self.saved,
+            "validation_count": self.validation_count,
+        }
 
     def restore(self, state: dict) -> None:
         if "history" in state:
@@ -130,6 +134,7 @@ class ModelKeeper:
             best = state.get("best_epoch_number")
             self.history = [EpochScore(best, state["best_score"], math.inf)] if best else []
         self.saved = list(state["saved"])
+        self.validation_count = state.get("validation_count") or self.validation_count
 
     def _save(self, served_net, epoch_number):
         artifacts.save_epoch(served_net, self.model_dir, epoch_number)

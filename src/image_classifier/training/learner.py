@@ -11,12 +11,13 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ..data import iterators
 from ..data.record_set import RecordSet
+from ..data.stream import StreamedSet
 from ..environment import Environment
 from ..hyperparameters import Hyperparameters
 from ..model import networks
 from .averaging import WeightAverage
+from .epoch_data import train_count
 from .finetune import FineTuning
 from .mixing import Mixing
 from .optimizer import optimizer_params, without_bias_decay
@@ -46,14 +47,15 @@ class Learner:
         env: Environment,
         hp: Hyperparameters,
         contexts: list[mx.Context],
-        train_set: RecordSet,
+        train_set: RecordSet | StreamedSet,
         net: gluon.HybridBlock,
+        sharded: bool = False,
     ) -> "Learner":
         # Several hosts: one shard per worker, each the same number of batches (or dist_sync would hang).
         distributed = len(env.hosts) > 1
         kvstore = mx.kv.create(hp.kv_store) if distributed else "device"
         num_workers, rank = (kvstore.num_workers, kvstore.rank) if distributed else (1, 0)
-        batches_per_epoch = math.ceil(iterators.shard_count(train_set, num_workers) / hp.mini_batch_size)
+        batches_per_epoch = math.ceil(train_count(hp, train_set, num_workers, sharded) / hp.mini_batch_size)
         optimizer, params = optimizer_params(hp, batches_per_epoch)
         trainer = gluon.Trainer(net.collect_params(), optimizer, params, kvstore=kvstore)
         if hp.no_bias_decay:

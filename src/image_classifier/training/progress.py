@@ -22,7 +22,7 @@ class Progress:
     stopped_early: bool = False
 
     @classmethod
-    def start(cls, env: Environment, hp: Hyperparameters, validation_count: int) -> "Progress":
+    def start(cls, env: Environment, hp: Hyperparameters, validation_count: int | None) -> "Progress":
         """The state of a job that has trained nothing yet (``hp`` with the job's seed)."""
         keeper = ModelKeeper(env.paths.model_dir, hp.checkpoint_frequency, validation_count) if env.is_master else None
         early_stopping = (
