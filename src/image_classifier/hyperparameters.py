@@ -155,7 +155,10 @@ class Hyperparameters:
     beta_2: float = _unit("0.999")
     eps: float = _unit("1e-8")
     gamma: float = _unit("0.9")
-    augmentation_type: str | None = _choice(("crop", "crop_color", "crop_color_transform"))
+    # randaugment and trivialaugment are ours, the built-in's three its own
+    augmentation_type: str | None = _choice(
+        ("crop", "crop_color", "crop_color_transform", "randaugment", "trivialaugment")
+    )
     resize: int | None = _positive()
     top_k: int | None = hyperparameter(_integer, "an integer greater than 1", lambda value: value > 1)
     checkpoint_frequency: int | None = _positive()
@@ -190,6 +193,15 @@ class Hyperparameters:
         _number, "a float in the range [0, 1) (0: off)", lambda value: 0.0 <= value < 1.0, "0", builtin=False
     )
     zero_init_last_bn: bool = _switch(builtin=False)
+    randaugment_n: int = hyperparameter(
+        _integer, "an integer of at least 1", lambda value: value >= 1, "2", builtin=False
+    )
+    randaugment_m: int = hyperparameter(
+        _integer, "an integer from 0 to 10", lambda value: 0 <= value <= 10, "9", builtin=False
+    )
+    random_erasing: float = hyperparameter(
+        _number, "a float in the range [0, 1] (0: off)", lambda value: 0.0 <= value <= 1.0, "0", builtin=False
+    )
     reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)
 
 
@@ -280,6 +292,17 @@ def _check_together(values):
         )
 
 
+def _check_randaugment(values, given):
+    """randaugment_n and randaugment_m belong to augmentation_type=randaugment."""
+    named = [name for name in ("randaugment_n", "randaugment_m") if name in given]
+    if named and values["augmentation_type"] != "randaugment":
+        raise UserError(
+            f"{' and '.join(named)} set{'s' if len(named) == 1 else ''} RandAugment's operations, and "
+            f"augmentation_type is {values['augmentation_type'] or 'unset'}; set augmentation_type=randaugment, "
+            f"or remove {' and '.join(named)}"
+        )
+
+
 def _check_network(values, given):
     """``network``: a catalog name, sized for image_shape, num_layers (when given) agreeing with it, and
     residual blocks for zero_init_last_bn."""
@@ -317,5 +340,6 @@ def parse(raw_values: Mapping[str, Any]) -> Hyperparameters:
                 raise UserError(f"The required hyperparameter '{row.name}' is missing: set it to {row.accepts}")
             values[row.name] = row.default
     _check_together(values)
+    _check_randaugment(values, raw_values)
     _check_network(values, raw_values)
     return Hyperparameters(reserved=reserved, **values)

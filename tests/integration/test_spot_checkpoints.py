@@ -56,8 +56,11 @@ def params_differences(base_dir, other_dir):
     return "; ".join(differences[:8]) + f" ({len(differences)} arrays differ)"
 
 
-# Every recipe option of ours on: the schedule's position, the mixing draws and the weights' average resume too.
+# Every recipe option of ours on: the schedule's position, the mixing and augmentation draws and the weights'
+# average resume too.
 RECIPE = dict(
+    augmentation_type="randaugment",
+    random_erasing=0.25,
     lr_scheduler="cosine",
     lr_scheduler_step=None,  # the demo job's steps belong to lr_scheduler=step
     warmup_epochs=1,

@@ -59,6 +59,9 @@ CASES = {
     "no_bias_decay": ("1", True, "2"),
     "ema_decay": ("0.999", 0.999, "1"),
     "zero_init_last_bn": ("1", True, "2"),
+    "randaugment_n": ("3", 3, "0"),
+    "randaugment_m": ("10", 10, "11"),
+    "random_erasing": ("0.25", 0.25, "-0.1"),
 }
 DEFAULTS = {
     "num_layers": 152,
@@ -103,6 +106,9 @@ DEFAULTS = {
     "no_bias_decay": False,
     "ema_decay": 0.0,
     "zero_init_last_bn": False,
+    "randaugment_n": 2,
+    "randaugment_m": 9,
+    "random_erasing": 0.0,
 }
 
 
@@ -139,10 +145,14 @@ def conforms(value, hint):
     return type(value) is hint
 
 
+# What a hyperparameter needs beside it to be valid at all
+NEEDS = {"randaugment_n": {"augmentation_type": "randaugment"}, "randaugment_m": {"augmentation_type": "randaugment"}}
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_parses_a_valid_string(name):
     raw, parsed, _ = CASES[name]
-    values = {**REQUIRED, name: raw}
+    values = {**REQUIRED, **NEEDS.get(name, {}), name: raw}
     if name == "resize":
         values["image_shape"] = "3,224,224"
     value = getattr(hyperparameters.parse(values), name)
@@ -154,7 +164,7 @@ def test_parses_a_valid_string(name):
 def test_rejects_an_invalid_value_in_the_builtin_wording(name):
     _, _, bad = CASES[name]
     with pytest.raises(UserError) as error:
-        hyperparameters.parse({**REQUIRED, name: bad})
+        hyperparameters.parse({**REQUIRED, **NEEDS.get(name, {}), name: bad})
     message = str(error.value)
     assert message.startswith(f"The value '{bad}' is not valid for the '{name}' hyperparameter which accepts ")
     assert "\n" not in message

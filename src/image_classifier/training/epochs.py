@@ -82,7 +82,7 @@ class EpochRunner:
             log.info("Epoch[%d] Skipping the %d batches trained before the stop", epoch, skip)
         started = window_start = time.time()
         window_samples = 0
-        for number, (data, label, valid) in enumerate(watchdog.beating(self.data.train_batches(self.hp.seed + epoch))):
+        for number, (data, label, valid) in enumerate(watchdog.beating(self.data.train_batches(epoch, skip))):
             if number < skip:
                 continue
             progress.batches_done = number
