@@ -14,7 +14,7 @@ from image_classifier.errors import UserError
 from image_classifier.model import networks
 from image_classifier.training.averaging import WeightAverage
 from image_classifier.training.checkpoints import Checkpoints
-from image_classifier.training.mixing import Mixing
+from image_classifier.training.mixing import Mix, Mixing
 from image_classifier.training.optimizer import lr_scheduler, optimizer_params, without_bias_decay
 from image_classifier.training.targets import Targets
 
@@ -284,6 +284,7 @@ def test_mixups_share_is_drawn_from_beta_alpha_alpha():
 
 def test_the_cutmix_box_covers_one_minus_the_share_of_the_image():
     draws = [mixing(cutmix_alpha="1").draw(7, 2, number, 32, 24) for number in range(200)]
+    draws = [mix for mix in draws if mix is not None]
     for mix in draws:
         top, bottom, left, right = mix.box
         assert 0 <= top <= bottom <= 32 and 0 <= left <= right <= 24
@@ -299,9 +300,27 @@ def test_the_cutmix_box_covers_one_minus_the_share_of_the_image():
     assert from_other.mean() == pytest.approx(1 - mix.share)
 
 
+def test_an_empty_cutmix_box_leaves_the_images_as_they_are():
+    data = mx.nd.array(np.arange(2 * 1 * 4 * 4, dtype=np.float32).reshape((2, 1, 4, 4)))
+    for box in ((2, 2, 0, 4), (0, 4, 3, 3)):
+        np.testing.assert_array_equal(Mix(1.0, box).images(data).asnumpy(), data.asnumpy())
+
+
+def test_a_cutmix_box_too_small_for_a_pixel_leaves_the_batch_its_own():
+    """On small images a share near 1 gives an empty box; MXNet cannot assign to an empty slice."""
+    data = mx.nd.array(np.arange(2 * 1 * 6 * 6, dtype=np.float32).reshape((2, 1, 6, 6)))
+    draws = [mixing(cutmix_alpha="1").draw(0, 0, number, 6, 6) for number in range(300)]
+    assert None in draws
+    for mix in draws:
+        if mix is not None:
+            top, bottom, left, right = mix.box
+            assert bottom > top and right > left
+            assert mix.images(data).shape == data.shape
+
+
 def test_with_both_alphas_each_batch_is_mixup_or_cutmix_half_each():
     draws = [mixing(mixup_alpha="0.2", cutmix_alpha="1").draw(1, 0, number, 16, 16) for number in range(1000)]
-    assert sum(mix.box is not None for mix in draws) == pytest.approx(500, abs=60)
+    assert sum(mix is None or mix.box is not None for mix in draws) == pytest.approx(500, abs=60)
 
 
 def test_the_draws_depend_on_seed_epoch_and_batch_alone_and_stop_for_the_last_epochs():

@@ -33,6 +33,8 @@ class Mix:
         if self.box is None:
             return data * self.share + reversed_data * (1.0 - self.share)
         top, bottom, left, right = self.box
+        if bottom <= top or right <= left:  # λ near 1: an empty box (MXNet cannot slice one)
+            return data
         mixed = data.copy()
         mixed[:, :, top:bottom, left:right] = reversed_data[:, :, top:bottom, left:right]
         return mixed
@@ -53,7 +55,8 @@ class Mixing:
         return bool(self.mixup_alpha or self.cutmix_alpha)
 
     def draw(self, seed: int, epoch: int, batch_number: int, height: int, width: int) -> Mix | None:
-        """Batch ``batch_number`` of 0-based epoch ``epoch``'s mix; None when it trains on its own images."""
+        """Batch ``batch_number`` of 0-based epoch ``epoch``'s mix; None when it trains on its own images
+        (the last epochs, or a CutMix box too small to hold a pixel)."""
         if not self.enabled or epoch >= self.end_epoch:
             return None
         generator = np.random.default_rng([seed, epoch, batch_number])
@@ -67,4 +70,6 @@ class Mixing:
         centre_y, centre_x = int(generator.integers(height)), int(generator.integers(width))
         top, bottom = max(centre_y - half_height, 0), min(centre_y + half_height, height)
         left, right = max(centre_x - half_width, 0), min(centre_x + half_width, width)
+        if bottom == top or right == left:
+            return None  # a box of no pixels (λ near 1): the batch's own images, as MXNet cannot assign to it
         return Mix(1.0 - (bottom - top) * (right - left) / (height * width), (top, bottom, left, right))
