@@ -5,8 +5,8 @@ on a real small data set at an equal training budget.
     python bench/networks.py [--size 224] [--networks resnet50_v1,...] [--accuracy-networks ...]
                              [--accuracy-size 32] [--epochs 10]
 
-Speed, for each network (one member of each family, and MobileNet v3 small) at --size pixels (Inception v3 at
-its only size, 299), 10 classes, float32:
+Speed, for each network (one member of each family, and MobileNet v3 small) at --size pixels (a network that
+takes one size only at that size, such as Inception v3 at 299), 10 classes, float32:
   * parameters, in millions;
   * training images/s: a hybridized training step (SGD, momentum 0.9) on a batch of 8 in-memory images, the
     mean over 3 steps after 2 warm-up steps;
@@ -39,9 +39,13 @@ from image_classifier.serving.predictor import Predictor
 
 SPEED_NETWORKS = (
     "resnet50_v1,resnet50_v2,resnet50_v1d,resnext50_32x4d,se_resnext50_32x4d,resnest50,mobilenet1.0,"
-    "mobilenetv2_1.0,mobilenetv3_large,mobilenetv3_small,densenet121,inceptionv3,xception,squeezenet1.1"
+    "mobilenetv2_1.0,mobilenetv3_large,mobilenetv3_small,densenet121,inceptionv3,xception,squeezenet1.1,"
+    "vgg16,vgg16_bn,efficientnet_b0,efficientnet_b0b,regnetx004,regnety004"
 )
-ACCURACY_NETWORKS = "resnet18_v1,resnet18_v1b,mobilenetv2_1.0,mobilenetv3_small,mobilenetv3_large"
+ACCURACY_NETWORKS = (
+    "resnet18_v1,resnet18_v1b,mobilenetv2_1.0,mobilenetv3_small,mobilenetv3_large,vgg11_bn,efficientnet_b0,"
+    "regnetx004,regnety004"
+)
 TRAIN_BATCH, INFER_BATCH = 8, 8
 
 
@@ -55,7 +59,7 @@ def _mean_seconds(run, warm_up, repeats):
 
 
 def _side(name, size):
-    return network_catalog.NETWORKS[name].exact_side or size
+    return network_catalog.NETWORKS[name].side(name) or size
 
 
 def speed(name, size, work_dir):

@@ -177,6 +177,10 @@ class Hyperparameters:
     body_lr_mult: float = hyperparameter(
         _number, "a float in the range (0, 1]", lambda value: 0.0 < value <= 1.0, "1.0", builtin=False
     )
+    dropout_rate: float = hyperparameter(
+        _number, "a float in the range [0, 1)", lambda value: 0.0 <= value < 1.0, "0.0", builtin=False
+    )
+    freeze_batch_norm: bool = _switch(builtin=False)
     export_onnx: bool = _switch(builtin=False)
     # Checked with image_shape and num_layers in _check_network: a catalog name, refused with the closest ones.
     network: str | None = hyperparameter(_word, "a network of docs/networks.md", builtin=False)
@@ -312,7 +316,7 @@ def _check_network(values, given):
     if name not in network_catalog.NETWORKS:
         raise UserError(network_catalog.unknown_network(name))
     problem = (
-        network_catalog.size_problem(name, values["image_shape"])
+        network_catalog.size_problem(name, values["image_shape"], values["use_pretrained_model"])
         or (network_catalog.layers_problem(name, values["num_layers"]) if "num_layers" in given else None)
         or (network_catalog.zero_init_problem(name) if values["zero_init_last_bn"] else None)
     )

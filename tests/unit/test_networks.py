@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 from gluoncv.model_zoo import get_model, model_store
+from gluoncv2.models import model_store as gluoncv2_store
 from mxnet import autograd, gluon
 from onnx.reference import ReferenceEvaluator
 
@@ -35,15 +36,26 @@ MEMBERS = {
     "Inception v3": "inceptionv3",
     "Xception": "xception",
     "SqueezeNet": "squeezenet1.1",
+    "VGG": "vgg11",
+    "VGG with batch norm": "vgg11_bn",
+    "EfficientNet": "efficientnet_b0",
+    "EfficientNet (TensorFlow weights: b, c AdvProp)": "efficientnet_b0b",
+    "RegNetX": "regnetx002",
+    "RegNetY": "regnety002",
 }
 # onnx's reference evaluator runs these for tens of seconds: their export is checked, not evaluated.
-SLOW_TO_EVALUATE = ("inceptionv3", "xception", "densenet121")
+SLOW_TO_EVALUATE = ("inceptionv3", "xception", "densenet121", "efficientnet_b0b")
 NUM_CLASSES = 3
+
+
+# At 32 pixels RegNet's last batch norms see two values per channel from two images, and one step blows its
+# inference output up to 1e22: it trains its step on 2x2 final features.
+TEST_SIDES = {"regnetx002": 64, "regnety002": 64}
 
 
 def side(name):
     family = network_catalog.NETWORKS[name]
-    return family.exact_side or family.min_side
+    return TEST_SIDES.get(name) or family.side(name) or family.min_side
 
 
 def hp(name, **values):
@@ -137,7 +149,8 @@ def body_features(net, data):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mobilenetv3_small", "resnext50_32x4d"])  # a convolution and a dense classifier
+# A convolution and dense classifiers: after pooling (ResNeXt), after dropout (EfficientNet), after dense layers (VGG).
+@pytest.mark.parametrize("name", ["mobilenetv3_small", "resnext50_32x4d", "efficientnet_b0", "vgg11_bn"])
 def test_a_gluoncv_file_of_the_family_becomes_the_body_under_a_new_head(tmp_path, name):
     source = gluoncv_source(name)
     (tmp_path / "pretrained").mkdir()
@@ -169,14 +182,11 @@ def test_a_model_of_another_network_is_refused_by_its_layers(tmp_path):
         sources.starting_network(env_with(tmp_path, model=model_dir), hp("mobilenetv2_0.5"))
 
 
-def test_imagenet_weights_of_the_family_come_from_mxnet_home(tmp_path, monkeypatch):
-    name = "mobilenetv2_0.25"
-    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet"))
-    monkeypatch.setattr(model_store, "get_model_file", lambda *a, **k: pytest.fail("tried to download"))
-    source = get_model(name, classes=1000)
-    source.initialize()
+def assert_starts_from_the_cached_weights(tmp_path, name, source, file_name):
+    """``source``'s weights saved as ``file_name`` in $MXNET_HOME/models are the body use_pretrained_model=1 starts
+    from."""
     source(images(name))
-    path = tmp_path / "mxnet" / "models" / f"{name}-{model_store.short_hash(name)}.params"
+    path = tmp_path / "mxnet" / "models" / file_name
     path.parent.mkdir(parents=True)
     source.save_parameters(str(path))
     net = sources.starting_network(env_with(tmp_path), hp(name, use_pretrained_model=1))
@@ -184,6 +194,37 @@ def test_imagenet_weights_of_the_family_come_from_mxnet_home(tmp_path, monkeypat
     np.testing.assert_allclose(
         body_features(net, data), source.features(data).asnumpy().reshape(2, -1), rtol=1e-5, atol=1e-6
     )
+
+
+def test_imagenet_weights_of_the_family_come_from_mxnet_home(tmp_path, monkeypatch):
+    name = "mobilenetv2_0.25"
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet"))
+    monkeypatch.setattr(model_store, "get_model_file", lambda *a, **k: pytest.fail("tried to download"))
+    source = get_model(name, classes=1000)
+    source.initialize()
+    assert_starts_from_the_cached_weights(tmp_path, name, source, f"{name}-{model_store.short_hash(name)}.params")
+
+
+def test_imagenet_weights_of_a_gluoncv2_family_come_from_mxnet_home_under_gluoncv2_names(tmp_path, monkeypatch):
+    name = "efficientnet_b0"
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet"))
+    monkeypatch.setattr(gluoncv2_store, "get_model_file", lambda *a, **k: pytest.fail("tried to download"))
+    source = networks.build(None, 1000, name, (3, 32, 32))
+    assert_starts_from_the_cached_weights(tmp_path, name, source, "efficientnet_b0-0722-041a8346.params")  # gluoncv2's
+
+
+def test_missing_gluoncv2_weights_fail_as_gluoncv_ones_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet"))
+
+    def unreachable(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(gluoncv2_store, "get_model_file", unreachable)
+    with pytest.raises(
+        UserError,
+        match=r"Pretrained weights regnetx002-1038-7800b310\.params are not in .* \(OSError\); put gluoncv2's",
+    ):
+        sources.starting_network(env_with(tmp_path), hp("regnetx002", use_pretrained_model=1))
 
 
 def test_missing_imagenet_weights_fail_with_the_file_and_the_two_ways(tmp_path, monkeypatch):
@@ -205,6 +246,46 @@ def test_a_network_without_imagenet_weights_says_so(tmp_path):
 def test_squeezenet_cannot_start_from_weights(tmp_path):
     with pytest.raises(UserError, match=r"network=squeezenet1\.1 cannot start from weights \(use_pretrained_model=1\)"):
         sources.starting_network(env_with(tmp_path), hp("squeezenet1.1", use_pretrained_model=1))
+
+
+@pytest.mark.parametrize(
+    ("name", "closest"),
+    [
+        ("efficientnet_b0d", "'efficientnet_b0', 'efficientnet_b0c', 'efficientnet_b0b'"),
+        ("vgg16bn", "'vgg16_bn', 'vgg16', 'vgg19_bn'"),
+        ("regnetx", "'regnetx002', 'regnetx004', 'regnetx006'"),
+    ],
+)
+def test_names_outside_the_catalog_are_refused_with_the_closest(name, closest):
+    with pytest.raises(UserError, match=f"The value '{name}' is not valid for the 'network' hyperparameter") as error:
+        hp("resnet18_v1", network=name)
+    assert f"the closest are {closest}" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("efficientnet_edge_small_b", "its blocks read their padding from the input's shape"),
+        ("ghostnet", "MXNet 1.9.1.s oneDNN fails"),
+        ("mixnet_s", "MXNet 1.9.1.s oneDNN fails"),
+    ],
+)
+def test_gluoncv2_networks_that_fail_here_are_refused_with_the_reason(name, reason):
+    with pytest.raises(UserError, match=f"network={name} is not offered: {reason}"):
+        hp("resnet18_v1", network=name)
+
+
+def test_a_tensorflow_efficientnet_takes_its_own_size_only():
+    with pytest.raises(UserError, match=r"network=efficientnet_b3b takes 300x300 images only \(its padding is built"):
+        hp("efficientnet_b3b", image_shape="3,224,224")
+    assert hp("efficientnet_b3b").image_shape == (3, 300, 300)
+
+
+def test_vgg_trains_at_any_size_but_starts_from_imagenet_weights_at_224_only():
+    assert hp("vgg16", image_shape="3,64,64").network == "vgg16"
+    with pytest.raises(UserError, match=r"network=vgg16 starts from ImageNet weights .* on 224x224 images only"):
+        hp("vgg16", image_shape="3,64,64", use_pretrained_model=1)
+    assert hp("vgg16", image_shape="3,224,224", use_pretrained_model=1).use_pretrained_model
 
 
 def test_float32_while_casts_a_float16_network_for_the_duration_and_back():

@@ -92,6 +92,43 @@ def test_body_learns_at_body_lr_mult_times_the_rate(tmp_path):
     np.testing.assert_allclose(deltas[0.25][1], deltas[1.0][1], rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.parametrize("freeze_epochs", [0, 1])
+def test_freeze_batch_norm_keeps_the_running_statistics_bit_identical_while_the_rest_learns(tmp_path, freeze_epochs):
+    params = hp(freeze_batch_norm=1, freeze_epochs=freeze_epochs)
+    net = transfer_net(tmp_path, params)
+    trainer = trainer_for(net, momentum=0.9)
+    fine_tuning = FineTuning(params, net, trainer)
+    running = set(net.body_symbol.list_auxiliary_states())
+    before = snapshot(net.body)
+    for epoch in range(freeze_epochs + 1):
+        fine_tuning.start_epoch(epoch)
+        train_steps(net, trainer)
+    assert running and changed(before, snapshot(net.body)) == set(before) - running  # batch norm's scale, shift too
+
+
+def test_without_freeze_batch_norm_the_running_statistics_move(tmp_path):
+    params = hp()
+    net = transfer_net(tmp_path, params)
+    trainer = trainer_for(net)
+    FineTuning(params, net, trainer).start_epoch(0)
+    before = snapshot(net.body)
+    train_steps(net, trainer)
+    assert set(net.body_symbol.list_auxiliary_states()) <= changed(before, snapshot(net.body))
+
+
+def test_dropout_rate_drops_features_before_the_head_in_training_only(tmp_path):
+    params = hp(dropout_rate=0.5)
+    net = transfer_net(tmp_path, params)
+    plain = net(IMAGES).asnumpy()
+    FineTuning(params, net, trainer_for(net))
+    np.testing.assert_array_equal(net(IMAGES).asnumpy(), plain)  # predicting: no dropout
+    with autograd.record():
+        dropped = net(IMAGES).asnumpy()
+    assert not np.allclose(dropped, plain)
+    served = networks.with_probabilities(net, False)
+    assert graph.split_classifier(networks.symbol(served))[1].weight == net.head.weight.name  # still the head
+
+
 def test_schedule_logs_each_change_once(tmp_path, caplog):
     params = hp(freeze_epochs=2, trainable_layers=3)
     net = transfer_net(tmp_path, params)
@@ -126,6 +163,7 @@ def test_float16_network_can_be_frozen(tmp_path):
     [
         ({"freeze_epochs": 1}, "freeze_epochs fine-tune"),
         ({"trainable_layers": 2, "body_lr_mult": 0.1}, "trainable_layers, body_lr_mult fine-tune"),
+        ({"dropout_rate": 0.2, "freeze_batch_norm": 1}, "dropout_rate, freeze_batch_norm fine-tune"),
     ],
 )
 def test_fine_tuning_needs_starting_weights(values, named):

@@ -119,6 +119,11 @@ def parameters_below(symbol: mx.sym.Symbol, top_layers: int | None) -> frozenset
     return frozenset(name for _, names in ordered[:cut] for name in names)
 
 
+def batch_norm_parameters(symbol: mx.sym.Symbol) -> frozenset[str]:
+    """The parameters (scale, shift, running statistics) of every batch normalisation of the graph."""
+    return frozenset(name for op, names in layers(symbol) if op == "BatchNorm" for name in names)
+
+
 def with_running_statistics(symbol: mx.sym.Symbol, frozen: frozenset[str]) -> mx.sym.Symbol:
     """The symbol with each batch normalisation over ``frozen`` parameters using its running statistics
     (neither batch statistics nor updates to them, also in training), and every other one as usual."""

@@ -1,4 +1,5 @@
-"""Networks from GluonCV's model zoo: ``network`` (a catalog name), else ResNet v1 by the built-in's ``num_layers``."""
+"""Networks from GluonCV's or gluoncv2's model zoo: ``network`` (a catalog name, built by its family's zoo), else
+ResNet v1 by the built-in's ``num_layers``."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -8,6 +9,7 @@ import numpy as np
 from gluoncv.model_zoo import get_model, resnest, resnet, resnetv1b, resnext
 from gluoncv.model_zoo.cifarresnet import CIFARBasicBlockV1, CIFARResNetV1
 from gluoncv.model_zoo.resnet import BottleneckV1, ResNetV1
+from gluoncv2.model_provider import get_model as get_gluoncv2_model
 from mxnet.gluon import HybridBlock, nn
 
 from ..hyperparameters import CIFAR_DEPTHS
@@ -46,7 +48,10 @@ def architecture(
     """``network`` (sized for ``image_shape``), else ResNet v1 (CIFAR-style for 20/32/44/56/110), with
     ``num_classes`` outputs, not initialised."""
     if network is not None:
-        sized = {"input_size": tuple(image_shape[1:])} if NETWORKS[network].sized_by_input else {}
+        family = NETWORKS[network]
+        if family.zoo == "gluoncv2":  # a TensorFlow-padded EfficientNet is built for its one size by default
+            return get_gluoncv2_model(network, classes=num_classes)
+        sized = {"input_size": tuple(image_shape[1:])} if family.sized_by_input else {}
         return get_model(network, classes=num_classes, **sized)
     if num_layers in CIFAR_DEPTHS:
         blocks = (num_layers - 2) // 6

@@ -6,7 +6,8 @@
   classifier.
 - the ``pretrained`` channel: a GluonCV network's ``.params`` (save_parameters), or a model.tar.gz or the
   files of a model of this project or of the built-in algorithm; its body gets a new head for num_classes.
-- ``use_pretrained_model=1``: GluonCV's ImageNet weights from its model store cache (zoo.py), new head.
+- ``use_pretrained_model=1``: the ImageNet weights of the network's model zoo (GluonCV's or gluoncv2's) from its
+  model store cache (zoo.py), new head.
 - otherwise random initialisation (networks.build).
 A network whose family takes no new head (network_catalog.Family.transfer) is refused any starting weights.
 A model's files are the built-in's: image-classification-symbol.json, image-classification-NNNN.params
@@ -216,7 +217,8 @@ def starting_network(env: Environment, hp: Hyperparameters) -> gluon.HybridBlock
             return _from_pretrained_channel(folder, hp)
     if hp.use_pretrained_model:
         _check_starting_weights(hp, "use_pretrained_model=1")
-        path = zoo.weights_file(networks.zoo_name(hp.num_layers, hp.network))
-        log.info("Starting from GluonCV's ImageNet weights in %s", path)
-        return from_gluoncv_file(path, hp, f"GluonCV's {path.name}")
+        name = networks.zoo_name(hp.num_layers, hp.network)
+        path = zoo.weights_file(name)
+        log.info("Starting from %s's ImageNet weights in %s", zoo.zoo_title(name), path)
+        return from_gluoncv_file(path, hp, f"{zoo.zoo_title(name)}'s {path.name}")
     return networks.build(hp.num_layers, hp.num_classes, hp.network, hp.image_shape, hp.zero_init_last_bn)

@@ -8,7 +8,10 @@ to continue a previous model, that model's classifier.
 
 A frozen part of the body gets no gradients and its batch normalisation uses its running statistics,
 so all of its parameters stay bit-identical. The body's symbol is kept with every batch normalisation
-in training mode; a frozen variant is derived from it whenever the frozen part changes.
+in training mode; a frozen variant is derived from it whenever the frozen part changes. Batch norm may also
+be kept in inference mode over the whole body while its weights train (the Keras fine-tuning guide's
+frozen BatchNormalization): its running statistics then stay bit-identical too. A dropout layer may sit
+between the body and the head; it has no parameters, so a saved model's graph still ends in the head.
 """
 
 from collections.abc import Mapping
@@ -78,6 +81,12 @@ class TransferNet(gluon.HybridBlock):
         self.head.initialize(mx.init.Xavier())
         if classifier is not None:
             self._load_head(arrays, classifier, origin)
+        self.dropout = None
+
+    def add_dropout(self, rate: float) -> None:
+        """Drop a fraction ``rate`` of the body's features before the head while training (once)."""
+        with self.name_scope():
+            self.dropout = nn.Dropout(rate)
 
     @staticmethod
     def _symbol_block(symbol, params=None):
@@ -111,9 +120,11 @@ class TransferNet(gluon.HybridBlock):
     def body_params(self) -> list[gluon.Parameter]:
         return list(self.body.collect_params().values())
 
-    def train_top(self, top_layers: int | None) -> None:
-        """Train the head and the body's top ``top_layers`` weighted layers (None: all); freeze the rest."""
+    def train_top(self, top_layers: int | None, freeze_batch_norm: bool = False) -> None:
+        """Train the head and the body's top ``top_layers`` weighted layers (None: all); freeze the rest.
+        ``freeze_batch_norm``: every batch normalisation of the body uses its running statistics."""
         frozen = graph.parameters_below(self.body_symbol, top_layers)
+        running = frozen | graph.batch_norm_parameters(self.body_symbol) if freeze_batch_norm else frozen
         params = self.body.collect_params()
         for name in self.body_symbol.list_arguments():
             if name != graph.INPUT_NAME:
@@ -121,10 +132,11 @@ class TransferNet(gluon.HybridBlock):
         # A new SymbolBlock infers float32 parameters: build it in float32. A new child clears this block's
         # cached graph, so the next call traces the frozen variant.
         with networks.float32_while(self, self.head.weight.dtype):
-            self.body = self._symbol_block(graph.with_running_statistics(self.body_symbol, frozen), params)
+            self.body = self._symbol_block(graph.with_running_statistics(self.body_symbol, running), params)
 
     def hybrid_forward(self, F: ModuleType, x: mx.nd.NDArray | mx.sym.Symbol) -> mx.nd.NDArray | mx.sym.Symbol:
-        return self.head(self.body(x))
+        features = self.body(x)
+        return self.head(self.dropout(features) if self.dropout is not None else features)
 
 
 def _structural_names(net: gluon.Block) -> dict[str, str]:

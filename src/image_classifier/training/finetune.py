@@ -5,6 +5,9 @@ Our hyperparameters, whose defaults train everything at ``learning_rate`` as the
     trainable_layers  after those, the head and the body's top N weighted layers (convolutions, in the
                       order data flows) train, and the rest of the body stays frozen; unset: the whole body
     body_lr_mult      the body learns at learning_rate times this; the head at learning_rate
+    dropout_rate      dropout of this fraction of the body's features before the head, while training
+    freeze_batch_norm 1: the body's batch normalisation uses its running statistics in every epoch, so they
+                      stay as the starting weights have them while the weights (its scale and shift too) train
 Frozen parameters get no gradient and their batch normalisation uses its running statistics, so they
 stay bit-identical. The schedule depends only on the epoch number, so a resumed job picks it up.
 """
@@ -18,7 +21,7 @@ from ..hyperparameters import TABLE, Hyperparameters
 from ..model.transfer import TransferNet
 
 log = logging.getLogger(__name__)
-CONTROLS = ("freeze_epochs", "trainable_layers", "body_lr_mult")
+CONTROLS = ("freeze_epochs", "trainable_layers", "body_lr_mult", "dropout_rate", "freeze_batch_norm")
 
 
 class FineTuning:
@@ -34,6 +37,10 @@ class FineTuning:
                     f"or give a 'pretrained' or 'model' channel, or leave {'it' if len(given) == 1 else 'them'} unset"
                 )
             return
+        if hp.dropout_rate:
+            self.net.add_dropout(hp.dropout_rate)
+        if hp.freeze_batch_norm:  # from the first epoch, also when the schedule leaves everything training
+            self.net.train_top(None, freeze_batch_norm=True)
         body = set(self.net.body_params())
         for param in body:
             param.lr_mult = hp.body_lr_mult
@@ -47,7 +54,7 @@ class FineTuning:
         top_layers = 0 if epoch < self.hp.freeze_epochs else self.hp.trainable_layers
         if self.net is None or top_layers == self.top_layers:
             return False
-        self.net.train_top(top_layers)
+        self.net.train_top(top_layers, self.hp.freeze_batch_norm)
         self.top_layers = top_layers
         if top_layers == 0:
             log.info("Epoch[%d] Training the head only; the body is frozen", epoch)
