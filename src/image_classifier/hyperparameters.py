@@ -206,6 +206,13 @@ class Hyperparameters:
     random_erasing: float = hyperparameter(
         _number, "a float in the range [0, 1] (0: off)", lambda value: 0.0 <= value <= 1.0, "0", builtin=False
     )
+    # Knowledge distillation from the 'teacher' channel (training/distillation.py checks them against it).
+    distillation_temperature: float = hyperparameter(
+        _number, "a float greater than 0", lambda value: 0.0 < value < math.inf, "1", builtin=False
+    )
+    distillation_weight: float = hyperparameter(
+        _number, "a float in the range [0, 1]", lambda value: 0.0 <= value <= 1.0, "0.5", builtin=False
+    )
     reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)
 
 

@@ -64,6 +64,8 @@ CASES = {
     "randaugment_n": ("3", 3, "0"),
     "randaugment_m": ("10", 10, "11"),
     "random_erasing": ("0.25", 0.25, "-0.1"),
+    "distillation_temperature": ("4", 4.0, "0"),
+    "distillation_weight": ("0.9", 0.9, "1.5"),
 }
 DEFAULTS = {
     "num_layers": 152,
@@ -113,6 +115,8 @@ DEFAULTS = {
     "randaugment_n": 2,
     "randaugment_m": 9,
     "random_erasing": 0.0,
+    "distillation_temperature": 1.0,
+    "distillation_weight": 0.5,
 }
 
 

@@ -90,11 +90,12 @@ class EpochRunner:
             mix = learner.mixing.draw(self.hp.seed, epoch, number, *data.shape[2:])
             images = data if mix is None else mix.images(data)
             pairs = self._forward(images, learner.targets(label, mix))
+            loss_inputs = self._loss_inputs(pairs)  # the teacher's scores, outside autograd.record: no gradients
             with autograd.record():
                 outputs = [learner.net(x) for x, _ in pairs]
                 losses = [
-                    learner.loss(out.astype("float32", copy=False), y, None, *self._pos_weight(i))
-                    for i, (out, (_, y)) in enumerate(zip(outputs, pairs))
+                    learner.loss(out.astype("float32", copy=False), y, *inputs)
+                    for out, (_, y), inputs in zip(outputs, pairs, loss_inputs)
                 ]
             autograd.backward(losses)
             learner.trainer.step(data.shape[0] * learner.num_workers)  # the gradient averaged over all workers
@@ -113,9 +114,15 @@ class EpochRunner:
             log.info(line)
         log.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - started)
 
-    def _pos_weight(self, device_number):
-        pos_weight = self.learner.pos_weight
-        return () if pos_weight is None else (pos_weight[device_number],)
+    def _loss_inputs(self, pairs):
+        """Per device, what the loss takes after outputs and targets: the teacher's scores with distillation,
+        else the sample weight (none) and, multi-label with use_weighted_loss, the positives' weight."""
+        learner = self.learner
+        if learner.teacher is not None:
+            return [(scores,) for scores in learner.teacher.outputs([x for x, _ in pairs])]
+        if learner.pos_weight is None:
+            return [(None,)] * len(pairs)
+        return [(None, weight) for weight in learner.pos_weight]
 
     def _check_finite(self, losses, epoch):
         if not np.isfinite(losses[0].mean().asscalar()):

@@ -1,4 +1,4 @@
-"""The network a job trains and what trains it: devices, trainer (with its kvstore), loss and fine-tuning.
+"""The network a job trains and what trains it: devices, trainer (with its kvstore), loss, teacher and fine-tuning.
 
 Built once, before the first epoch; nothing here trains or draws at random. It also says, in one place,
 what a checkpoint holds of the trainer: nothing with a dist kvstore, whose servers hold the optimizer's state.
@@ -17,6 +17,7 @@ from ..environment import Environment
 from ..hyperparameters import Hyperparameters
 from ..model import networks
 from .averaging import WeightAverage
+from .distillation import DistillationLoss, Teacher, teacher
 from .epoch_data import train_count
 from .finetune import FineTuning
 from .mixing import Mixing
@@ -40,6 +41,7 @@ class Learner:
     loss: gluon.loss.Loss
     pos_weight: list[mx.nd.NDArray] | None  # per device, multi-label with use_weighted_loss
     average: WeightAverage | None  # with ema_decay: what is validated, kept and exported
+    teacher: Teacher | None  # with a 'teacher' channel: the loss also takes its outputs
 
     @classmethod
     def build(
@@ -63,6 +65,9 @@ class Learner:
         mixing = Mixing(hp)
         targets = Targets(hp.num_classes, hp.multi_label, hp.label_smoothing, mixing.enabled)
         loss, pos_weight = _loss(hp, train_set, contexts, targets)
+        taught_by = teacher(env, hp, contexts)
+        if taught_by is not None:
+            loss = DistillationLoss(hp.distillation_temperature, hp.distillation_weight, loss)
         return cls(
             net=net,
             served=networks.with_probabilities(net, hp.multi_label),
@@ -78,6 +83,7 @@ class Learner:
             loss=loss,
             pos_weight=pos_weight,
             average=WeightAverage(net, hp.ema_decay, contexts[0]) if hp.ema_decay else None,
+            teacher=taught_by,
         )
 
     @property
