@@ -1,5 +1,6 @@
 """What the transfer tests build themselves: demo data of some classes only, small networks trained in
-process, and model files as GluonCV, this project and the built-in algorithm write them."""
+process, model files as GluonCV, this project and the built-in algorithm write them, and the job's channel
+that holds them."""
 
 import json
 import tarfile
@@ -96,6 +97,18 @@ def tar_model(folder, archive_path):
         for path in sorted(Path(folder).iterdir()):
             archive.add(path, arcname=path.name)
     return Path(archive_path)
+
+
+def add_channel(base_dir, name, *files):
+    """Copy ``files`` into channel ``name`` of the job and declare the channel as SageMaker would."""
+    folder = base_dir / "input" / "data" / name
+    folder.mkdir(parents=True)
+    for path in files:
+        (folder / path.name).write_bytes(path.read_bytes())
+    config = base_dir / "input" / "config" / "inputdataconfig.json"
+    declared = json.loads(config.read_text())
+    declared[name] = {"ContentType": "application/x-sagemaker-model", "TrainingInputMode": "File"}
+    config.write_text(json.dumps(declared))
 
 
 def _conv(data, filters, kernel, stride, name):
