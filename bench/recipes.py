@@ -10,7 +10,9 @@ pixels, grey in three channels. Every run is the real `train` command: ResNet-20
 learning rate 0.1, batch 32; the built-in recipe divides the rate by 10 at 60% and 80% of the epochs and
 augments nothing (mirroring digits changes them); each other row adds its options to that. Note that
 randaugment and trivialaugment follow a random crop and mirror, as in their papers (the crop is a no-op at
-equal sizes; the mirror is not, on digits).
+equal sizes; the mirror is not, on digits). The distillation row distils from the teacher row's model of the
+same seed (the built-in recipe on ResNet-56, trained first in the same run), given as the 'teacher' channel;
+--only distillation runs the teacher row first.
 
 images/s: the training images of all epochs over the sum of the epochs' `Time cost` lines (training only,
 not validation). Spread: max - min over the seeds. The machine is shared: read images/s as a ratio to the
@@ -20,6 +22,7 @@ built-in row of the same run.
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -43,6 +46,8 @@ RECIPES = {
     "randaugment": {"augmentation_type": "randaugment"},
     "trivialaugment": {"augmentation_type": "trivialaugment"},
     "random_erasing": {"random_erasing": 0.25},
+    "teacher": {"num_layers": 56},  # the built-in recipe on a larger network: the distillation row's teacher
+    "distillation": {"distillation_temperature": 1, "distillation_weight": 0.5},
     "combination": {
         "lr_scheduler": "cosine",
         "warmup_epochs": 1,
@@ -71,6 +76,8 @@ def run(sets, recipe, seed, epochs, size, work_dir):
         **RECIPES[recipe],
     }
     write_job(base_dir, sets, hyperparameters)
+    if recipe == "distillation":  # the teacher row's model of this seed, trained before
+        shutil.copytree(work_dir / f"teacher-{seed}" / "model", base_dir / "input" / "data" / "teacher")
     result = subprocess.run(
         [TRAIN], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)), capture_output=True, text=True
     )
@@ -92,6 +99,9 @@ def main():
     unknown = set(names) - set(RECIPES)
     if unknown:
         raise SystemExit(f"unknown recipes {sorted(unknown)}; known: {', '.join(RECIPES)}")
+    if "distillation" in names and "teacher" not in names[: names.index("distillation")]:
+        names = [name for name in names if name != "teacher"]
+        names.insert(names.index("distillation"), "teacher")
     sets = digits(args.size)
     print(
         f"scikit-learn digits at {args.size}x{args.size}: {len(sets['train'][1])} train, "

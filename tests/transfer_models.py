@@ -99,6 +99,17 @@ def tar_model(folder, archive_path):
     return Path(archive_path)
 
 
+def teacher_archive(folder, num_layers, num_classes, size):
+    """A randomly initialised ResNet of ``num_layers`` for ``size``-pixel images saved as this project's
+    model.tar.gz in ``folder``/teacher: a teacher for distillation."""
+    mx.random.seed(0)
+    net = networks.build(num_layers, num_classes)
+    net(mx.nd.zeros((1, 3, size, size)))
+    names = {index: f"class {index}" for index in range(num_classes)}
+    model_dir = write_our_model(Path(folder) / "teacher-model", net, (3, size, size), names)
+    return tar_model(model_dir, Path(folder) / "teacher" / "model.tar.gz")
+
+
 def add_channel(base_dir, name, *files):
     """Copy ``files`` into channel ``name`` of the job and declare the channel as SageMaker would."""
     folder = base_dir / "input" / "data" / name

@@ -3,27 +3,17 @@ saved as this project's model.tar.gz) in the 'teacher' channel, on two CPU conte
 
 import mxnet as mx
 from training_process import TINY, failure_text, run_train
-from transfer_models import add_channel, tar_model, write_our_model
+from transfer_models import add_channel, teacher_archive
 
 from image_classifier import demo_data
-from image_classifier.model import artifacts, graph, networks
+from image_classifier.model import artifacts, graph
 
 SIZE = 16
 
 
-def teacher_archive(folder, num_classes):
-    """A ResNet-32 of ``num_classes`` classes for SIZE-pixel images, as model.tar.gz."""
-    mx.random.seed(0)
-    net = networks.build(32, num_classes)
-    net(mx.nd.zeros((1, 3, SIZE, SIZE)))
-    names = {index: f"class {index}" for index in range(num_classes)}
-    model_dir = write_our_model(folder / "teacher-model", net, (3, SIZE, SIZE), names)
-    return tar_model(model_dir, folder / "teacher" / "model.tar.gz")
-
-
 def distillation_job(tmp_path, teacher_classes, **hyperparameters):
     base_dir = demo_data.write_job(tmp_path / "ml", 64, 40, SIZE, **{**TINY, **hyperparameters})
-    add_channel(base_dir, "teacher", teacher_archive(tmp_path, teacher_classes))
+    add_channel(base_dir, "teacher", teacher_archive(tmp_path, 32, teacher_classes, SIZE))
     return base_dir
 
 
