@@ -80,9 +80,9 @@ def trained_gluoncv(num_layers, classes, count, image_shape, epochs):
     return fit(net, *batch(subset_pairs(count, image_shape[1], 10, classes), image_shape), epochs)
 
 
-def write_our_model(folder, net, image_shape, class_names):
+def write_our_model(folder, net, image_shape, class_names, multi_label=False):
     """This project's model directory for ``net`` (as epoch 1), as training writes it."""
-    served = networks.with_probabilities(net, multi_label=False)
+    served = networks.with_probabilities(net, multi_label)
     served.hybridize()
     served(mx.nd.zeros((1, *image_shape)))
     artifacts.save_epoch(served, folder, 1)

@@ -143,6 +143,12 @@ def test_a_teacher_normalised_otherwise_is_refused_by_name(tmp_path):
         distillation.teacher(env_with(tmp_path, folder), hp(), [mx.cpu()])
 
 
+def test_a_multi_label_teacher_is_refused_by_name(tmp_path):
+    folder = write_our_model(tmp_path / "multi", teacher_net(20), SHAPE, {}, multi_label=True)
+    with pytest.raises(UserError, match=r"'teacher' channel is multi-label \(a sigmoid per class\).*multi_label=0"):
+        distillation.teacher(env_with(tmp_path, folder), hp(), [mx.cpu()])
+
+
 def test_a_teacher_in_pipe_mode_is_refused_by_name(tmp_path, teacher_model):
     with pytest.raises(UserError, match="The 'teacher' channel is in Pipe mode; give it in File mode"):
         distillation.teacher(env_with(tmp_path, teacher_model, "Pipe"), hp(), [mx.cpu()])

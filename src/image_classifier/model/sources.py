@@ -252,6 +252,11 @@ def teacher_network(env: Environment, hp: Hyperparameters) -> TransferNet | None
         return None
     with _unpacked(folder, "teacher") as unpacked:
         symbol, arrays = _read_model(unpacked, "teacher")
+        if graph.ends_in_sigmoid(symbol):
+            raise UserError(
+                "The model in the 'teacher' channel is multi-label (a sigmoid per class), and distillation takes a "
+                "teacher of one label per image; give a model trained with multi_label=0"
+            )
         body, classifier = _split(symbol, "teacher")
         differences = _differences({}, {}, unpacked, "teacher", classifier, hp)
         if differences:
