@@ -1,5 +1,6 @@
 """What the transfer tests build themselves: demo data of some classes only, small networks trained in
-process, and model files as GluonCV, this project and the built-in algorithm write them."""
+process, model files as GluonCV, this project and the built-in algorithm write them, and the job's channel
+that holds them."""
 
 import json
 import tarfile
@@ -79,9 +80,9 @@ def trained_gluoncv(num_layers, classes, count, image_shape, epochs):
     return fit(net, *batch(subset_pairs(count, image_shape[1], 10, classes), image_shape), epochs)
 
 
-def write_our_model(folder, net, image_shape, class_names):
+def write_our_model(folder, net, image_shape, class_names, multi_label=False):
     """This project's model directory for ``net`` (as epoch 1), as training writes it."""
-    served = networks.with_probabilities(net, multi_label=False)
+    served = networks.with_probabilities(net, multi_label)
     served.hybridize()
     served(mx.nd.zeros((1, *image_shape)))
     artifacts.save_epoch(served, folder, 1)
@@ -96,6 +97,29 @@ def tar_model(folder, archive_path):
         for path in sorted(Path(folder).iterdir()):
             archive.add(path, arcname=path.name)
     return Path(archive_path)
+
+
+def teacher_archive(folder, num_layers, num_classes, size):
+    """A randomly initialised ResNet of ``num_layers`` for ``size``-pixel images saved as this project's
+    model.tar.gz in ``folder``/teacher: a teacher for distillation."""
+    mx.random.seed(0)
+    net = networks.build(num_layers, num_classes)
+    net(mx.nd.zeros((1, 3, size, size)))
+    names = {index: f"class {index}" for index in range(num_classes)}
+    model_dir = write_our_model(Path(folder) / "teacher-model", net, (3, size, size), names)
+    return tar_model(model_dir, Path(folder) / "teacher" / "model.tar.gz")
+
+
+def add_channel(base_dir, name, *files):
+    """Copy ``files`` into channel ``name`` of the job and declare the channel as SageMaker would."""
+    folder = base_dir / "input" / "data" / name
+    folder.mkdir(parents=True)
+    for path in files:
+        (folder / path.name).write_bytes(path.read_bytes())
+    config = base_dir / "input" / "config" / "inputdataconfig.json"
+    declared = json.loads(config.read_text())
+    declared[name] = {"ContentType": "application/x-sagemaker-model", "TrainingInputMode": "File"}
+    config.write_text(json.dumps(declared))
 
 
 def _conv(data, filters, kernel, stride, name):

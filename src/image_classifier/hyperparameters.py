@@ -7,6 +7,7 @@ strings to strings) and is coerced explicitly by its field's parser; nothing is 
 """
 
 import difflib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
@@ -112,6 +113,12 @@ def _at_least_zero(default=None):
     return hyperparameter(_integer, "an integer of at least 0", lambda value: value >= 0, default, builtin=False)
 
 
+def _alpha():
+    return hyperparameter(
+        _number, "a float of at least 0 (0: off)", lambda value: 0.0 <= value < math.inf, "0", builtin=False
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Hyperparameters:
     """The parsed hyperparameters: each field is one, declared with its parser, check, message and default.
@@ -148,7 +155,10 @@ class Hyperparameters:
     beta_2: float = _unit("0.999")
     eps: float = _unit("1e-8")
     gamma: float = _unit("0.9")
-    augmentation_type: str | None = _choice(("crop", "crop_color", "crop_color_transform"))
+    # randaugment and trivialaugment are ours, the built-in's three its own
+    augmentation_type: str | None = _choice(
+        ("crop", "crop_color", "crop_color_transform", "randaugment", "trivialaugment")
+    )
     resize: int | None = _positive()
     top_k: int | None = hyperparameter(_integer, "an integer greater than 1", lambda value: value > 1)
     checkpoint_frequency: int | None = _positive()
@@ -178,6 +188,35 @@ class Hyperparameters:
     )
     # Checked with image_shape and num_layers in _check_network: a catalog name, refused with the closest ones.
     network: str | None = hyperparameter(_word, "a network of docs/networks.md", builtin=False)
+    lr_scheduler: str = _choice(("step", "cosine", "poly"), "step", builtin=False)
+    warmup_epochs: int = _at_least_zero("0")
+    label_smoothing: float = hyperparameter(
+        _number, "a float in the range [0, 1)", lambda value: 0.0 <= value < 1.0, "0", builtin=False
+    )
+    mixup_alpha: float = _alpha()
+    cutmix_alpha: float = _alpha()
+    mixup_off_epochs: int = _at_least_zero("0")
+    no_bias_decay: bool = _switch(builtin=False)
+    ema_decay: float = hyperparameter(
+        _number, "a float in the range [0, 1) (0: off)", lambda value: 0.0 <= value < 1.0, "0", builtin=False
+    )
+    zero_init_last_bn: bool = _switch(builtin=False)
+    randaugment_n: int = hyperparameter(
+        _integer, "an integer of at least 1", lambda value: value >= 1, "2", builtin=False
+    )
+    randaugment_m: int = hyperparameter(
+        _integer, "an integer from 0 to 10", lambda value: 0 <= value <= 10, "9", builtin=False
+    )
+    random_erasing: float = hyperparameter(
+        _number, "a float in the range [0, 1] (0: off)", lambda value: 0.0 <= value <= 1.0, "0", builtin=False
+    )
+    # Knowledge distillation from the 'teacher' channel (training/distillation.py checks them against it).
+    distillation_temperature: float = hyperparameter(
+        _number, "a float greater than 0", lambda value: 0.0 < value < math.inf, "1", builtin=False
+    )
+    distillation_weight: float = hyperparameter(
+        _number, "a float in the range [0, 1]", lambda value: 0.0 <= value <= 1.0, "0.5", builtin=False
+    )
     reserved: dict[str, Any] = field(default_factory=dict)  # SageMaker's own names (sagemaker_*, _ps_port, ...)
 
 
@@ -240,6 +279,26 @@ def _check_together(values):
             f"The value '{values['checkpoint_frequency']}' is not valid for the 'checkpoint_frequency' "
             f"hyperparameter which accepts an integer from 1 to epochs ({values['epochs']})"
         )
+    if values["warmup_epochs"] >= values["epochs"]:
+        raise UserError(
+            f"The value '{values['warmup_epochs']}' is not valid for the 'warmup_epochs' hyperparameter which "
+            f"accepts an integer from 0 to epochs - 1 ({values['epochs'] - 1}): training must go on after warm-up"
+        )
+    if values["lr_scheduler_step"] is not None and values["lr_scheduler"] != "step":
+        raise UserError(
+            f"lr_scheduler_step sets the epochs of lr_scheduler=step, not of lr_scheduler={values['lr_scheduler']} "
+            f"(which decays every batch); remove lr_scheduler_step or set lr_scheduler=step"
+        )
+    if values["mixup_off_epochs"] and not (values["mixup_alpha"] or values["cutmix_alpha"]):
+        raise UserError(
+            "mixup_off_epochs sets the last epochs without mixup or CutMix, and neither is on; set mixup_alpha "
+            "or cutmix_alpha, or remove mixup_off_epochs"
+        )
+    if values["mixup_off_epochs"] >= values["epochs"]:
+        raise UserError(
+            f"The value '{values['mixup_off_epochs']}' is not valid for the 'mixup_off_epochs' hyperparameter "
+            f"which accepts an integer from 0 to epochs - 1 ({values['epochs'] - 1})"
+        )
     if values["use_pretrained_model"] and values["network"] is None and values["num_layers"] not in PRETRAINED_DEPTHS:
         listed = ", ".join(str(depth) for depth in PRETRAINED_DEPTHS)
         raise UserError(
@@ -248,15 +307,29 @@ def _check_together(values):
         )
 
 
+def _check_randaugment(values, given):
+    """randaugment_n and randaugment_m belong to augmentation_type=randaugment."""
+    named = [name for name in ("randaugment_n", "randaugment_m") if name in given]
+    if named and values["augmentation_type"] != "randaugment":
+        raise UserError(
+            f"{' and '.join(named)} set{'s' if len(named) == 1 else ''} RandAugment's operations, and "
+            f"augmentation_type is {values['augmentation_type'] or 'unset'}; set augmentation_type=randaugment, "
+            f"or remove {' and '.join(named)}"
+        )
+
+
 def _check_network(values, given):
-    """``network``: a catalog name, sized for image_shape, and num_layers (when given) agreeing with it."""
+    """``network``: a catalog name, sized for image_shape, num_layers (when given) agreeing with it, and
+    residual blocks for zero_init_last_bn."""
     name = values["network"]
     if name is None:
         return
     if name not in network_catalog.NETWORKS:
         raise UserError(network_catalog.unknown_network(name))
-    problem = network_catalog.size_problem(name, values["image_shape"], values["use_pretrained_model"]) or (
-        network_catalog.layers_problem(name, values["num_layers"]) if "num_layers" in given else None
+    problem = (
+        network_catalog.size_problem(name, values["image_shape"], values["use_pretrained_model"])
+        or (network_catalog.layers_problem(name, values["num_layers"]) if "num_layers" in given else None)
+        or (network_catalog.zero_init_problem(name) if values["zero_init_last_bn"] else None)
     )
     if problem:
         raise UserError(problem)
@@ -282,5 +355,6 @@ def parse(raw_values: Mapping[str, Any]) -> Hyperparameters:
                 raise UserError(f"The required hyperparameter '{row.name}' is missing: set it to {row.accepts}")
             values[row.name] = row.default
     _check_together(values)
+    _check_randaugment(values, raw_values)
     _check_network(values, raw_values)
     return Hyperparameters(reserved=reserved, **values)

@@ -15,7 +15,8 @@ test_networks.py); bench/networks.py measures them. The networks come from Gluon
 - VGG flattens its final features into dense layers: it trains at any size, but ImageNet weights fit only the
   224x224 images they were trained on (``weights_side``).
 SqueezeNet's classifier is a convolution before its pooling, not a layer on pooled features, so it cannot
-take a new head (``transfer``): it trains from scratch only.
+take a new head (``transfer``): it trains from scratch only. Only the ResNet families are built of residual
+blocks (``residual_blocks``) for ``zero_init_last_bn``.
 Some of gluoncv2's classification networks are refused with the reason (``NOT_OFFERED``).
 """
 
@@ -31,6 +32,7 @@ class Family:
     exact_side: int | dict[str, int] | None = None  # one size for every member, or each member's own
     sized_by_input: bool = False
     transfer: bool = True
+    residual_blocks: bool = False  # GluonCV ResNet blocks, whose last batch norm zero_init_last_bn starts at 0
     weights_side: int | None = None  # the only size that ImageNet weights fit, when training takes others
     zoo: str = "gluoncv"  # the model zoo that builds the family: "gluoncv" or "gluoncv2"
 
@@ -53,16 +55,27 @@ def _efficientnets(variant, scales):
 
 
 FAMILIES = (
-    Family("ResNet v1", _depths("resnet{}_v1", (18, 34, 50, 101, 152))),
-    Family("ResNet v2", _depths("resnet{}_v2", (18, 34, 50, 101, 152))),
+    Family("ResNet v1", _depths("resnet{}_v1", (18, 34, 50, 101, 152)), residual_blocks=True),
+    Family("ResNet v2", _depths("resnet{}_v2", (18, 34, 50, 101, 152)), residual_blocks=True),
     Family(
         "ResNet v1b, v1c, v1d, v1s",
         _depths("resnet{}_v1b", (18, 34, 50, 101, 152))
         | {f"resnet{depth}_v1{kind}": depth for kind in "cds" for depth in (50, 101, 152)},
+        residual_blocks=True,
     ),
-    Family("ResNeXt", {"resnext50_32x4d": 50, "resnext101_32x4d": 101, "resnext101_64x4d": 101}),
-    Family("SE-ResNeXt", {"se_resnext50_32x4d": 50, "se_resnext101_32x4d": 101, "se_resnext101_64x4d": 101}),
-    Family("ResNeSt", _depths("resnest{}", (14, 26, 50, 101, 200, 269)), min_side=96, sized_by_input=True),
+    Family("ResNeXt", {"resnext50_32x4d": 50, "resnext101_32x4d": 101, "resnext101_64x4d": 101}, residual_blocks=True),
+    Family(
+        "SE-ResNeXt",
+        {"se_resnext50_32x4d": 50, "se_resnext101_32x4d": 101, "se_resnext101_64x4d": 101},
+        residual_blocks=True,
+    ),
+    Family(
+        "ResNeSt",
+        _depths("resnest{}", (14, 26, 50, 101, 200, 269)),
+        min_side=96,
+        sized_by_input=True,
+        residual_blocks=True,
+    ),
     Family("MobileNet v1", {f"mobilenet{width}": None for width in ("1.0", "0.75", "0.5", "0.25")}),
     Family("MobileNet v2", {f"mobilenetv2_{width}": None for width in ("1.0", "0.75", "0.5", "0.25")}),
     Family("MobileNet v3", {"mobilenetv3_large": None, "mobilenetv3_small": None}),
@@ -150,3 +163,15 @@ def layers_problem(name: str, num_layers: int) -> str | None:
         return None
     layers = f" ({depth} layers)" if depth else ""
     return f"num_layers={num_layers} disagrees with network={name}{layers}; remove num_layers (network alone chooses)"
+
+
+def zero_init_problem(name: str | None) -> str | None:
+    """Why ``zero_init_last_bn`` cannot apply to ``name`` (None: ResNet v1 of num_layers), or None when it can."""
+    if name is None or NETWORKS[name].residual_blocks:
+        return None
+    families = ", ".join(family.title for family in FAMILIES if family.residual_blocks)
+    return (
+        f"zero_init_last_bn=1 starts each residual block's last batch norm at gamma 0, and network={name} "
+        f"({NETWORKS[name].title}) has no such blocks; set zero_init_last_bn=0, or choose a network of "
+        f"{families} (or num_layers alone)"
+    )

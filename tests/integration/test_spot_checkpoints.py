@@ -7,7 +7,9 @@ import time
 
 import mxnet as mx
 import numpy as np
+import pytest
 from training_process import run_train, set_hyperparameters, start_train
+from transfer_models import add_channel, teacher_archive
 
 from image_classifier import demo_data
 
@@ -16,10 +18,15 @@ def accuracies(output):
     return [float(v) for v in re.findall(r"^Epoch\[\d+\] Validation-accuracy=([0-9.]+)$", output, re.M)]
 
 
-def job(tmp_path, name, **sizes):
-    """The README's demo job (5 epochs, ends near 100%), with managed-spot checkpoints on."""
+def job(tmp_path, name, teacher=False, **sizes):
+    """The README's demo job (5 epochs, ends near 100%), with managed-spot checkpoints on; ``teacher``: with a
+    'teacher' channel (a ResNet-20 of its classes) to distil from."""
     base_dir = demo_data.write_job(tmp_path / name, **sizes)
     (base_dir / "checkpoints").mkdir()
+    if teacher:
+        add_channel(
+            base_dir, "teacher", teacher_archive(tmp_path / f"{name}-teacher", 20, len(demo_data.CLASS_NAMES), 32)
+        )
     return base_dir
 
 
@@ -55,9 +62,30 @@ def params_differences(base_dir, other_dir):
     return "; ".join(differences[:8]) + f" ({len(differences)} arrays differ)"
 
 
-def test_sigterm_mid_epoch_then_resume_ends_exactly_like_an_uninterrupted_run(tmp_path):
-    base_dir = job(tmp_path, "interrupted")
-    set_hyperparameters(base_dir, seed=None)  # drawn at random, and kept by the resumed job
+# Every recipe option of ours on, distillation too: the schedule's position, the mixing and augmentation draws and
+# the weights' average resume too.
+RECIPE = dict(
+    augmentation_type="randaugment",
+    random_erasing=0.25,
+    lr_scheduler="cosine",
+    lr_scheduler_step=None,  # the demo job's steps belong to lr_scheduler=step
+    warmup_epochs=1,
+    label_smoothing=0.1,
+    mixup_alpha=0.2,
+    cutmix_alpha=1.0,
+    mixup_off_epochs=1,
+    no_bias_decay=1,
+    zero_init_last_bn=1,
+    ema_decay=0.9,
+    distillation_temperature=2,
+    distillation_weight=0.7,
+)
+
+
+@pytest.mark.parametrize("recipe", [{}, RECIPE], ids=["builtin", "recipe"])
+def test_sigterm_mid_epoch_then_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, recipe):
+    base_dir = job(tmp_path, "interrupted", teacher=bool(recipe))
+    set_hyperparameters(base_dir, seed=None, **recipe)  # the seed drawn at random, and kept by the resumed job
     process = start(base_dir)
     first = ""
     for line in process.stdout:  # epoch 1 has 25 batches: stop it after its 20th
@@ -74,10 +102,11 @@ def test_sigterm_mid_epoch_then_resume_ends_exactly_like_an_uninterrupted_run(tm
     assert re.search(r"Epoch\[1\] Skipping the 2[0-4] batches trained before the stop", resumed.stdout)
 
     seed = re.search(r"with seed (\d+)", first).group(1)
-    uninterrupted = job(tmp_path, "whole")
-    set_hyperparameters(uninterrupted, seed=seed)
+    uninterrupted = job(tmp_path, "whole", teacher=bool(recipe))
+    set_hyperparameters(uninterrupted, seed=seed, **recipe)
     whole = run_train(uninterrupted)
     assert whole.returncode == 0, whole.stdout
+    assert ("Distilling from the 'teacher' channel's model" in whole.stdout) == bool(recipe)
     assert accuracies(first) + accuracies(resumed.stdout) == accuracies(whole.stdout)
     # the same batches in the same order, each once
     assert params(base_dir) == params(uninterrupted), params_differences(base_dir, uninterrupted)

@@ -8,7 +8,6 @@ and a built-in style model (MXNet's symbolic ResNet, initialised by Module). All
 then trained at once, since a `train` process spends most of its few seconds starting.
 """
 
-import json
 import os
 import re
 import subprocess
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 from training_process import train_command
 from transfer_models import (
+    add_channel,
     initialised_builtin,
     params_in_graph_order,
     read_model_arrays,
@@ -51,18 +51,6 @@ SMALL_JOB = dict(num_train=16, num_validation=16, size=16, mini_batch_size=16, e
 # OpenMP threads: from scratch 0.48-0.50, transferred 0.88-0.95.
 MARGIN = 0.25
 ZOO_FILE = "mxnet/models/resnet18_v1-a0666292.params"
-
-
-def add_channel(base_dir, name, *files):
-    """Copy ``files`` into channel ``name`` of the job and declare the channel as SageMaker would."""
-    folder = base_dir / "input" / "data" / name
-    folder.mkdir(parents=True)
-    for path in files:
-        (folder / path.name).write_bytes(path.read_bytes())
-    config = base_dir / "input" / "config" / "inputdataconfig.json"
-    declared = json.loads(config.read_text())
-    declared[name] = {"ContentType": "application/x-sagemaker-model", "TrainingInputMode": "File"}
-    config.write_text(json.dumps(declared))
 
 
 def copy_model(source, folder, breaks=lambda folder: None):

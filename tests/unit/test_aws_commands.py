@@ -14,7 +14,7 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from image_classifier import cli
-from image_classifier.aws import clients, train
+from image_classifier.aws import channels, clients, train
 
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerRole"
@@ -128,6 +128,11 @@ def test_upload_puts_every_file_under_the_prefix_and_names_the_channels(stubs, t
     out = capsys.readouterr().out
     assert "train: 2 files, application/x-recordio" in out
     assert "model: 1 files, application/x-sagemaker-model" in out
+
+
+def test_the_teacher_channel_is_a_model_channel():
+    grouped = channels.by_channel(["train/a.rec", "validation/b.rec", "teacher/model.tar.gz"], "data")
+    assert channels.describe(grouped)[0] == "  teacher: 1 files, application/x-sagemaker-model"
 
 
 def test_upload_refuses_a_folder_that_is_not_channels_before_sending_anything(stubs, tmp_path, capsys):

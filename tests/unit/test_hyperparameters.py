@@ -54,6 +54,20 @@ CASES = {
     "quantize": ("int8", "int8", "int4"),
     "quantize_calibration_images": ("64", 64, "0"),
     "network": ("mobilenetv3_large", "mobilenetv3_large", "mobilenetv3"),
+    "lr_scheduler": ("cosine", "cosine", "linear"),
+    "warmup_epochs": ("2", 2, "-1"),
+    "label_smoothing": ("0.1", 0.1, "1"),
+    "mixup_alpha": ("0.2", 0.2, "-0.2"),
+    "cutmix_alpha": ("1", 1.0, "x"),
+    "mixup_off_epochs": ("0", 0, "-1"),
+    "no_bias_decay": ("1", True, "2"),
+    "ema_decay": ("0.999", 0.999, "1"),
+    "zero_init_last_bn": ("1", True, "2"),
+    "randaugment_n": ("3", 3, "0"),
+    "randaugment_m": ("10", 10, "11"),
+    "random_erasing": ("0.25", 0.25, "-0.1"),
+    "distillation_temperature": ("4", 4.0, "0"),
+    "distillation_weight": ("0.9", 0.9, "1.5"),
 }
 DEFAULTS = {
     "num_layers": 152,
@@ -93,6 +107,20 @@ DEFAULTS = {
     "dropout_rate": 0.0,
     "freeze_batch_norm": False,
     "network": None,
+    "lr_scheduler": "step",
+    "warmup_epochs": 0,
+    "label_smoothing": 0.0,
+    "mixup_alpha": 0.0,
+    "cutmix_alpha": 0.0,
+    "mixup_off_epochs": 0,
+    "no_bias_decay": False,
+    "ema_decay": 0.0,
+    "zero_init_last_bn": False,
+    "randaugment_n": 2,
+    "randaugment_m": 9,
+    "random_erasing": 0.0,
+    "distillation_temperature": 1.0,
+    "distillation_weight": 0.5,
 }
 
 
@@ -129,10 +157,14 @@ def conforms(value, hint):
     return type(value) is hint
 
 
+# What a hyperparameter needs beside it to be valid at all
+NEEDS = {"randaugment_n": {"augmentation_type": "randaugment"}, "randaugment_m": {"augmentation_type": "randaugment"}}
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_parses_a_valid_string(name):
     raw, parsed, _ = CASES[name]
-    values = {**REQUIRED, name: raw}
+    values = {**REQUIRED, **NEEDS.get(name, {}), name: raw}
     if name == "resize":
         values["image_shape"] = "3,224,224"
     value = getattr(hyperparameters.parse(values), name)
@@ -144,7 +176,7 @@ def test_parses_a_valid_string(name):
 def test_rejects_an_invalid_value_in_the_builtin_wording(name):
     _, _, bad = CASES[name]
     with pytest.raises(UserError) as error:
-        hyperparameters.parse({**REQUIRED, name: bad})
+        hyperparameters.parse({**REQUIRED, **NEEDS.get(name, {}), name: bad})
     message = str(error.value)
     assert message.startswith(f"The value '{bad}' is not valid for the '{name}' hyperparameter which accepts ")
     assert "\n" not in message

@@ -82,6 +82,22 @@ def test_random_initialisation_without_weights(tmp_path):
     assert net.output.weight.shape == (2, 64)
 
 
+def test_random_initialisation_with_zero_init_last_bn_starts_the_blocks_last_gammas_at_0(tmp_path):
+    net = sources.starting_network(env_with(tmp_path), hp(zero_init_last_bn=1))
+    net(IMAGES)
+    gammas = [param.data().asnumpy() for name, param in net.collect_params().items() if name.endswith("_gamma")]
+    assert sum(not gamma.any() for gamma in gammas) == 9  # ResNet-20's residual blocks
+
+
+@pytest.mark.parametrize("given", ["pretrained", "model", "use_pretrained_model"])
+def test_zero_init_last_bn_with_starting_weights_is_refused_by_name(tmp_path, given):
+    source_net().save_parameters(str(tmp_path / "mine.params"))
+    channels = {} if given == "use_pretrained_model" else {given: tmp_path / "mine.params"}
+    values = {"use_pretrained_model": 1, "num_layers": 18} if given == "use_pretrained_model" else {}
+    with pytest.raises(UserError, match="zero_init_last_bn=1 sets how a network trained from scratch starts"):
+        sources.starting_network(env_with(tmp_path, **channels), hp(zero_init_last_bn=1, **values))
+
+
 def test_gluoncv_params_in_the_pretrained_channel_become_the_body_under_a_new_head(tmp_path):
     source = source_net()
     source.save_parameters(str(tmp_path / "mine.params"))

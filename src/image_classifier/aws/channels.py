@@ -4,6 +4,7 @@ train/, validation/                 .rec files (application/x-recordio), or imag
 train_lst/, validation_lst/         im2rec .lst files for the images (application/x-image)
 train_annotation/, validation_annotation/   one JSON annotation per image (application/x-image)
 model/                              a previous model.tar.gz for incremental training
+teacher/                            a model.tar.gz of this project to distil from (knowledge distillation)
 """
 
 from ..errors import UserError
@@ -12,12 +13,21 @@ from . import s3
 RECORDIO = "application/x-recordio"
 IMAGE = "application/x-image"
 MODEL = "application/x-sagemaker-model"
-CHANNELS = ("train", "validation", "train_lst", "validation_lst", "train_annotation", "validation_annotation", "model")
+MODEL_CHANNELS = ("model", "teacher")
+CHANNELS = (
+    "train",
+    "validation",
+    "train_lst",
+    "validation_lst",
+    "train_annotation",
+    "validation_annotation",
+    *MODEL_CHANNELS,
+)
 REQUIRED = ("train", "validation")
 
 
 def content_type(channel: str, file_names: list[str]) -> str:
-    if channel == "model":
+    if channel in MODEL_CHANNELS:
         return MODEL
     if channel in REQUIRED and any(name.endswith(".rec") for name in file_names):
         return RECORDIO

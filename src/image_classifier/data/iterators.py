@@ -26,6 +26,9 @@ AUGMENTATION = {
         "max_shear_ratio": 0.1,
         "max_aspect_ratio": 0.25,
     },
+    # ours: the C++ crop and mirror, then the policy in augment_workers.py, as the papers crop and flip first
+    "randaugment": {"rand_crop": True, "rand_mirror": True},
+    "trivialaugment": {"rand_crop": True, "rand_mirror": True},
 }
 
 
@@ -49,9 +52,11 @@ def record_iter(
     seed: int = 0,
     num_parts: int = 1,
     part_index: int = 0,
+    normalized: bool = True,
 ) -> mx.io.DataIter:
     """MXNet's C++ reader: decode and augment in threads, batches of ``batch_size`` on cpu_pinned(0).
 
+    ``normalized=False``: the pixels as they are (0 to 255), for augment_workers.py to augment and normalise.
     ``round_batch=False`` keeps every epoch at ceil(count / batch_size) batches, the last one topped up
     from the start; ``batches`` below drops that top-up where counting matters.
     """
@@ -71,6 +76,8 @@ def record_iter(
     )
     if train:
         args.update(AUGMENTATION[augmentation_type])
+    if not normalized:
+        args.update({f"{kind}_{letter}": value for kind, value in (("mean", 0.0), ("std", 1.0)) for letter in "rgb"})
     try:
         return mx.io.ImageRecordIter(**args)  # decodes its first batch already
     except MXNetError as error:

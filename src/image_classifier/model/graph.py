@@ -73,6 +73,16 @@ def split_classifier(symbol: mx.sym.Symbol) -> tuple[mx.sym.Symbol, Classifier]:
     return _load(graph), Classifier(names[1], names[2] if has_bias else None, int(outputs))
 
 
+def ends_in_sigmoid(symbol: mx.sym.Symbol) -> bool:
+    """Whether the graph's output is an independent sigmoid per class (a multi-label model), not a softmax."""
+    graph = _graph(symbol)
+    nodes = graph["nodes"]
+    node = nodes[graph["heads"][0][0]]
+    while node["op"] == "Cast":
+        node = nodes[node["inputs"][0][0]]
+    return _is_probability(node) and node["op"] in ("sigmoid", "LogisticRegressionOutput", "Activation")
+
+
 def parameter_shapes(symbol: mx.sym.Symbol, image_shape: tuple[int, int, int]) -> list[tuple[int, ...]]:
     """The shapes of the graph's parameters (not its running statistics) for one image, in the graph's order:
     two graphs of one network have the same, whatever their parameters are named."""

@@ -9,6 +9,7 @@
 - ``use_pretrained_model=1``: the ImageNet weights of the network's model zoo (GluonCV's or gluoncv2's) from its
   model store cache (zoo.py), new head.
 - otherwise random initialisation (networks.build).
+The ``teacher`` channel (knowledge distillation) is read as the ``model`` channel is, its network any.
 A network whose family takes no new head (network_catalog.Family.transfer) is refused any starting weights.
 A model's files are the built-in's: image-classification-symbol.json, image-classification-NNNN.params
 (the newest is used) and, for the ``model`` channel, model-shapes.json.
@@ -29,6 +30,7 @@ from ..errors import UserError
 from ..hyperparameters import Hyperparameters
 from ..network_catalog import NETWORKS
 from . import artifacts, graph, networks, tarballs, zoo
+from .preprocessing import Preprocessing
 from .transfer import TransferNet, error_line, from_gluoncv_file, read_arrays
 
 log = logging.getLogger(__name__)
@@ -132,6 +134,17 @@ def _is_jobs_network(body, hp):
     return shapes == graph.parameter_shapes(jobs_body, hp.image_shape)
 
 
+def _differences(saved, wanted, folder, channel, classifier, hp):
+    """'name=value (this job: value)' for each of ``saved``, image_shape and num_classes that is not the job's."""
+    saved = saved | {"image_shape": _saved_image_shape(folder, channel), "num_classes": classifier.num_outputs}
+    wanted = wanted | {"image_shape": hp.image_shape, "num_classes": hp.num_classes}
+    return [
+        f"{name}={_text(saved[name])} (this job: {_text(wanted[name])})"
+        for name in saved
+        if saved[name] != wanted[name]
+    ]
+
+
 def _continued(folder, hp):
     """The model channel's network, checked against the job's network, image_shape and num_classes."""
     symbol, arrays = _read_model(folder, "model")
@@ -139,13 +152,7 @@ def _continued(folder, hp):
     by_depth = hp.network is None  # with network, the layers' shapes are compared below
     saved = {"num_layers": graph.depth(symbol)} if by_depth else {}
     wanted = {"num_layers": hp.num_layers} if by_depth else {}
-    saved |= {"image_shape": _saved_image_shape(folder, "model"), "num_classes": classifier.num_outputs}
-    wanted |= {"image_shape": hp.image_shape, "num_classes": hp.num_classes}
-    differences = [
-        f"{name}={_text(saved[name])} (this job: {_text(wanted[name])})"
-        for name in saved
-        if saved[name] != wanted[name]
-    ]
+    differences = _differences(saved, wanted, folder, "model", classifier, hp)
     if differences:
         raise UserError(
             f"The model in the 'model' channel has {', '.join(differences)}; set these hyperparameters "
@@ -184,7 +191,12 @@ def _from_pretrained_channel(folder, hp):
     return from_gluoncv_file(params_files[0], hp, f"the 'pretrained' channel's {params_files[0].name}")
 
 
-def _refuse_weights_without_transfer(hp, source):
+def _check_starting_weights(hp, source):
+    if hp.zero_init_last_bn:
+        raise UserError(
+            f"zero_init_last_bn=1 sets how a network trained from scratch starts, and this job starts from "
+            f"weights ({source}), which replace it; set zero_init_last_bn=0"
+        )
     if hp.network is not None and not NETWORKS[hp.network].transfer:
         raise UserError(
             f"network={hp.network} cannot start from weights ({source}): its classifier is a convolution before "
@@ -201,19 +213,56 @@ def starting_network(env: Environment, hp: Hyperparameters) -> gluon.HybridBlock
             "(to start a new model from its weights), not both"
         )
     if model:
-        _refuse_weights_without_transfer(hp, "the 'model' channel")
+        _check_starting_weights(hp, "the 'model' channel")
         log.info("Continuing to train the model in the 'model' channel")
         with _unpacked(model, "model") as folder:
             return _continued(folder, hp)
     if pretrained:
-        _refuse_weights_without_transfer(hp, "the 'pretrained' channel")
+        _check_starting_weights(hp, "the 'pretrained' channel")
         log.info("Starting from the weights in the 'pretrained' channel")
         with _unpacked(pretrained, "pretrained") as folder:
             return _from_pretrained_channel(folder, hp)
     if hp.use_pretrained_model:
-        _refuse_weights_without_transfer(hp, "use_pretrained_model=1")
+        _check_starting_weights(hp, "use_pretrained_model=1")
         name = networks.zoo_name(hp.num_layers, hp.network)
         path = zoo.weights_file(name)
         log.info("Starting from %s's ImageNet weights in %s", zoo.zoo_title(name), path)
         return from_gluoncv_file(path, hp, f"{zoo.zoo_title(name)}'s {path.name}")
-    return networks.build(hp.num_layers, hp.num_classes, hp.network, hp.image_shape)
+    return networks.build(hp.num_layers, hp.num_classes, hp.network, hp.image_shape, hp.zero_init_last_bn)
+
+
+def _check_normalisation(folder, hp):
+    """The teacher's images normalised as the job's are: it sees the job's batches as they are."""
+    theirs = artifacts.read_preprocessing(folder)
+    ours = Preprocessing.for_training(hp.image_shape, hp.resize)
+    if (theirs.mean, theirs.std) != (ours.mean, ours.std):
+        raise UserError(
+            f"The model in the 'teacher' channel takes images normalised with mean {_text(theirs.mean)} and std "
+            f"{_text(theirs.std)}, not this job's {_text(ours.mean)} and {_text(ours.std)}; give a model.tar.gz "
+            f"that this project's training wrote"
+        )
+
+
+def teacher_network(env: Environment, hp: Hyperparameters) -> TransferNet | None:
+    """The 'teacher' channel's model (knowledge distillation), read as the 'model' channel's is, or None without
+    that channel. Any network; its image_shape, num_classes and normalisation must be the job's, since it
+    scores the job's own batches. It ends in its classifier: its outputs are scores, not probabilities."""
+    folder = _given(env, "teacher")
+    if folder is None:
+        return None
+    with _unpacked(folder, "teacher") as unpacked:
+        symbol, arrays = _read_model(unpacked, "teacher")
+        if graph.ends_in_sigmoid(symbol):
+            raise UserError(
+                "The model in the 'teacher' channel is multi-label (a sigmoid per class), and distillation takes a "
+                "teacher of one label per image; give a model trained with multi_label=0"
+            )
+        body, classifier = _split(symbol, "teacher")
+        differences = _differences({}, {}, unpacked, "teacher", classifier, hp)
+        if differences:
+            raise UserError(
+                f"The model in the 'teacher' channel has {', '.join(differences)}; a teacher scores the job's "
+                f"images for the job's classes: give a teacher trained with these values, or set them to its"
+            )
+        _check_normalisation(unpacked, hp)
+        return TransferNet(body, arrays, hp.num_classes, hp.image_shape, "the 'teacher' channel's model", classifier)

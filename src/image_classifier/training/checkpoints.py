@@ -1,8 +1,9 @@
 """Managed-spot checkpoints in /opt/ml/checkpoints: written after every epoch and on SIGTERM, resumed on start.
 
 Each checkpoint is a folder ``epoch-NNNN`` (NNNN = epochs completed) holding the network's parameters,
-the optimizer's state, ``state.json`` (progress, batches of the next epoch trained before a stop, best
-score, early stopping), the NumPy and Python RNG states, and a copy of the model directory's files. It is
+the optimizer's state, with ema_decay the weights' average (averaging.py), ``state.json`` (progress, batches
+of the next epoch trained before a stop, best score, early stopping), the NumPy and Python RNG states, and a
+copy of the model directory's files. It is
 written as ``.partial-epoch-NNNN`` and renamed when complete (atomic_files.py), so a crash or ``kill -9`` mid-write
 leaves no folder that looks finished; a start ignores (and removes) partial folders and falls back to an older
 checkpoint when any part of the newest does not load (the log names the part).
@@ -22,6 +23,7 @@ from mxnet import gluon
 
 from .. import atomic_files
 from ..model import artifacts
+from .averaging import WeightAverage
 
 log = logging.getLogger(__name__)
 KEEP = 2
@@ -55,7 +57,13 @@ class Checkpoints:
         return None
 
     def save(
-        self, epochs_done: int, net: gluon.Block, trainer: gluon.Trainer | None, state: dict, model_dir: Path
+        self,
+        epochs_done: int,
+        net: gluon.Block,
+        trainer: gluon.Trainer | None,
+        state: dict,
+        model_dir: Path,
+        average: WeightAverage | None = None,
     ) -> None:
         """``trainer`` None: its state is not ours to save (with a dist kvstore the servers hold it)."""
         final = self.directory / f"epoch-{epochs_done:04d}"  # replaces one for the same progress, before a stop
@@ -64,6 +72,8 @@ class Checkpoints:
             net.save_parameters(str(partial / "network.params"))
             if trainer is not None:
                 trainer.save_states(str(partial / "trainer.states"))
+            if average is not None:
+                average.save(partial / "average.params")
             (partial / "rng.pickle").write_bytes(pickle.dumps((np.random.get_state(), random.getstate())))
             if Path(model_dir).is_dir():
                 shutil.copytree(model_dir, partial / "model")
@@ -73,13 +83,15 @@ class Checkpoints:
             shutil.rmtree(old, ignore_errors=True)
         log.info("Checkpoint saved: %s", final)
 
-    def resume(self, net: gluon.Block, trainer: gluon.Trainer | None, model_dir: Path) -> dict | None:
-        """Load the newest checkpoint that loads into ``net`` and ``trainer``; its state, or None."""
+    def resume(
+        self, net: gluon.Block, trainer: gluon.Trainer | None, model_dir: Path, average: WeightAverage | None = None
+    ) -> dict | None:
+        """Load the newest checkpoint that loads into ``net``, ``trainer`` and ``average``; its state, or None."""
         atomic_files.remove_partials(self.directory)
         complete = self._complete()
         for path in reversed(complete):
             try:
-                state = _load(path, net, trainer)
+                state = _load(path, net, trainer, average)
             except CheckpointUnreadable as error:
                 log.warning("Checkpoint %s does not load (%s); skipping it for an older one", path, error)
                 continue
@@ -97,7 +109,7 @@ class CheckpointUnreadable(Exception):
     """A part of a checkpoint folder is missing, truncated or not what we write."""
 
 
-def _load(path, net, trainer):
+def _load(path, net, trainer, average):
     """The progress saved in checkpoint ``path``, with its weights, optimizer and RNG states loaded.
 
     Every part must load; any failure (a missing or empty file, truncated params, a broken pickle) is
@@ -110,6 +122,8 @@ def _load(path, net, trainer):
     ]
     if trainer is not None and (path / "trainer.states").exists():
         steps.append(("trainer.states", lambda file: trainer.load_states(str(file))))
+    if average is not None and (path / "average.params").exists():  # none: stopped before the first update
+        steps.append(("average.params", average.load))
     steps.append(("rng.pickle", lambda file: _set_rng(*pickle.loads(file.read_bytes()))))
     for part, load in steps:
         try:

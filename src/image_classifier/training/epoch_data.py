@@ -1,6 +1,7 @@
 """The data a job's epochs read: this worker's training batches, epoch by epoch, and the validation batches.
 
-Epoch ``epoch``'s shuffle and augmentation follow from its seed alone; every worker runs as many batches
+Epoch ``epoch``'s shuffle and augmentation follow from (seed, epoch) alone (RandAugment's, TrivialAugment's and
+random erasing's from (seed, epoch, batch, image), in augment_workers.py); every worker runs as many batches
 (``train_count`` images each), or dist_sync would hang. A set is a RecordSet (a File-mode channel, or a
 Pipe-mode one copied to scratch), read by one ``ImageRecordIter`` an epoch, or a StreamedSet (a Pipe-mode
 channel streamed), read by one ``ImageRecordIter`` a chunk of its next FIFO (data/stream.py).
@@ -14,7 +15,8 @@ from typing import Any
 
 import mxnet as mx
 
-from ..data import iterators
+from ..data import augment_workers, iterators
+from ..data.augmentation import POLICIES, Augmentation
 from ..data.record_set import RecordSet
 from ..data.stream import Batch, StreamedSet
 from ..hyperparameters import Hyperparameters
@@ -44,6 +46,8 @@ class EpochData:
     validation_iter: mx.io.DataIter | None  # a RecordSet's, made once; None for a StreamedSet
     num_workers: int
     rank: int
+    seed: int  # the job's
+    augmentation: Augmentation  # what augment_workers.py does after the reader's crop and mirror
     train_iter: mx.io.DataIter | None = None  # the epoch's, while it trains
 
     @classmethod
@@ -60,6 +64,14 @@ class EpochData:
         # A ShardedByS3Key part, or a stream (which stream.py shards record by record), is read whole.
         parts = 1 if sharded or isinstance(sets.train, StreamedSet) else num_workers
         validation_args = dict(iterator_args, train=False, seed=hp.seed)
+        augmentation = Augmentation(
+            policy=hp.augmentation_type if hp.augmentation_type in POLICIES else None,
+            operations=hp.randaugment_n,
+            magnitude=hp.randaugment_m,
+            erasing=hp.random_erasing,
+            mean=preprocessing.mean,
+            std=preprocessing.std,
+        )
         return cls(
             sets=sets,
             train_count=train_count(hp, sets.train, num_workers, sharded),
@@ -68,6 +80,7 @@ class EpochData:
                 augmentation_type=hp.augmentation_type,
                 num_parts=parts,
                 part_index=rank if parts > 1 else 0,
+                normalized=not augmentation.enabled,
             ),
             validation_iter_args=validation_args,
             validation_iter=(
@@ -77,10 +90,16 @@ class EpochData:
             ),
             num_workers=num_workers,
             rank=rank,
+            seed=hp.seed,
+            augmentation=augmentation,
         )
 
-    def train_batches(self, seed: int) -> Iterator[Batch]:
-        """One epoch of this worker's shard, shuffled and augmented from ``seed``, as ``iterators.batches``."""
+    def train_batches(self, epoch: int, skip: int = 0) -> Iterator[Batch]:
+        """Epoch ``epoch`` (0-based) of this worker's shard, shuffled and augmented from (seed, epoch), as
+        ``iterators.batches``; the first ``skip`` batches, trained before a stop, are not augmented."""
+        return augment_workers.augmented(self._read(self.seed + epoch), self.augmentation, self.seed, epoch, skip)
+
+    def _read(self, seed):
         self.train_iter = None  # its decode threads and buffers go before the next one's come
         train_set = self.sets.train
         if isinstance(train_set, StreamedSet):  # one iterator a chunk, each gone before its file is reused

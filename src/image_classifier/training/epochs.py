@@ -4,6 +4,7 @@ Epoch ``epoch``'s shuffle, augmentation and MXNet random draws follow from (seed
 resumed from a checkpoint trains the same batches, in the same order, as one never stopped.
 """
 
+import contextlib
 import logging
 import time
 from typing import Protocol
@@ -55,7 +56,8 @@ class EpochRunner:
         self.served_ready = False
 
     def _forward(self, data, label):
-        """Split one batch over the devices; returns per-device (data, label) pairs."""
+        """Split one batch over the devices; returns per-device (data, label) pairs (the label: targets while
+        training)."""
         datas = gluon.utils.split_and_load(data, self.learner.contexts, even_split=False)
         labels = gluon.utils.split_and_load(label, self.learner.contexts, even_split=False)
         if not self.split_logged:
@@ -80,20 +82,25 @@ class EpochRunner:
             log.info("Epoch[%d] Skipping the %d batches trained before the stop", epoch, skip)
         started = window_start = time.time()
         window_samples = 0
-        for number, (data, label, valid) in enumerate(watchdog.beating(self.data.train_batches(self.hp.seed + epoch))):
+        for number, (data, label, valid) in enumerate(watchdog.beating(self.data.train_batches(epoch, skip))):
             if number < skip:
                 continue
             progress.batches_done = number
             stop.check(epoch)
-            pairs = self._forward(data, label)
+            mix = learner.mixing.draw(self.hp.seed, epoch, number, *data.shape[2:])
+            images = data if mix is None else mix.images(data)
+            pairs = self._forward(images, learner.targets(label, mix))
+            loss_inputs = self._loss_inputs(pairs)  # the teacher's scores, outside autograd.record: no gradients
             with autograd.record():
                 outputs = [learner.net(x) for x, _ in pairs]
                 losses = [
-                    learner.loss(out.astype("float32", copy=False), y, None, *self._pos_weight(i))
-                    for i, (out, (_, y)) in enumerate(zip(outputs, pairs))
+                    learner.loss(out.astype("float32", copy=False), y, *inputs)
+                    for out, (_, y), inputs in zip(outputs, pairs, loss_inputs)
                 ]
             autograd.backward(losses)
             learner.trainer.step(data.shape[0] * learner.num_workers)  # the gradient averaged over all workers
+            if learner.average is not None:
+                learner.average.update()
             scores = self._scores(outputs)
             metrics.update(self.metric, label, scores, valid)
             self.outputs.reporter.train_batch(label, scores, valid, self.metric, learner.trainer.learning_rate)
@@ -107,9 +114,15 @@ class EpochRunner:
             log.info(line)
         log.info("Epoch[%d] Time cost=%.3f", epoch, time.time() - started)
 
-    def _pos_weight(self, device_number):
-        pos_weight = self.learner.pos_weight
-        return () if pos_weight is None else (pos_weight[device_number],)
+    def _loss_inputs(self, pairs):
+        """Per device, what the loss takes after outputs and targets: the teacher's scores with distillation,
+        else the sample weight (none) and, multi-label with use_weighted_loss, the positives' weight."""
+        learner = self.learner
+        if learner.teacher is not None:
+            return [(scores,) for scores in learner.teacher.outputs([x for x, _ in pairs])]
+        if learner.pos_weight is None:
+            return [(None,)] * len(pairs)
+        return [(None, weight) for weight in learner.pos_weight]
 
     def _check_finite(self, losses, epoch):
         if not np.isfinite(losses[0].mean().asscalar()):
@@ -145,11 +158,17 @@ class EpochRunner:
         ):  # the saved model takes float32 input, as serving sends
             keeper.end_of_epoch(learner.served, epoch + 1, accuracy, loss, last)
 
+    def _averaged(self):
+        average = self.learner.average
+        return contextlib.nullcontext() if average is None else average.swapped_in()
+
     def _checkpoint(self, progress):
         if self.checkpoints.enabled:
-            model_dir = self.outputs.model_dir
-            trainer = self.learner.checkpointed_trainer
-            self.checkpoints.save(progress.epochs_done, self.learner.net, trainer, progress.state(), model_dir)
+            learner, model_dir = self.learner, self.outputs.model_dir
+            trainer = learner.checkpointed_trainer
+            self.checkpoints.save(
+                progress.epochs_done, learner.net, trainer, progress.state(), model_dir, learner.average
+            )
 
     def _left_behind(self, progress):
         """What a stopped job leaves: the epochs kept in the model directory, and the checkpoint if any."""
@@ -182,10 +201,11 @@ class EpochRunner:
                 if keeper is not None:  # the checkpoint holds every epoch that may still be chosen
                     keeper.finish()
                 raise failure.Stopped(f"{stopped}; {self._left_behind(progress)}") from None
-            accuracy, loss = self.validate(epoch)
-            early_stopping = progress.early_stopping
-            stopping = early_stopping is not None and early_stopping.should_stop(epoch + 1, accuracy)
-            self.save(epoch, accuracy, loss, stopping or epoch + 1 == hp.epochs, keeper)
+            with self._averaged():  # with ema_decay, the average is what is validated and kept
+                accuracy, loss = self.validate(epoch)
+                early_stopping = progress.early_stopping
+                stopping = early_stopping is not None and early_stopping.should_stop(epoch + 1, accuracy)
+                self.save(epoch, accuracy, loss, stopping or epoch + 1 == hp.epochs, keeper)
             progress.end_epoch(epoch + 1, stopped_early=stopping)
             self._checkpoint(progress)
             if stopping:

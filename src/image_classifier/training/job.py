@@ -74,10 +74,10 @@ def _seeded(hp, checkpoints):
 
 
 def _resumed(progress, learner, checkpoints, model_dir):
-    """``progress`` as the newest checkpoint that loads left it (weights, optimizer and RNG states with it), or
+    """``progress`` as the newest checkpoint that loads left it (weights, their average, optimizer and RNG states), or
     as it is: a fresh start."""
     if checkpoints.enabled:
-        state = checkpoints.resume(learner.net, learner.checkpointed_trainer, model_dir)
+        state = checkpoints.resume(learner.net, learner.checkpointed_trainer, model_dir, learner.average)
         if state is not None:
             progress.restore(state)
     return progress

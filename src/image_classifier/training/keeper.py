@@ -3,11 +3,12 @@
 ``checkpoint_frequency`` set to k: every k-th epoch, and the last one trained.
 
 Unset: one epoch, chosen so that validation noise cannot pick a worse model. Among the epochs whose
-validation accuracy is within one validation image of the best, the one with the lowest validation loss,
-then the latest. Accuracies that close differ by chance (a 200-image set moves in steps of 0.005), while the
-loss weighs every image's confidence. While training runs, every epoch that may still be chosen whatever
-the later epochs bring stays saved (a new epoch is written before any is removed); ``finish`` then leaves
-the chosen one alone and logs why it was chosen.
+validation accuracy is within one binomial standard error of the best accuracy p, sqrt(p(1 - p) / n) on n
+validation images (never less than one image, 1/n), the one with the lowest validation loss, then the latest.
+Accuracies that close differ by chance (at p = 0.98 on 1,000 images the standard error is 4.4 images), while
+the loss weighs every image's confidence. The window's lower edge, p minus its width, only rises with p, so
+while training runs, every epoch that may still be chosen whatever the later epochs bring stays saved (a new
+epoch is written before any is removed); ``finish`` then leaves the chosen one alone and logs why.
 """
 
 import logging
@@ -34,22 +35,28 @@ class EpochScore:
         return self.loss, -self.epoch_number
 
 
-def near_best(history: list[EpochScore], tolerance: float) -> list[EpochScore]:
-    """The epochs of ``history`` whose accuracy is within ``tolerance`` of the best."""
+def window(best: float, count: int) -> float:
+    """How far below the best accuracy ``best`` of ``count`` validation images an epoch ties with it: one
+    binomial standard error, and at least one image."""
+    return max(math.sqrt(best * (1.0 - best) / count), 1.0 / count)
+
+
+def near_best(history: list[EpochScore], count: int) -> list[EpochScore]:
+    """The epochs of ``history`` whose accuracy is within ``window`` of the best."""
     best = max(score.accuracy for score in history)
-    return [score for score in history if score.accuracy >= best - tolerance - ROUNDING]
+    return [score for score in history if score.accuracy >= best - window(best, count) - ROUNDING]
 
 
-def choose(history: list[EpochScore], tolerance: float) -> EpochScore:
-    """The epoch to keep: among those within ``tolerance`` of the best accuracy, the lowest loss, then the latest."""
-    return min(near_best(history, tolerance), key=EpochScore.rank)
+def choose(history: list[EpochScore], count: int) -> EpochScore:
+    """The epoch to keep: among those within ``window`` of the best accuracy, the lowest loss, then the latest."""
+    return min(near_best(history, count), key=EpochScore.rank)
 
 
-def still_possible(history: list[EpochScore], tolerance: float) -> list[EpochScore]:
-    """The epochs ``choose`` may still pick after any later epochs: near the best so far (the best only rises)
-    and not beaten by an epoch of at least their accuracy and a better rank (which stays near the best as long
-    as they do)."""
-    near = near_best(history, tolerance)
+def still_possible(history: list[EpochScore], count: int) -> list[EpochScore]:
+    """The epochs ``choose`` may still pick after any later epochs: near the best so far (the window's lower
+    edge only rises) and not beaten by an epoch of at least their accuracy and a better rank (which stays near
+    the best as long as they do)."""
+    near = near_best(history, count)
     return [
         score
         for score in near
@@ -65,11 +72,6 @@ class ModelKeeper:
         self.history = []
         self.saved = []
 
-    @property
-    def tolerance(self) -> float:
-        """One validation image's share of the accuracy."""
-        return 1.0 / self.validation_count
-
     def end_of_epoch(
         self, served_net: HybridBlock, epoch_number: int, accuracy: float, loss: float, last: bool
     ) -> None:
@@ -79,7 +81,7 @@ class ModelKeeper:
             if epoch_number % self.frequency == 0 or last:
                 self._save(served_net, epoch_number)
             return
-        keep = {score.epoch_number for score in still_possible(self.history, self.tolerance)}
+        keep = {score.epoch_number for score in still_possible(self.history, self.validation_count)}
         if epoch_number in keep:
             self._save(served_net, epoch_number)
         self._remove_all_but(keep)
@@ -96,7 +98,7 @@ class ModelKeeper:
                 self.frequency,
             )
             return
-        chosen = choose(self.history, self.tolerance)
+        chosen = choose(self.history, self.validation_count)
         self._remove_all_but({chosen.epoch_number})
         log.info(
             "Kept epoch %d (%s): %s",
@@ -106,20 +108,17 @@ class ModelKeeper:
         )
 
     def _reason(self, chosen):
-        near = near_best(self.history, self.tolerance)
+        count = self.validation_count
+        near = near_best(self.history, count)
         best = max(score.accuracy for score in self.history)
         said = f"Validation-accuracy={chosen.accuracy:f}, validation loss {chosen.loss:f}"
+        width = f"{window(best, count):f}: sqrt(p(1-p)/n) at p={best:f} on n={count} validation images, at least 1/n"
         if len(near) == 1:
-            return (
-                f"{said}; the best accuracy, more than one validation image ({self.tolerance:f}) above any other epoch"
-            )
+            return f"{said}; the best accuracy, more than one standard error ({width}) above any other epoch"
         epochs = ", ".join(str(score.epoch_number - 1) for score in near)
         lowest = [score for score in near if score.loss == chosen.loss]
         why = "the lowest validation loss" + (" and the latest of those" if len(lowest) > 1 else "")
-        return (
-            f"{said}; epochs {epochs} are within one validation image ({self.tolerance:f}) of the best accuracy "
-            f"{best:f}, and it has {why}"
-        )
+        return f"{said}; epochs {epochs} are within one standard error ({width}) of the best accuracy, and it has {why}"
 
     def state(self) -> dict:
         return {

@@ -1,4 +1,4 @@
-"""The network a job trains and what trains it: devices, trainer (with its kvstore), loss and fine-tuning.
+"""The network a job trains and what trains it: devices, trainer (with its kvstore), loss, teacher and fine-tuning.
 
 Built once, before the first epoch; nothing here trains or draws at random. It also says, in one place,
 what a checkpoint holds of the trainer: nothing with a dist kvstore, whose servers hold the optimizer's state.
@@ -16,9 +16,13 @@ from ..data.stream import StreamedSet
 from ..environment import Environment
 from ..hyperparameters import Hyperparameters
 from ..model import networks
+from .averaging import WeightAverage
+from .distillation import DistillationLoss, Teacher, teacher
 from .epoch_data import train_count
 from .finetune import FineTuning
-from .optimizer import optimizer_params
+from .mixing import Mixing
+from .optimizer import optimizer_params, without_bias_decay
+from .targets import Targets
 
 
 @dataclass
@@ -32,8 +36,12 @@ class Learner:
     num_workers: int
     rank: int  # this worker's shard
     fine_tuning: FineTuning
+    mixing: Mixing  # mixup and CutMix, drawn per batch
+    targets: Targets  # what the loss compares the outputs with
     loss: gluon.loss.Loss
     pos_weight: list[mx.nd.NDArray] | None  # per device, multi-label with use_weighted_loss
+    average: WeightAverage | None  # with ema_decay: what is validated, kept and exported
+    teacher: Teacher | None  # with a 'teacher' channel: the loss also takes its outputs
 
     @classmethod
     def build(
@@ -52,7 +60,14 @@ class Learner:
         batches_per_epoch = math.ceil(train_count(hp, train_set, num_workers, sharded) / hp.mini_batch_size)
         optimizer, params = optimizer_params(hp, batches_per_epoch)
         trainer = gluon.Trainer(net.collect_params(), optimizer, params, kvstore=kvstore)
-        loss, pos_weight = _loss(hp, train_set, contexts)
+        if hp.no_bias_decay:
+            without_bias_decay(trainer)
+        mixing = Mixing(hp)
+        targets = Targets(hp.num_classes, hp.multi_label, hp.label_smoothing, mixing.enabled)
+        loss, pos_weight = _loss(hp, train_set, contexts, targets)
+        taught_by = teacher(env, hp, contexts)
+        if taught_by is not None:
+            loss = DistillationLoss(hp.distillation_temperature, hp.distillation_weight, loss)
         return cls(
             net=net,
             served=networks.with_probabilities(net, hp.multi_label),
@@ -63,8 +78,12 @@ class Learner:
             num_workers=num_workers,
             rank=rank,
             fine_tuning=FineTuning(hp, net, trainer),
+            mixing=mixing,
+            targets=targets,
             loss=loss,
             pos_weight=pos_weight,
+            average=WeightAverage(net, hp.ema_decay, contexts[0]) if hp.ema_decay else None,
+            teacher=taught_by,
         )
 
     @property
@@ -73,9 +92,9 @@ class Learner:
         return None if self.distributed else self.trainer
 
 
-def _loss(hp, train_set, contexts):
+def _loss(hp, train_set, contexts, targets):
     if not hp.multi_label:
-        return gluon.loss.SoftmaxCrossEntropyLoss(), None
+        return gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=targets.as_given), None
     pos_weight = None
     if hp.use_weighted_loss:
         positives = train_set.labels.sum(axis=0)
