@@ -5,9 +5,9 @@ member: built, trained a step, exported, loaded as serving loads, and exported t
 test_networks.py); bench/networks.py measures them. The networks come from GluonCV 0.10.5's model zoo, or
 (``zoo="gluoncv2"``) from gluoncv2 0.0.64's (osmr's imgclsmob). Sizes come from their code:
 - a network that ends in global pooling takes any size from its ``min_side`` (its output stride, 32 pixels);
-- DenseNet, SqueezeNet and Inception v3 end in a fixed-size pooling, so they take exactly the
-  size it was built for (``exact_side``): any other size changes their feature count and ImageNet weights no
-  longer fit;
+- DenseNet, SqueezeNet, Inception v3 and gluoncv2's GhostNet and MixNet end in a fixed-size pooling, so they
+  take exactly the size it was built for (``exact_side``): any other size changes their feature count and
+  ImageNet weights no longer fit;
 - gluoncv2's TensorFlow ports of EfficientNet (the ``b`` and ``c`` variants) pad each strided convolution as
   TensorFlow's "same" does, computed when the network is built for its one input size (gluoncv2 asserts it):
   each takes exactly its own size (``exact_side`` by name);
@@ -83,18 +83,15 @@ FAMILIES = (
     ),
     Family("RegNetX", {f"regnetx{size}": None for size in REGNET_SIZES}, zoo="gluoncv2"),
     Family("RegNetY", {f"regnety{size}": None for size in REGNET_SIZES}, zoo="gluoncv2"),
+    # Trainable here through model/gluoncv2_fixes.py; both end in a 7x7 average pooling.
+    Family("GhostNet", {"ghostnet": None}, exact_side=224, zoo="gluoncv2"),
+    Family("MixNet", {"mixnet_s": None, "mixnet_m": None, "mixnet_l": None}, exact_side=224, zoo="gluoncv2"),
 )
 NETWORKS = {name: family for family in FAMILIES for name in family.layers}
-_CONCAT_BACKWARD = (
-    "MXNet 1.9.1's oneDNN fails in training on the gradient of its channel concatenations, whose parts are not "
-    "a multiple of oneDNN's channel block (could not construct a sub-memory)"
-)
 # gluoncv2 networks that fail here, by the start of their names: why.
 NOT_OFFERED = {
     "efficientnet_edge": "its blocks read their padding from the input's shape at run time, which a hybridized "
     "(served, exported) graph does not have",
-    "ghostnet": _CONCAT_BACKWARD,
-    "mixnet": _CONCAT_BACKWARD,
 }
 
 
