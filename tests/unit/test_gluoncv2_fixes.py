@@ -5,6 +5,7 @@ test_networks.py's training step of ghostnet and mixnet_s.)"""
 import mxnet as mx
 import numpy as np
 import pytest
+from gluoncv2.model_provider import get_model
 from gluoncv2.models.ghostnet import GhostConvBlock
 from gluoncv2.models.mixnet import MixConv
 from mxnet import autograd
@@ -52,3 +53,23 @@ def test_a_replaced_block_hybridizes_to_the_originals_output_shape():
     block.initialize()
     block.hybridize(static_alloc=True, static_shape=True)
     assert block(mx.nd.ones((1, 20, 5, 6))).shape == (1, 20, 5, 6)
+
+
+def test_pinned_padding_lets_efficientnet_edge_hybridize_with_the_padding_it_reads_at_run_time(tmp_path):
+    """Unpinned, the hybridized graph cannot read its input's shape; pinned, it computes what the network computes
+    reading the shape of an image of its size."""
+    name, side = "efficientnet_edge_small_b", 224
+    data = mx.nd.array(np.random.default_rng(1).normal(size=(1, 3, side, side)))
+    reference = get_model(name, classes=3)
+    reference.initialize(mx.init.Xavier())
+    expected = reference(data).asnumpy()  # not hybridized: each block reads its input's shape
+    reference.hybridize()
+    with pytest.raises(AttributeError):  # a Symbol has no shape
+        reference(data)
+    reference.save_parameters(str(tmp_path / "edge.params"))
+
+    net = get_model(name, classes=3)
+    gluoncv2_fixes.pin_padding(net, lambda: get_model(name, classes=3), side)
+    net.load_parameters(str(tmp_path / "edge.params"))
+    net.hybridize()
+    np.testing.assert_allclose(net(data).asnumpy(), expected, rtol=1e-5, atol=1e-6)

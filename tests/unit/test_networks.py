@@ -44,6 +44,7 @@ MEMBERS = {
     "RegNetY": "regnety002",
     "GhostNet": "ghostnet",
     "MixNet": "mixnet_s",
+    "EfficientNet-Edge": "efficientnet_edge_small_b",
 }
 # onnx's reference evaluator runs these for tens of seconds: their export is checked, not evaluated.
 SLOW_TO_EVALUATE = ("inceptionv3", "xception", "densenet121", "efficientnet_b0b", "mixnet_s")
@@ -265,21 +266,11 @@ def test_names_outside_the_catalog_are_refused_with_the_closest(name, closest):
     assert f"the closest are {closest}" in str(error.value)
 
 
-@pytest.mark.parametrize(
-    ("name", "reason"),
-    [
-        ("efficientnet_edge_small_b", "its blocks read their padding from the input's shape"),
-    ],
-)
-def test_gluoncv2_networks_that_fail_here_are_refused_with_the_reason(name, reason):
-    with pytest.raises(UserError, match=f"network={name} is not offered: {reason}"):
-        hp("resnet18_v1", network=name)
-
-
-def test_a_tensorflow_efficientnet_takes_its_own_size_only():
-    with pytest.raises(UserError, match=r"network=efficientnet_b3b takes 300x300 images only \(its padding is built"):
-        hp("efficientnet_b3b", image_shape="3,224,224")
-    assert hp("efficientnet_b3b").image_shape == (3, 300, 300)
+@pytest.mark.parametrize(("name", "size"), [("efficientnet_b3b", 300), ("efficientnet_edge_medium_b", 240)])
+def test_a_tensorflow_padded_efficientnet_takes_its_own_size_only(name, size):
+    with pytest.raises(UserError, match=rf"network={name} takes {size}x{size} images only \(its padding is built"):
+        hp(name, image_shape="3,224,224")
+    assert hp(name).image_shape == (3, size, size)
 
 
 def test_vgg_trains_at_any_size_but_starts_from_imagenet_weights_at_224_only():

@@ -37,7 +37,11 @@ def architecture(
         family = NETWORKS[network]
         if family.zoo == "gluoncv2":  # a TensorFlow-padded EfficientNet is built for its one size by default
             gluoncv2_fixes.apply()
-            return get_gluoncv2_model(network, classes=num_classes)
+            net = get_gluoncv2_model(network, classes=num_classes)
+            gluoncv2_fixes.pin_padding(
+                net, lambda: get_gluoncv2_model(network, classes=num_classes), family.side(network)
+            )
+            return net
         sized = {"input_size": tuple(image_shape[1:])} if family.sized_by_input else {}
         return get_model(network, classes=num_classes, **sized)
     if num_layers in CIFAR_DEPTHS:
