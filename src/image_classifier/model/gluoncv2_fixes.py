@@ -21,6 +21,7 @@ from gluoncv2.models.ghostnet import GhostConvBlock
 from gluoncv2.models.mixnet import MixConv
 from mxnet.gluon import HybridBlock
 
+# gluoncv2's own forward computations, which ``apply`` replaces (and the replacements are tested against).
 ORIGINALS = {GhostConvBlock: GhostConvBlock.hybrid_forward, MixConv: MixConv.hybrid_forward}
 
 
