@@ -25,7 +25,7 @@ from mxnet.gluon import HybridBlock
 ORIGINALS = {GhostConvBlock: GhostConvBlock.hybrid_forward, MixConv: MixConv.hybrid_forward}
 
 
-def concat_flattened(F, parts, axis: int):
+def _concat_flattened(F, parts, axis: int):
     """``F.concat(*parts, dim=axis)`` computed on the parts flattened after ``axis``, then reshaped back."""
     keep = (0,) * (axis + 1)  # reshape's 0 keeps a dimension; -1 flattens everything after ``axis``
     joined = F.concat(*[F.reshape(part, keep + (-1,)) for part in parts], dim=axis)
@@ -34,12 +34,12 @@ def concat_flattened(F, parts, axis: int):
 
 def _ghost_conv_forward(self, F, x):
     x = self.main_conv(x)
-    return concat_flattened(F, [x, self.cheap_conv(x)], axis=1)  # GhostConvBlock concatenates on dim 1
+    return _concat_flattened(F, [x, self.cheap_conv(x)], axis=1)  # GhostConvBlock concatenates on dim 1
 
 
 def _mix_conv_forward(self, F, x):
     parts = split(x, sizes=self.splitted_in_channels, axis=self.axis)
-    return concat_flattened(F, [conv(part) for part, conv in zip(parts, self._children.values())], self.axis)
+    return _concat_flattened(F, [conv(part) for part, conv in zip(parts, self._children.values())], self.axis)
 
 
 def apply() -> None:
