@@ -40,7 +40,8 @@ from image_classifier.serving.predictor import Predictor
 SPEED_NETWORKS = (
     "resnet50_v1,resnet50_v2,resnet50_v1d,resnext50_32x4d,se_resnext50_32x4d,resnest50,mobilenet1.0,"
     "mobilenetv2_1.0,mobilenetv3_large,mobilenetv3_small,densenet121,inceptionv3,xception,squeezenet1.1,"
-    "vgg16,vgg16_bn,efficientnet_b0,efficientnet_b0b,regnetx004,regnety004"
+    "vgg16,vgg16_bn,efficientnet_b0,efficientnet_b0b,regnetx004,regnety004,ghostnet,mixnet_s,"
+    "efficientnet_edge_small_b"
 )
 ACCURACY_NETWORKS = (
     "resnet18_v1,resnet18_v1b,mobilenetv2_1.0,mobilenetv3_small,mobilenetv3_large,vgg11_bn,efficientnet_b0,"

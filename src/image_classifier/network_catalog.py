@@ -5,19 +5,19 @@ member: built, trained a step, exported, loaded as serving loads, and exported t
 test_networks.py); bench/networks.py measures them. The networks come from GluonCV 0.10.5's model zoo, or
 (``zoo="gluoncv2"``) from gluoncv2 0.0.64's (osmr's imgclsmob). Sizes come from their code:
 - a network that ends in global pooling takes any size from its ``min_side`` (its output stride, 32 pixels);
-- DenseNet, SqueezeNet and Inception v3 end in a fixed-size pooling, so they take exactly the
-  size it was built for (``exact_side``): any other size changes their feature count and ImageNet weights no
-  longer fit;
-- gluoncv2's TensorFlow ports of EfficientNet (the ``b`` and ``c`` variants) pad each strided convolution as
-  TensorFlow's "same" does, computed when the network is built for its one input size (gluoncv2 asserts it):
-  each takes exactly its own size (``exact_side`` by name);
+- DenseNet, SqueezeNet, Inception v3 and gluoncv2's GhostNet and MixNet end in a fixed-size pooling, so they
+  take exactly the size it was built for (``exact_side``): any other size changes their feature count and
+  ImageNet weights no longer fit;
+- gluoncv2's TensorFlow ports of EfficientNet (the ``b`` and ``c`` variants) and of EfficientNet-Edge pad each
+  strided convolution as TensorFlow's "same" does, computed when the network is built for its one input size
+  (gluoncv2 asserts it; for EfficientNet-Edge, model/gluoncv2_fixes.py computes it): each takes exactly its own
+  size (``exact_side`` by name);
 - ResNeSt's DropBlock is built for the input size (``sized_by_input``) and needs 3x3 final features (96 pixels);
 - VGG flattens its final features into dense layers: it trains at any size, but ImageNet weights fit only the
   224x224 images they were trained on (``weights_side``).
 SqueezeNet's classifier is a convolution before its pooling, not a layer on pooled features, so it cannot
 take a new head (``transfer``): it trains from scratch only. Only the ResNet families are built of residual
 blocks (``residual_blocks``) for ``zero_init_last_bn``.
-Some of gluoncv2's classification networks are refused with the reason (``NOT_OFFERED``).
 """
 
 import difflib
@@ -47,6 +47,7 @@ def _depths(pattern, depths):
 
 # EfficientNet B0 to B8 at the resolutions of the paper (Tan and Le, 2019), as gluoncv2 builds them.
 EFFICIENTNET_SIDES = dict(zip(range(9), (224, 240, 260, 300, 380, 456, 528, 600, 672)))
+EDGE_SIDES = {"efficientnet_edge_small_b": 224, "efficientnet_edge_medium_b": 240, "efficientnet_edge_large_b": 300}
 REGNET_SIZES = ("002", "004", "006", "008", "016", "032", "040", "064", "080", "120", "160", "320")
 
 
@@ -96,26 +97,17 @@ FAMILIES = (
     ),
     Family("RegNetX", {f"regnetx{size}": None for size in REGNET_SIZES}, zoo="gluoncv2"),
     Family("RegNetY", {f"regnety{size}": None for size in REGNET_SIZES}, zoo="gluoncv2"),
+    # Trainable here through model/gluoncv2_fixes.py; both end in a 7x7 average pooling.
+    Family("GhostNet", {"ghostnet": None}, exact_side=224, zoo="gluoncv2"),
+    Family("MixNet", {"mixnet_s": None, "mixnet_m": None, "mixnet_l": None}, exact_side=224, zoo="gluoncv2"),
+    # gluoncv2 asserts these sizes; model/gluoncv2_fixes.py pins the padding to them.
+    Family("EfficientNet-Edge", dict.fromkeys(EDGE_SIDES), exact_side=EDGE_SIDES, zoo="gluoncv2"),
 )
 NETWORKS = {name: family for family in FAMILIES for name in family.layers}
-_CONCAT_BACKWARD = (
-    "MXNet 1.9.1's oneDNN fails in training on the gradient of its channel concatenations, whose parts are not "
-    "a multiple of oneDNN's channel block (could not construct a sub-memory)"
-)
-# gluoncv2 networks that fail here, by the start of their names: why.
-NOT_OFFERED = {
-    "efficientnet_edge": "its blocks read their padding from the input's shape at run time, which a hybridized "
-    "(served, exported) graph does not have",
-    "ghostnet": _CONCAT_BACKWARD,
-    "mixnet": _CONCAT_BACKWARD,
-}
 
 
 def unknown_network(name: str) -> str:
-    """The refusal of a name that is not in the catalog, with the closest names that are (or why it is not)."""
-    reason = next((why for start, why in NOT_OFFERED.items() if name.startswith(start)), None)
-    if reason:
-        return f"network={name} is not offered: {reason}; choose another network of docs/networks.md"
+    """The refusal of a name that is not in the catalog, with the closest names that are."""
     extending = [known for known in NETWORKS if known.startswith(name)]  # 'resnext50' means 'resnext50_32x4d'
     close = list(dict.fromkeys(extending + difflib.get_close_matches(name, NETWORKS, n=3, cutoff=0.5)))[:3]
     hint = f"; the closest are {', '.join(repr(found) for found in close)}" if close else ""

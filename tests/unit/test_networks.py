@@ -42,9 +42,12 @@ MEMBERS = {
     "EfficientNet (TensorFlow weights: b, c AdvProp)": "efficientnet_b0b",
     "RegNetX": "regnetx002",
     "RegNetY": "regnety002",
+    "GhostNet": "ghostnet",
+    "MixNet": "mixnet_s",
+    "EfficientNet-Edge": "efficientnet_edge_small_b",
 }
 # onnx's reference evaluator runs these for tens of seconds: their export is checked, not evaluated.
-SLOW_TO_EVALUATE = ("inceptionv3", "xception", "densenet121", "efficientnet_b0b")
+SLOW_TO_EVALUATE = ("inceptionv3", "xception", "densenet121", "efficientnet_b0b", "mixnet_s")
 NUM_CLASSES = 3
 
 
@@ -238,9 +241,10 @@ def test_missing_imagenet_weights_fail_with_the_file_and_the_two_ways(tmp_path, 
         sources.starting_network(env_with(tmp_path), hp("mobilenetv3_small", use_pretrained_model=1))
 
 
-def test_a_network_without_imagenet_weights_says_so(tmp_path):
-    with pytest.raises(UserError, match="GluonCV has no ImageNet weights for xception71; set use_pretrained_model=0"):
-        sources.starting_network(env_with(tmp_path), hp("xception71", use_pretrained_model=1))
+@pytest.mark.parametrize(("name", "zoo"), [("xception71", "GluonCV"), ("ghostnet", "gluoncv2")])
+def test_a_network_without_imagenet_weights_says_so(tmp_path, name, zoo):
+    with pytest.raises(UserError, match=f"{zoo} has no ImageNet weights for {name}; set use_pretrained_model=0"):
+        sources.starting_network(env_with(tmp_path), hp(name, use_pretrained_model=1))
 
 
 def test_squeezenet_cannot_start_from_weights(tmp_path):
@@ -262,23 +266,11 @@ def test_names_outside_the_catalog_are_refused_with_the_closest(name, closest):
     assert f"the closest are {closest}" in str(error.value)
 
 
-@pytest.mark.parametrize(
-    ("name", "reason"),
-    [
-        ("efficientnet_edge_small_b", "its blocks read their padding from the input's shape"),
-        ("ghostnet", "MXNet 1.9.1.s oneDNN fails"),
-        ("mixnet_s", "MXNet 1.9.1.s oneDNN fails"),
-    ],
-)
-def test_gluoncv2_networks_that_fail_here_are_refused_with_the_reason(name, reason):
-    with pytest.raises(UserError, match=f"network={name} is not offered: {reason}"):
-        hp("resnet18_v1", network=name)
-
-
-def test_a_tensorflow_efficientnet_takes_its_own_size_only():
-    with pytest.raises(UserError, match=r"network=efficientnet_b3b takes 300x300 images only \(its padding is built"):
-        hp("efficientnet_b3b", image_shape="3,224,224")
-    assert hp("efficientnet_b3b").image_shape == (3, 300, 300)
+@pytest.mark.parametrize(("name", "size"), [("efficientnet_b3b", 300), ("efficientnet_edge_medium_b", 240)])
+def test_a_tensorflow_padded_efficientnet_takes_its_own_size_only(name, size):
+    with pytest.raises(UserError, match=rf"network={name} takes {size}x{size} images only \(its padding is built"):
+        hp(name, image_shape="3,224,224")
+    assert hp(name).image_shape == (3, size, size)
 
 
 def test_vgg_trains_at_any_size_but_starts_from_imagenet_weights_at_224_only():

@@ -1,5 +1,7 @@
 """The fine-tuning schedule on a real small network: frozen means bit-identical, the rest learns."""
 
+import pickle
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -175,3 +177,22 @@ def test_fine_tuning_needs_starting_weights(values, named):
         f"or give a 'pretrained' or 'model' channel",
     ):
         FineTuning(params, net, trainer_for(net))
+
+
+def test_body_lr_mult_reaches_an_optimizer_without_the_parameters_by_the_trainers_own_index(tmp_path):
+    """A dist kvstore's servers unpickle the optimizer without its Parameters (param_dict): there the multiplier
+    of each index must be that of the Parameter the trainer numbers so. The trainer numbers them by sorted name,
+    not in collect_params' order: VGG's names (vgg..._) sort after the new head's (transfernet..._)."""
+    raw = {"num_classes": 2, "num_training_samples": 8, "network": "vgg11", "image_shape": "3,32,32"}
+    params = hyperparameters.parse({name: str(value) for name, value in {**raw, "body_lr_mult": 0.25}.items()})
+    source = networks.build(None, 4, "vgg11", (3, 32, 32))
+    source(mx.nd.zeros((1, 3, 32, 32)))
+    source.save_parameters(str(tmp_path / "vgg11.params"))
+    net = transfer.from_gluoncv_file(tmp_path / "vgg11.params", params, "the test's weights")
+    trainer = trainer_for(net)
+    FineTuning(params, net, trainer)
+    on_a_server = pickle.loads(pickle.dumps(trainer.optimizer))
+    assert on_a_server.param_dict == {}
+    body = {param.name for param in net.body_params()}
+    multipliers = {name: on_a_server._get_lr(index) / 0.1 for name, index in trainer._param2idx.items()}
+    assert multipliers == pytest.approx({name: 0.25 if name in body else 1.0 for name in multipliers})

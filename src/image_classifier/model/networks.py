@@ -14,7 +14,7 @@ from mxnet.gluon import HybridBlock, nn
 
 from ..hyperparameters import CIFAR_DEPTHS
 from ..network_catalog import NETWORKS
-from . import graph
+from . import gluoncv2_fixes, graph
 
 RESNET200_LAYERS = [3, 24, 36, 3]
 RESNET_CHANNELS = [64, 256, 512, 1024, 2048]
@@ -50,7 +50,12 @@ def architecture(
     if network is not None:
         family = NETWORKS[network]
         if family.zoo == "gluoncv2":  # a TensorFlow-padded EfficientNet is built for its one size by default
-            return get_gluoncv2_model(network, classes=num_classes)
+            gluoncv2_fixes.apply()
+            net = get_gluoncv2_model(network, classes=num_classes)
+            gluoncv2_fixes.pin_padding(
+                net, lambda: get_gluoncv2_model(network, classes=num_classes), family.side(network)
+            )
+            return net
         sized = {"input_size": tuple(image_shape[1:])} if family.sized_by_input else {}
         return get_model(network, classes=num_classes, **sized)
     if num_layers in CIFAR_DEPTHS:

@@ -44,10 +44,9 @@ class FineTuning:
         body = set(self.net.body_params())
         for param in body:
             param.lr_mult = hp.body_lr_mult
-        # Also by the trainer's index: a dist kvstore's servers get the optimizer without its Parameters.
-        trainer.optimizer.set_lr_mult(
-            {index: hp.body_lr_mult for index, param in enumerate(net.collect_params().values()) if param in body}
-        )
+        # Also by the trainer's index: a dist kvstore's servers get the optimizer without its Parameters. The
+        # trainer numbers them its own way (a ParameterDict by sorted name), which collect_params' order is not.
+        trainer.optimizer.set_lr_mult({trainer._param2idx[param.name]: hp.body_lr_mult for param in body})
 
     def start_epoch(self, epoch: int) -> bool:
         """Freeze or unfreeze the body for ``epoch`` (0-based); True when that changed what trains."""
