@@ -26,12 +26,12 @@ from mxnet import gluon
 from mxnet.base import MXNetError
 
 from ..environment import Environment
-from ..errors import UserError
+from ..errors import UserError, error_line
 from ..hyperparameters import Hyperparameters
 from ..network_catalog import NETWORKS
 from . import artifacts, graph, networks, tarballs, zoo
 from .preprocessing import Preprocessing
-from .transfer import TransferNet, error_line, from_gluoncv_file, read_arrays
+from .transfer import TransferNet, from_gluoncv_file, read_arrays
 
 log = logging.getLogger(__name__)
 MODEL_FILES = f"{artifacts.SYMBOL_FILE}, {artifacts.PARAMS_FILES} and {artifacts.SHAPES_FILE}"

@@ -23,15 +23,9 @@ from mxnet import gluon
 from mxnet.base import MXNetError
 from mxnet.gluon import nn
 
-from ..errors import UserError
+from ..errors import UserError, error_line
 from ..hyperparameters import Hyperparameters
 from . import graph, networks
-
-
-def error_line(error: BaseException) -> str:
-    """MXNet's or Gluon's error reduced to its last line, short enough for a failure message."""
-    lines = str(error).strip().splitlines() or [type(error).__name__]
-    return lines[-1][:200]
 
 
 def read_arrays(path: Path) -> dict[str, mx.nd.NDArray]:

@@ -28,8 +28,7 @@ from pathlib import Path
 import mxnet as mx
 from flask import Flask, Response, jsonify, request
 
-from ..errors import UserError
-from ..model.transfer import error_line
+from ..errors import UserError, error_line
 from .body import read_body
 from .errors import BadRequest, Conflict, NotFound
 from .registry import Entry, Registry
