@@ -91,7 +91,8 @@ class Client(threading.Thread):
 
 
 def workers_rss(serve):
-    (arbiter,) = psutil.Process(serve.pid).children()
+    """The gunicorn workers' resident memory (serve's other child is nginx)."""
+    (arbiter,) = [child for child in psutil.Process(serve.pid).children() if "gunicorn" in " ".join(child.cmdline())]
     return sum(worker.memory_info().rss for worker in arbiter.children())
 
 
