@@ -130,9 +130,10 @@ def test_upload_puts_every_file_under_the_prefix_and_names_the_channels(stubs, t
     assert "model: 1 files, application/x-sagemaker-model" in out
 
 
-def test_the_teacher_channel_is_a_model_channel():
-    grouped = channels.by_channel(["train/a.rec", "validation/b.rec", "teacher/model.tar.gz"], "data")
-    assert channels.describe(grouped)[0] == "  teacher: 1 files, application/x-sagemaker-model"
+@pytest.mark.parametrize("channel, name", [("teacher", "model.tar.gz"), ("pretrained", "resnet18_v1-a0666292.params")])
+def test_the_teacher_and_pretrained_channels_are_model_channels(channel, name):
+    grouped = channels.by_channel(["train/a.rec", "validation/b.rec", f"{channel}/{name}"], "data")
+    assert f"  {channel}: 1 files, application/x-sagemaker-model" in channels.describe(grouped)
 
 
 def test_upload_refuses_a_folder_that_is_not_channels_before_sending_anything(stubs, tmp_path, capsys):

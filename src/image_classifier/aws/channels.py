@@ -4,6 +4,7 @@ train/, validation/                 .rec files (application/x-recordio), or imag
 train_lst/, validation_lst/         im2rec .lst files for the images (application/x-image)
 train_annotation/, validation_annotation/   one JSON annotation per image (application/x-image)
 model/                              a previous model.tar.gz for incremental training
+pretrained/                         starting weights for a new model: a GluonCV .params file or a model.tar.gz
 teacher/                            a model.tar.gz of this project to distil from (knowledge distillation)
 """
 
@@ -13,7 +14,7 @@ from . import s3
 RECORDIO = "application/x-recordio"
 IMAGE = "application/x-image"
 MODEL = "application/x-sagemaker-model"
-MODEL_CHANNELS = ("model", "teacher")
+MODEL_CHANNELS = ("model", "pretrained", "teacher")
 CHANNELS = (
     "train",
     "validation",
