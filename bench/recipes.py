@@ -63,7 +63,7 @@ RECIPES = {
 def run(sets, recipe, seed, epochs, size, work_dir):
     """(test accuracy of the kept model, training images/s) of one `train` job."""
     base_dir = work_dir / f"{recipe}-{seed}"
-    steps = f"{round(epochs * 0.6)},{round(epochs * 0.8)}"
+    steps = ",".join(str(step) for step in sorted({round(epochs * 0.6), round(epochs * 0.8)}) if 0 < step < epochs)
     hyperparameters = {
         "num_layers": 20,
         "image_shape": f"3,{size},{size}",
@@ -72,7 +72,7 @@ def run(sets, recipe, seed, epochs, size, work_dir):
         "optimizer": "sgd",
         "learning_rate": 0.1,
         "seed": seed,
-        **({"lr_scheduler_step": steps} if "lr_scheduler" not in RECIPES[recipe] else {}),
+        **({"lr_scheduler_step": steps} if steps and "lr_scheduler" not in RECIPES[recipe] else {}),
         **RECIPES[recipe],
     }
     write_job(base_dir, sets, hyperparameters)
