@@ -13,8 +13,9 @@ consults it on every one of these requests. A worker loads a registered model it
 it is asked for it, and drops every model it holds that is no longer registered (or was registered anew) as
 soon as it answers anything here: a model unloaded through one worker is answered 404 by all at once, and one
 loaded through one worker is invocable through all. Each worker therefore holds its own copy of each model it
-has served; a worker replaced by gunicorn starts empty and loads again on demand. Requests in flight for a
-model being dropped finish with it (they hold it); the memory goes with the last of them.
+has served; a worker replaced by gunicorn starts empty and loads again on demand. A registered model whose
+directory is gone (or no longer a model) when a worker loads it is a 404, and its entry is dropped for all.
+Requests in flight for a model being dropped finish with it (they hold it); the memory goes with the last of them.
 Invocations are logged with SageMaker's X-Amzn-SageMaker-Target-Model header (the archive's name).
 """
 
@@ -79,10 +80,28 @@ class WorkerModels:
             with self._loading:
                 endpoint = self._held_endpoint(entry)
                 if endpoint is None:
-                    endpoint = self._load(Path(entry.url))
+                    endpoint = self._load_registered(entry)
                     self._hold(entry, endpoint)
                     log.info("Model %r from %s loaded into worker %d on demand", name, entry.url, os.getpid())
         return endpoint
+
+    def _load_registered(self, entry):
+        """Loads a registered model here; 404 (its entry dropped) when its directory is gone or no longer a model:
+        the files were removed after it was loaded (SageMaker removes them when it unloads the model)."""
+        try:
+            return self._load(Path(entry.url))
+        except (UserError, mx.base.MXNetError, OSError) as error:
+            if not Path(entry.url).is_dir():
+                problem = f"its directory {entry.url} is gone"
+            elif isinstance(error, mx.base.MXNetError):
+                problem = f"its directory {entry.url} no longer holds a model MXNet can load: {error_line(error)}"
+            else:
+                problem = f"its directory {entry.url} no longer holds a model this endpoint serves: {error}"
+            self.registry.remove_entry(entry)
+            self.forget_unregistered()
+            log.warning("Model %r unloaded: %s", entry.name, problem)
+            message = f"Model {entry.name!r} is not loaded any more: {problem}; load it again with POST /models"
+            raise NotFound(message) from None
 
     def _hold(self, entry, endpoint):
         with self._lock:

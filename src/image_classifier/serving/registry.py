@@ -72,6 +72,12 @@ class Registry:
             return False
         return True
 
+    def remove_entry(self, entry: Entry) -> None:
+        """Unregisters ``entry`` if it is still the one registered under its name, not a newer load of the name."""
+        registered = self.get(entry.name)
+        if registered is not None and registered.load_id == entry.load_id:
+            self.remove(entry.name)
+
     def file_names(self) -> set[str]:
         """The registered entries' file names: one directory read, for a worker to drop what is gone."""
         return {name for name in os.listdir(self.root) if name.endswith(SUFFIX)}
