@@ -1,7 +1,8 @@
 """A multi-model endpoint's management and invocation API (SAGEMAKER_MULTI_MODEL=true), as SageMaker calls it:
 
     POST   /models              {"model_name": NAME, "url": DIR}: 200 loaded, 409 NAME is loaded, 404 no DIR,
-                                400 DIR is not a model (the message says what is wrong)
+                                400 DIR is not a model (the message says what is wrong), 507 it would pass
+                                the memory budget (model_memory.py), checked before it is loaded
     GET    /models              {"models": [{"modelName", "modelUrl"}, ...], "nextPageToken"}, by name, in
                                 pages of ``limit`` (default DEFAULT_PAGE, at most MAX_PAGE) from ``next_page_token``
     GET    /models/NAME         {"modelName", "modelUrl"}
@@ -32,6 +33,7 @@ from flask import Flask, Response, jsonify, request
 from ..errors import UserError, error_line
 from .body import read_body
 from .errors import BadRequest, Conflict, NotFound
+from .model_memory import Budget
 from .registry import Entry, Registry
 
 log = logging.getLogger(__name__)
@@ -50,9 +52,10 @@ def _not_loaded(name: str) -> NotFound:
 class WorkerModels:
     """The models one worker holds, kept in step with the registry; ``load`` makes a model's endpoint."""
 
-    def __init__(self, registry: Registry, load: Callable[[Path], Endpoint]) -> None:
+    def __init__(self, registry: Registry, load: Callable[[Path], Endpoint], budget: Budget) -> None:
         self.registry = registry
         self._load = load
+        self._budget = budget
         self._held: dict[str, tuple[str, Endpoint]] = {}  # name -> (load id, endpoint)
         self._lock = threading.Lock()  # guards _held
         self._loading = threading.Lock()  # one load at a time in a worker
@@ -116,16 +119,19 @@ class WorkerModels:
             raise NotFound(f"The model directory {url} does not exist")
         if not model_dir.is_dir():
             raise BadRequest(f"{url} is a file, not a model directory (SageMaker's url is the unpacked archive's)")
-        try:
-            with self._loading:
+        with self.registry.locked(), self._loading:
+            if self.registry.get(name) is not None:
+                raise Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
+            memory_bytes = self._budget.check(name, model_dir, self.registry.used_bytes())
+            try:
                 endpoint = self._load(model_dir)
-        except UserError as error:
-            raise BadRequest(f"{url} is not a model this endpoint serves: {error}") from None
-        except mx.base.MXNetError as error:
-            raise BadRequest(f"{url} is not a model MXNet can load: {error_line(error)}") from None
-        entry = Entry.new(name, url)
-        if not self.registry.add(entry):
-            raise Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
+            except UserError as error:
+                raise BadRequest(f"{url} is not a model this endpoint serves: {error}") from None
+            except mx.base.MXNetError as error:
+                raise BadRequest(f"{url} is not a model MXNet can load: {error_line(error)}") from None
+            entry = Entry.new(name, url, memory_bytes)
+            if not self.registry.add(entry):
+                raise Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
         self._hold(entry, endpoint)
         log.info("Model %r loaded from %s", name, url)
         return entry
