@@ -49,6 +49,10 @@ def _not_loaded(name: str) -> NotFound:
     return NotFound(f"Model {name!r} is not loaded; load it with POST /models")
 
 
+def _already_loaded(name: str) -> Conflict:
+    return Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
+
+
 class WorkerModels:
     """The models one worker holds, kept in step with the registry; ``load`` makes a model's endpoint."""
 
@@ -96,6 +100,8 @@ class WorkerModels:
         except (UserError, mx.base.MXNetError, OSError) as error:
             if not Path(entry.url).is_dir():
                 problem = f"its directory {entry.url} is gone"
+            elif isinstance(error, OSError):  # the files are there: a read error, too many open files
+                raise
             elif isinstance(error, mx.base.MXNetError):
                 problem = f"its directory {entry.url} no longer holds a model MXNet can load: {error_line(error)}"
             else:
@@ -113,7 +119,7 @@ class WorkerModels:
     def add(self, name: str, url: str) -> Entry:
         """Loads the model in directory ``url`` here, then registers it for every worker."""
         if self.registry.get(name) is not None:
-            raise Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
+            raise _already_loaded(name)
         model_dir = Path(url)
         if not model_dir.exists():
             raise NotFound(f"The model directory {url} does not exist")
@@ -121,7 +127,7 @@ class WorkerModels:
             raise BadRequest(f"{url} is a file, not a model directory (SageMaker's url is the unpacked archive's)")
         with self.registry.locked(), self._loading:
             if self.registry.get(name) is not None:
-                raise Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
+                raise _already_loaded(name)
             memory_bytes = self._budget.check(name, model_dir, self.registry.used_bytes())
             try:
                 endpoint = self._load(model_dir)
@@ -131,7 +137,7 @@ class WorkerModels:
                 raise BadRequest(f"{url} is not a model MXNet can load: {error_line(error)}") from None
             entry = Entry.new(name, url, memory_bytes)
             if not self.registry.add(entry):
-                raise Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
+                raise _already_loaded(name)
         self._hold(entry, endpoint)
         log.info("Model %r loaded from %s", name, url)
         return entry
