@@ -1,7 +1,8 @@
 """A multi-model endpoint (SAGEMAKER_MULTI_MODEL=true) with two workers, called as SageMaker calls it: load,
 list with pagination, describe, invoke with the target-model header, unload, reload; every worker answers for
-every model. A request goes to one chosen worker by stopping the others (SIGSTOP) while it is sent: a stopped
-worker accepts no connection, so the one left takes it."""
+every model; a model whose directory is gone, and the memory budget's 507. A request goes to one chosen worker
+by stopping the others (SIGSTOP) while it is sent: a stopped worker accepts no connection, so the one left
+takes it."""
 
 import json
 import shutil
@@ -21,6 +22,7 @@ from image_classifier import demo_data, image_ops
 from image_classifier.model import artifacts, networks
 from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.serving.app import create_app
+from image_classifier.serving.model_memory import LOAD_MEMORY_FACTOR
 from image_classifier.serving.predictor import Predictor
 from image_classifier.serving.settings import Settings
 
@@ -268,3 +270,39 @@ def test_a_replaced_worker_serves_the_loaded_models_on_demand(server, model_dirs
         assert f"Model 'animals' from {model_dirs['animals']} loaded into worker {replacement} on demand" in server.log
     finally:
         call(server, "DELETE", "/models/animals")
+
+
+def test_a_model_whose_directory_is_gone_is_a_404_even_from_a_worker_that_never_loaded_it(
+    server, model_dirs, images, tmp_path
+):
+    gone = tmp_path / "gone"
+    shutil.copytree(model_dirs["fruit"], gone)
+    first, second = server.worker_pids()
+    with only(server, first):
+        assert load(server, "gone", gone).status_code == 200
+    shutil.rmtree(gone)
+    with only(server, second):
+        response = invoke(server, "gone", images[0])
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": f"Model 'gone' is not loaded any more: its directory {gone} is gone; load it again with POST /models"
+    }
+    assert server.get("/models").json() == {"models": []}
+
+
+def test_a_load_past_the_memory_budget_is_a_507_until_another_is_unloaded(tmp_path, model_dirs, images):
+    # A CIFAR ResNet-20 counts about 30 MB in 2 workers (model_memory.py): one fits in 40 MB, two do not.
+    settings = {"SAGEMAKER_MULTI_MODEL": "true", "SAGEMAKER_MODEL_SERVER_WORKERS": 2}
+    with ServeProcess(tmp_path, IMAGE_CLASSIFIER_MULTI_MODEL_MEMORY_MB=40, **settings) as budgeted:
+        budgeted.wait_until_ready()
+        assert load(budgeted, "animals", model_dirs["animals"]).status_code == 200
+        refused = load(budgeted, "fruit", model_dirs["fruit"])
+        assert refused.status_code == 507
+        assert refused.text.count("\n") == 1
+        message = refused.json()["error"]
+        assert message.startswith("Model 'fruit' needs about ") and f"x {LOAD_MEMORY_FACTOR} x 2 workers" in message
+        assert "of the 40 MB budget (IMAGE_CLASSIFIER_MULTI_MODEL_MEMORY_MB) are in use" in message
+        assert [model["modelName"] for model in budgeted.get("/models").json()["models"]] == ["animals"]
+        assert invoke(budgeted, "animals", images[0]).status_code == 200
+        assert call(budgeted, "DELETE", "/models/animals").status_code == 200
+        assert load(budgeted, "fruit", model_dirs["fruit"]).status_code == 200

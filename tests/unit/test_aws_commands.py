@@ -1,5 +1,6 @@
 """`image-classifier aws ...` against botocore's Stubber: every request is checked against the real service
-models (and the expected parameters given here); no credentials, no network (a dead proxy catches any escape)."""
+models (and the expected parameters given here); no credentials, no network (a dead proxy catches any escape).
+The multi-model deploy is also run against moto's SageMaker, which keeps what it is sent."""
 
 import datetime
 import io
@@ -9,6 +10,7 @@ import re
 
 import boto3
 import botocore.waiter
+import moto
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
@@ -502,18 +504,7 @@ def _endpoint(status, **extra):
     }
 
 
-def test_deploy_creates_model_config_and_endpoint_and_waits(stubs, capsys):
-    stubs.sagemaker.add_response("describe_training_job", _job("Completed"), {"TrainingJobName": "job-1"})
-    _model_missing(stubs)
-    stubs.sagemaker.add_response(
-        "create_model",
-        {"ModelArn": "arn:aws:sagemaker:::model/job-1"},
-        {
-            "ModelName": "job-1",
-            "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": MODEL_DATA},
-            "ExecutionRoleArn": ROLE_ARN,
-        },
-    )
+def _expect_endpoint(stubs, model_name):
     stubs.sagemaker.add_response(
         "create_endpoint_config",
         {"EndpointConfigArn": CONFIG_ARN},
@@ -522,7 +513,7 @@ def test_deploy_creates_model_config_and_endpoint_and_waits(stubs, capsys):
             "ProductionVariants": [
                 {
                     "VariantName": "AllTraffic",
-                    "ModelName": "job-1",
+                    "ModelName": model_name,
                     "InitialInstanceCount": 1,
                     "InstanceType": "ml.m5.large",
                     "InitialVariantWeight": 1.0,
@@ -535,6 +526,21 @@ def test_deploy_creates_model_config_and_endpoint_and_waits(stubs, capsys):
         {"EndpointArn": "arn:aws:sagemaker:::endpoint/classifier"},
         {"EndpointName": "classifier", "EndpointConfigName": "classifier"},
     )
+
+
+def test_deploy_creates_model_config_and_endpoint_and_waits(stubs, capsys):
+    stubs.sagemaker.add_response("describe_training_job", _job("Completed"), {"TrainingJobName": "job-1"})
+    _model_missing(stubs)
+    stubs.sagemaker.add_response(
+        "create_model",
+        {"ModelArn": "arn:aws:sagemaker:::model/job-1"},
+        {
+            "ModelName": "job-1",
+            "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": MODEL_DATA},
+            "ExecutionRoleArn": ROLE_ARN,
+        },
+    )
+    _expect_endpoint(stubs, "job-1")
     for status in ("Creating", "Creating", "InService"):
         stubs.sagemaker.add_response("describe_endpoint", _endpoint(status), {"EndpointName": "classifier"})
     assert aws("deploy", "job-1", "--endpoint-name", "classifier", "--wait", "--poll-seconds", "0") == 0
@@ -583,6 +589,50 @@ def test_deploy_stops_waiting_when_the_waiter_gives_up(stubs, capsys, monkeypatc
         stubs.sagemaker.add_response("describe_endpoint", _endpoint("Creating"))
     assert aws("deploy", "job-1", "--endpoint-name", "classifier", "--wait", "--poll-seconds", "1800") == 1
     assert "endpoint classifier has not finished after 60 minutes of waiting" in capsys.readouterr().err
+
+
+def test_deploy_multi_model_creates_a_multi_model_model_of_the_prefix_and_its_endpoint(stubs, capsys):
+    stubs.sagemaker.add_response(
+        "create_model",
+        {"ModelArn": "arn:aws:sagemaker:::model/classifier"},
+        {
+            "ModelName": "classifier",
+            "PrimaryContainer": {"Image": IMAGE, "Mode": "MultiModel", "ModelDataUrl": "s3://bucket/models/"},
+            "ExecutionRoleArn": ROLE_ARN,
+        },
+    )
+    _expect_endpoint(stubs, "classifier")
+    argv = ("--multi-model", "s3://bucket/models", "--endpoint-name", "classifier", "--image-uri", IMAGE)
+    assert aws("deploy", *argv, "--role", ROLE_ARN) == 0
+    assert "created multi-model model classifier of s3://bucket/models/" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ("--multi-model", MODEL_DATA, "--endpoint-name", "classifier", "--image-uri", IMAGE),
+            f"--multi-model takes the S3 prefix the model archives sit under, not one archive ({MODEL_DATA}): pass "
+            "s3://bucket/output/job-1/output/ to serve every archive there",
+        ),
+        (
+            ("--multi-model", "/local/models/", "--endpoint-name", "classifier", "--image-uri", IMAGE),
+            "--multi-model takes an S3 prefix (s3://bucket/models/), not /local/models/",
+        ),
+        (
+            ("--multi-model", "s3://bucket/models/", "--endpoint-name", "classifier"),
+            "--multi-model needs --image-uri (there is no training job to take them from)",
+        ),
+        (
+            ("job-1", "--multi-model", "s3://bucket/models/", "--endpoint-name", "classifier", "--image-uri", IMAGE),
+            "--multi-model serves the archives under s3://bucket/models/, not training job job-1's model",
+        ),
+        ((), "aws deploy needs a Completed training job's name, or --multi-model s3://PREFIX/"),
+    ],
+)
+def test_deploy_multi_model_refuses_what_is_not_a_prefix_before_any_request(stubs, capsys, argv, message):
+    assert aws("deploy", *argv) == 1
+    assert message in capsys.readouterr().err
 
 
 # predict
@@ -757,3 +807,16 @@ def test_missing_region_is_explained(monkeypatch, capsys):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     assert aws("status", "job-1") == 1
     assert "No AWS region: pass --region or set AWS_DEFAULT_REGION" in capsys.readouterr().err
+
+
+def test_deploy_multi_model_against_moto_leaves_a_multi_model_model_and_its_endpoint(stubs, monkeypatch):
+    """The environment of `stubs`, the requests answered by moto's SageMaker instead of stubbers."""
+    with moto.mock_aws():
+        connected = clients.Clients(boto3.Session())
+        monkeypatch.setattr(clients, "connect", lambda region=None, profile=None: connected)
+        argv = ("--multi-model", "s3://bucket/models/", "--endpoint-name", "classifier", "--image-uri", IMAGE)
+        assert aws("deploy", *argv, "--role", ROLE_ARN) == 0
+        container = connected.sagemaker.describe_model(ModelName="classifier")["PrimaryContainer"]
+        assert container == {"Image": IMAGE, "Mode": "MultiModel", "ModelDataUrl": "s3://bucket/models/"}
+        endpoint = connected.sagemaker.describe_endpoint(EndpointName="classifier")
+        assert endpoint["EndpointConfigName"] == "classifier"

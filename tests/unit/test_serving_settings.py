@@ -177,3 +177,12 @@ def test_hyperthreads_of_one_core_count_once(tmp_path, monkeypatch):
             tmp_path, {f"cpu{cpu}/topology/physical_package_id": "0\n", f"cpu{cpu}/topology/core_id": f"{core}\n"}
         )
     assert workers.available_cores(tmp_path / "no-cgroup", tmp_path) == 3
+
+
+def test_the_multi_model_memory_budget_is_half_the_memory_unless_set(monkeypatch):
+    monkeypatch.setattr(settings_module, "memory_bytes", lambda: 24 * 1024 * MB)
+    assert Settings.from_environ({}).multi_model_memory_bytes == 12 * 1024 * MB
+    budget = Settings.from_environ({"IMAGE_CLASSIFIER_MULTI_MODEL_MEMORY_MB": "4096"}).multi_model_memory_bytes
+    assert budget == 4096 * MB
+    with pytest.raises(UserError, match="IMAGE_CLASSIFIER_MULTI_MODEL_MEMORY_MB must be a whole number of at least 1"):
+        Settings.from_environ({"IMAGE_CLASSIFIER_MULTI_MODEL_MEMORY_MB": "0"})

@@ -1,8 +1,11 @@
-"""The SageMaker model of a finished training job: this image serving the job's model.tar.gz."""
+"""SageMaker models of this image: serving a finished training job's model.tar.gz, or (a multi-model
+endpoint's) every model archive under an S3 prefix."""
 
 from botocore.client import BaseClient
 
 from ..errors import UserError
+from .clients import Clients
+from .roles import role_arn
 
 
 def finished_job(sagemaker: BaseClient, job_name: str) -> dict:
@@ -34,3 +37,23 @@ def ensure_model(sagemaker: BaseClient, job_name: str, image_uri: str | None = N
     )
     print(f"created model {job_name}")
     return job_name
+
+
+def multi_model(clients: Clients, model_name: str, prefix: str, image_uri: str, role: str | None) -> str:
+    """A ``Mode: MultiModel`` model of the archives under ``prefix``: SageMaker loads the one an InvokeEndpoint
+    names in TargetModel (a key relative to the prefix)."""
+    if not prefix.startswith("s3://"):
+        raise UserError(f"--multi-model takes an S3 prefix (s3://bucket/models/), not {prefix}")
+    if prefix.endswith(".tar.gz"):
+        raise UserError(
+            f"--multi-model takes the S3 prefix the model archives sit under, not one archive ({prefix}): pass "
+            f"{prefix.rsplit('/', 1)[0]}/ to serve every archive there, or deploy one model from its training job"
+        )
+    prefix = prefix if prefix.endswith("/") else prefix + "/"
+    clients.sagemaker.create_model(
+        ModelName=model_name,
+        PrimaryContainer={"Image": image_uri, "Mode": "MultiModel", "ModelDataUrl": prefix},
+        ExecutionRoleArn=role_arn(clients.iam, role),
+    )
+    print(f"created multi-model model {model_name} of {prefix}")
+    return model_name

@@ -24,6 +24,7 @@ from . import codecs, custom_attributes, handlers, inputs, multi_model
 from .batching import Batcher
 from .body import BodyStream, discard_rest, read_body
 from .errors import BadRequest, PayloadTooLarge, ServingError
+from .model_memory import Budget
 from .predictor import MAX_BATCH, Predictor
 from .registry import Registry
 from .runtime import RuntimeDir
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         loaded = multi_model.WorkerModels(
             Registry(RuntimeDir.from_environ(os.environ).models_dir),
             lambda path: model_endpoint(path, settings, ctx),
+            Budget(settings.multi_model_memory_bytes, settings.workers or 1, settings.precision),
         )
         multi_model.add_routes(app, loaded)
     else:

@@ -43,3 +43,9 @@ class Conflict(ServingError):
     """A model name a multi-model endpoint has already loaded."""
 
     status = 409
+
+
+class InsufficientStorage(ServingError):
+    """A model a multi-model endpoint cannot load within its memory budget: SageMaker then unloads others."""
+
+    status = 507

@@ -1,7 +1,8 @@
 """A multi-model endpoint's management and invocation API (SAGEMAKER_MULTI_MODEL=true), as SageMaker calls it:
 
     POST   /models              {"model_name": NAME, "url": DIR}: 200 loaded, 409 NAME is loaded, 404 no DIR,
-                                400 DIR is not a model (the message says what is wrong)
+                                400 DIR is not a model (the message says what is wrong), 507 it would pass
+                                the memory budget (model_memory.py), checked before it is loaded
     GET    /models              {"models": [{"modelName", "modelUrl"}, ...], "nextPageToken"}, by name, in
                                 pages of ``limit`` (default DEFAULT_PAGE, at most MAX_PAGE) from ``next_page_token``
     GET    /models/NAME         {"modelName", "modelUrl"}
@@ -13,8 +14,9 @@ consults it on every one of these requests. A worker loads a registered model it
 it is asked for it, and drops every model it holds that is no longer registered (or was registered anew) as
 soon as it answers anything here: a model unloaded through one worker is answered 404 by all at once, and one
 loaded through one worker is invocable through all. Each worker therefore holds its own copy of each model it
-has served; a worker replaced by gunicorn starts empty and loads again on demand. Requests in flight for a
-model being dropped finish with it (they hold it); the memory goes with the last of them.
+has served; a worker replaced by gunicorn starts empty and loads again on demand. A registered model whose
+directory is gone (or no longer a model) when a worker loads it is a 404, and its entry is dropped for all.
+Requests in flight for a model being dropped finish with it (they hold it); the memory goes with the last of them.
 Invocations are logged with SageMaker's X-Amzn-SageMaker-Target-Model header (the archive's name).
 """
 
@@ -31,6 +33,7 @@ from flask import Flask, Response, jsonify, request
 from ..errors import UserError, error_line
 from .body import read_body
 from .errors import BadRequest, Conflict, NotFound
+from .model_memory import Budget
 from .registry import Entry, Registry
 
 log = logging.getLogger(__name__)
@@ -46,12 +49,17 @@ def _not_loaded(name: str) -> NotFound:
     return NotFound(f"Model {name!r} is not loaded; load it with POST /models")
 
 
+def _already_loaded(name: str) -> Conflict:
+    return Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
+
+
 class WorkerModels:
     """The models one worker holds, kept in step with the registry; ``load`` makes a model's endpoint."""
 
-    def __init__(self, registry: Registry, load: Callable[[Path], Endpoint]) -> None:
+    def __init__(self, registry: Registry, load: Callable[[Path], Endpoint], budget: Budget) -> None:
         self.registry = registry
         self._load = load
+        self._budget = budget
         self._held: dict[str, tuple[str, Endpoint]] = {}  # name -> (load id, endpoint)
         self._lock = threading.Lock()  # guards _held
         self._loading = threading.Lock()  # one load at a time in a worker
@@ -79,10 +87,30 @@ class WorkerModels:
             with self._loading:
                 endpoint = self._held_endpoint(entry)
                 if endpoint is None:
-                    endpoint = self._load(Path(entry.url))
+                    endpoint = self._load_registered(entry)
                     self._hold(entry, endpoint)
                     log.info("Model %r from %s loaded into worker %d on demand", name, entry.url, os.getpid())
         return endpoint
+
+    def _load_registered(self, entry):
+        """Loads a registered model here; 404 (its entry dropped) when its directory is gone or no longer a model:
+        the files were removed after it was loaded (SageMaker removes them when it unloads the model)."""
+        try:
+            return self._load(Path(entry.url))
+        except (UserError, mx.base.MXNetError, OSError) as error:
+            if not Path(entry.url).is_dir():
+                problem = f"its directory {entry.url} is gone"
+            elif isinstance(error, OSError):  # the files are there: a read error, too many open files
+                raise
+            elif isinstance(error, mx.base.MXNetError):
+                problem = f"its directory {entry.url} no longer holds a model MXNet can load: {error_line(error)}"
+            else:
+                problem = f"its directory {entry.url} no longer holds a model this endpoint serves: {error}"
+            self.registry.remove_entry(entry)
+            self.forget_unregistered()
+            log.warning("Model %r unloaded: %s", entry.name, problem)
+            message = f"Model {entry.name!r} is not loaded any more: {problem}; load it again with POST /models"
+            raise NotFound(message) from None
 
     def _hold(self, entry, endpoint):
         with self._lock:
@@ -91,22 +119,25 @@ class WorkerModels:
     def add(self, name: str, url: str) -> Entry:
         """Loads the model in directory ``url`` here, then registers it for every worker."""
         if self.registry.get(name) is not None:
-            raise Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
+            raise _already_loaded(name)
         model_dir = Path(url)
         if not model_dir.exists():
             raise NotFound(f"The model directory {url} does not exist")
         if not model_dir.is_dir():
             raise BadRequest(f"{url} is a file, not a model directory (SageMaker's url is the unpacked archive's)")
-        try:
-            with self._loading:
+        with self.registry.locked(), self._loading:
+            if self.registry.get(name) is not None:
+                raise _already_loaded(name)
+            memory_bytes = self._budget.check(name, model_dir, self.registry.used_bytes())
+            try:
                 endpoint = self._load(model_dir)
-        except UserError as error:
-            raise BadRequest(f"{url} is not a model this endpoint serves: {error}") from None
-        except mx.base.MXNetError as error:
-            raise BadRequest(f"{url} is not a model MXNet can load: {error_line(error)}") from None
-        entry = Entry.new(name, url)
-        if not self.registry.add(entry):
-            raise Conflict(f"Model {name!r} is already loaded; unload it with DELETE /models/{name} first")
+            except UserError as error:
+                raise BadRequest(f"{url} is not a model this endpoint serves: {error}") from None
+            except mx.base.MXNetError as error:
+                raise BadRequest(f"{url} is not a model MXNet can load: {error_line(error)}") from None
+            entry = Entry.new(name, url, memory_bytes)
+            if not self.registry.add(entry):
+                raise _already_loaded(name)
         self._hold(entry, endpoint)
         log.info("Model %r loaded from %s", name, url)
         return entry

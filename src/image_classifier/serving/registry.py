@@ -6,17 +6,24 @@ place, which fails when an entry of that name is there, so of two loads of one n
 exactly one wins. It disappears at once (unlink). Its file name is a digest of the model's name, so that any
 name SageMaker sends is a safe file name. Each entry carries a load id unique to that load: a name unloaded
 and loaded again (perhaps from another directory) is a new entry, which a worker still holding the old model
-can tell apart. The registry holds no model; each worker keeps its own copies in step with it (multi_model.py).
+can tell apart. Each entry also carries the memory its model takes (model_memory.py): a load checks the budget
+and registers under an exclusive lock (flock) on the registry, so that two loads in two workers cannot both
+fit in what is left for one. The registry holds no model; each worker keeps its own copies in step with it
+(multi_model.py).
 """
 
+import fcntl
 import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 PARTIAL_PREFIX = ".partial-"
+LOCK_FILE = ".lock"
 SUFFIX = ".json"
 
 
@@ -25,10 +32,11 @@ class Entry:
     name: str
     url: str  # the model's directory, as POST /models gave it
     load_id: str
+    memory_bytes: int = 0  # what the model takes in all workers, as the memory budget counts it (model_memory.py)
 
     @classmethod
-    def new(cls, name: str, url: str) -> "Entry":
-        return cls(name, url, uuid.uuid4().hex)
+    def new(cls, name: str, url: str, memory_bytes: int = 0) -> "Entry":
+        return cls(name, url, uuid.uuid4().hex, memory_bytes)
 
     def description(self) -> dict[str, str]:
         """The entry as SageMaker's GET /models lists it."""
@@ -61,6 +69,20 @@ class Registry:
             partial.unlink()
         return True
 
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Holds every other worker's ``locked`` off: a load checks the memory budget and registers in one step."""
+        with open(self.root / LOCK_FILE, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def used_bytes(self) -> int:
+        """The memory the registered models take, as the budget counts it."""
+        return sum(entry.memory_bytes for entry in self.entries())
+
     def get(self, name: str) -> Entry | None:
         return self._read(self._path(name))
 
@@ -71,6 +93,12 @@ class Registry:
         except FileNotFoundError:
             return False
         return True
+
+    def remove_entry(self, entry: Entry) -> None:
+        """Unregisters ``entry`` if it is still the one registered under its name, not a newer load of the name."""
+        registered = self.get(entry.name)
+        if registered is not None and registered.load_id == entry.load_id:
+            self.remove(entry.name)
 
     def file_names(self) -> set[str]:
         """The registered entries' file names: one directory read, for a worker to drop what is gone."""

@@ -36,6 +36,9 @@ Ours:
     IMAGE_CLASSIFIER_MAX_BODY_IN_MB      100: our memory bound on one body read whole, or on one line or record
                                          of JSON Lines and RecordIO, when SAGEMAKER_MAX_PAYLOAD_IN_MB=0
     IMAGE_CLASSIFIER_PRECISION           float32; int8 serves the int8 model that quantize=int8 wrote (CPU only)
+    IMAGE_CLASSIFIER_MULTI_MODEL_MEMORY_MB  sized to the container's memory: the most the models of a multi-model
+                                         endpoint may take in all its workers together (model_memory.py); by
+                                         default half of the memory (the other half is the decoded images')
 """
 
 import functools
@@ -53,6 +56,7 @@ PRECISIONS = ("float32", "int8")
 PILLOW_MAX_PIXELS = 178_956_970  # 2 x PIL.Image.MAX_IMAGE_PIXELS: Pillow refuses to open larger images
 MB = 1024 * 1024
 DECODE_MEMORY_SHARE = 6  # 2 (half the memory) x 3 (decoded image, its conversion, its array)
+MODEL_MEMORY_SHARE = 2  # a multi-model endpoint's models: the half of the memory the decoded images leave
 CGROUP_MEMORY_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
 
 
@@ -146,6 +150,7 @@ class Settings:
     max_body_mb: int = 100
     multi_model: bool = False
     precision: str = "float32"  # the model files served: float32, or int8 (quantize=int8's)
+    multi_model_memory_mb: int | None = None  # None: sized to the container's memory (multi_model_memory_bytes)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "Settings":
@@ -175,6 +180,9 @@ class Settings:
             max_body_mb=_whole_number(environ, "IMAGE_CLASSIFIER_MAX_BODY_IN_MB", defaults.max_body_mb, 1),
             multi_model=_flag(environ, "SAGEMAKER_MULTI_MODEL", defaults.multi_model),
             precision=_precision(environ, "IMAGE_CLASSIFIER_PRECISION", defaults.precision),
+            multi_model_memory_mb=_whole_number(
+                environ, "IMAGE_CLASSIFIER_MULTI_MODEL_MEMORY_MB", defaults.multi_model_memory_mb, 1
+            ),
         )
 
     @property
@@ -202,6 +210,12 @@ class Settings:
         if self.max_decoded_mb is not None:
             return self.max_decoded_mb * MB
         return memory_bytes() // (DECODE_MEMORY_SHARE * (self.workers or 1) * self.request_threads)
+
+    @property
+    def multi_model_memory_bytes(self) -> int:
+        if self.multi_model_memory_mb is not None:
+            return self.multi_model_memory_mb * MB
+        return memory_bytes() // MODEL_MEMORY_SHARE
 
     @property
     def image_limits(self) -> ImageLimits:

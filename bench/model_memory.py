@@ -1,0 +1,68 @@
+"""What one more model costs a serving worker in memory: serving/model_memory.py's LOAD_MEMORY_FACTOR.
+
+    python bench/model_memory.py [--models 3]
+
+For each network, untrained models as `train` writes them are loaded one after another with Predictor.load
+(CPU, float32) in this process, after a first one that pays MXNet's and MKL-DNN's one-time set-up; each
+further load's growth of the resident memory (psutil RSS) is divided by the bytes of its parameters file.
+Prints one table: the parameters, the growth per load and the factor (the growth over the parameters).
+"""
+
+import argparse
+import gc
+import tempfile
+from pathlib import Path
+
+import mxnet as mx
+import psutil
+
+from image_classifier.model import artifacts, networks
+from image_classifier.model.preprocessing import Preprocessing
+from image_classifier.serving.model_memory import served_params_bytes
+from image_classifier.serving.predictor import Predictor
+
+CASES = (("CIFAR ResNet-20", 20, 32), ("ResNet-18", 18, 224))  # (name, num_layers, image side)
+CLASSES = 10
+MIB = 2**20
+
+
+def export(model_dir, num_layers, side, seed):
+    mx.random.seed(seed)
+    served = networks.with_probabilities(networks.build(num_layers, CLASSES), False)
+    served.hybridize()
+    served(mx.nd.zeros((1, 3, side, side)))
+    artifacts.save_epoch(served, model_dir, 1)
+    artifacts.write_metadata(
+        model_dir, Preprocessing.for_training((3, side, side), None), {index: str(index) for index in range(CLASSES)}
+    )
+    return model_dir
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=3, help="loads measured per network, after the first")
+    args = parser.parse_args()
+    process = psutil.Process()
+    rows = []
+    with tempfile.TemporaryDirectory() as root:
+        for name, num_layers, side in CASES:
+            seeds = range(args.models + 1)
+            dirs = [export(Path(root) / f"{num_layers}-{seed}", num_layers, side, seed) for seed in seeds]
+            held = [Predictor.load(dirs[0], mx.cpu())]
+            for model_dir in dirs[1:]:
+                gc.collect()
+                before = process.memory_info().rss
+                held.append(Predictor.load(model_dir, mx.cpu()))
+                gc.collect()
+                growth = process.memory_info().rss - before
+                params = served_params_bytes(model_dir)
+                rows.append((f"{name} 3x{side}x{side}", params / MIB, growth / MIB, growth / params))
+            del held
+    print(f"| {'model':<28} | params MiB | RSS growth MiB | factor |")
+    print(f"|{'-' * 30}|-----------:|---------------:|-------:|")
+    for model, params, growth, factor in rows:
+        print(f"| {model:<28} | {params:10.1f} | {growth:14.1f} | {factor:6.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""A multi-model endpoint's management API in two workers' apps, with a fake model loader: models whose files
+change under them, and the memory budget. tests/integration/test_serving_multi_model.py runs the real thing."""
+
+import shutil
+
+import pytest
+from flask import Response
+
+from image_classifier.serving import app as serving_app
+from image_classifier.serving.model_memory import LOAD_MEMORY_FACTOR, Budget, served_params_bytes
+from image_classifier.serving.predictor import check_model_dir
+from image_classifier.serving.registry import Registry
+from image_classifier.serving.runtime import RUNTIME_DIR_ENV
+from image_classifier.serving.settings import MB, Settings
+
+
+def fake_model_endpoint(model_dir, settings, ctx, predictor=None):
+    """What model_endpoint does with a directory, without MXNet: the same checks, an answer naming the model."""
+    check_model_dir(model_dir)
+    return lambda: Response(model_dir.name, mimetype="text/plain")
+
+
+def _model_dir(path, params_bytes=2):
+    path.mkdir(parents=True)
+    for name in ("image-classification-symbol.json", "model-shapes.json"):
+        (path / name).write_text("{}")
+    (path / "image-classification-0001.params").write_bytes(b"\0" * params_bytes)
+    return path
+
+
+def _workers(tmp_path, monkeypatch, **settings):
+    """Two workers' apps sharing one registry, as gunicorn's workers do."""
+    (tmp_path / "runtime" / "models").mkdir(parents=True)
+    monkeypatch.setenv(RUNTIME_DIR_ENV, str(tmp_path / "runtime"))
+    monkeypatch.setattr(serving_app, "model_endpoint", fake_model_endpoint)
+    settings = Settings(multi_model=True, workers=2, **settings)
+    return [serving_app.create_app(settings).test_client() for _ in range(2)]
+
+
+@pytest.fixture
+def workers(tmp_path, monkeypatch):
+    return _workers(tmp_path, monkeypatch)
+
+
+def test_a_model_whose_directory_is_gone_is_a_404_that_drops_it(workers, tmp_path):
+    first, second = workers
+    model_dir = _model_dir(tmp_path / "models" / "a")
+    assert first.post("/models", json={"model_name": "a", "url": str(model_dir)}).status_code == 200
+    shutil.rmtree(model_dir)
+    answer = second.post("/models/a/invoke", data=b"x", content_type="application/x-image")
+    assert answer.status_code == 404
+    assert answer.json == {
+        "error": f"Model 'a' is not loaded any more: its directory {model_dir} is gone; load it again with POST /models"
+    }
+    assert first.get("/models").json == {"models": []}
+    assert first.get("/models/a").status_code == 404  # the worker that had loaded it dropped it too
+
+
+def test_a_model_whose_files_are_gone_is_a_404_naming_what_is_missing(workers, tmp_path):
+    first, second = workers
+    model_dir = _model_dir(tmp_path / "models" / "a")
+    first.post("/models", json={"model_name": "a", "url": str(model_dir)})
+    (model_dir / "model-shapes.json").unlink()
+    answer = second.post("/models/a/invoke", data=b"x", content_type="application/x-image")
+    assert answer.status_code == 404
+    assert "no longer holds a model this endpoint serves" in answer.json["error"]
+    assert "lacks model-shapes.json" in answer.json["error"]
+    assert "\n" not in answer.json["error"]
+    assert second.get("/models").json == {"models": []}
+
+
+def test_a_model_loaded_again_under_its_name_is_not_dropped_for_the_old_ones_directory(workers, tmp_path):
+    first, second = workers
+    old_dir, new_dir = _model_dir(tmp_path / "old"), _model_dir(tmp_path / "new")
+    first.post("/models", json={"model_name": "a", "url": str(old_dir)})
+    registry = Registry(tmp_path / "runtime" / "models")
+    stale = registry.get("a")
+    first.delete("/models/a")
+    first.post("/models", json={"model_name": "a", "url": str(new_dir)})
+    registry.remove_entry(stale)
+    assert registry.get("a").url == str(new_dir)
+    assert second.post("/models/a/invoke", data=b"x", content_type="application/x-image").get_data() == b"new"
+
+
+def test_a_load_past_the_memory_budget_is_a_507_and_unloading_frees_the_budget(tmp_path, monkeypatch):
+    first, second = _workers(tmp_path, monkeypatch, multi_model_memory_mb=50)
+    cost = MB * LOAD_MEMORY_FACTOR * 2  # 1 MB of parameters in each of 2 workers
+    a, b = (_model_dir(tmp_path / name, params_bytes=MB) for name in ("a", "b"))
+    assert first.post("/models", json={"model_name": "a", "url": str(a)}).status_code == 200
+    refused = second.post("/models", json={"model_name": "b", "url": str(b)})
+    assert refused.status_code == 507
+    assert refused.json == {
+        "error": f"Model 'b' needs about {cost // MB} MB of memory (1.0 MB of parameters x {LOAD_MEMORY_FACTOR} x 2 "
+        f"workers), and {cost // MB} MB of the 50 MB budget (IMAGE_CLASSIFIER_MULTI_MODEL_MEMORY_MB) are in use: "
+        "unload a model with DELETE /models/NAME, or raise the budget"
+    }
+    assert [model["modelName"] for model in second.get("/models").json["models"]] == ["a"]
+    assert second.post("/models/a/invoke", data=b"x", content_type="application/x-image").get_data() == b"a"
+    assert first.delete("/models/a").status_code == 200
+    assert second.post("/models", json={"model_name": "b", "url": str(b)}).status_code == 200
+
+
+def test_the_budget_is_checked_before_loading(tmp_path, monkeypatch):
+    first, _ = _workers(tmp_path, monkeypatch, multi_model_memory_mb=1)
+    loaded = []
+    monkeypatch.setattr(serving_app, "model_endpoint", lambda model_dir, *rest: loaded.append(model_dir))
+    big = _model_dir(tmp_path / "big", params_bytes=MB)
+    assert first.post("/models", json={"model_name": "big", "url": str(big)}).status_code == 507
+    assert loaded == []
+
+
+def test_a_model_costs_its_latest_epochs_parameters_times_the_factor_in_each_worker(tmp_path):
+    model_dir = _model_dir(tmp_path / "m", params_bytes=100)
+    (model_dir / "image-classification-0003.params").write_bytes(b"\0" * 300)
+    (model_dir / "image-classification-int8.params").write_bytes(b"\0" * 70)
+    assert served_params_bytes(model_dir) == 300
+    assert Budget(10**9, workers=3).cost(model_dir) == 300 * LOAD_MEMORY_FACTOR * 3
+    assert Budget(10**9, workers=1, precision="int8").cost(model_dir) == 70 * LOAD_MEMORY_FACTOR
+    assert served_params_bytes(tmp_path / "missing") == 0
