@@ -30,28 +30,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import mxnet as mx
 import numpy as np
-from serve_latency import _jpeg, free_port, start_serve
+from serve_latency import _jpeg, export_untrained, free_port, start_serve
 
 from image_classifier import demo_data
-from image_classifier.model import artifacts, networks
-from image_classifier.model.preprocessing import Preprocessing
 
 IMAGE_SHAPE = (3, 32, 32)
-NUM_CLASSES = 4
 PROBE_TIMEOUT = 5.0  # seconds before a probe or a valid request counts as failed
 PING_TIMEOUT = 2.0  # SageMaker's
 SLOW_SOCKETS = 500
-
-
-def export_resnet20(model_dir):
-    served = networks.with_probabilities(networks.build(20, NUM_CLASSES), multi_label=False)
-    served.hybridize()
-    served(mx.nd.zeros((1, *IMAGE_SHAPE)))
-    artifacts.save_epoch(served, model_dir, 1)
-    class_names = dict(enumerate(demo_data.CLASS_NAMES))
-    artifacts.write_metadata(model_dir, Preprocessing.for_training(IMAGE_SHAPE, resize=None), class_names)
 
 
 def timed_request(port, method, path, body=None):
@@ -195,7 +182,7 @@ def main():
             raise SystemExit(f"{tool} is not installed: apt-get install {tool}")
     jpeg = _jpeg(demo_data.render(1, IMAGE_SHAPE[1], np.random.default_rng(0)))
     with tempfile.TemporaryDirectory() as base_dir:
-        export_resnet20(Path(base_dir) / "model")
+        export_untrained(Path(base_dir) / "model", 20, IMAGE_SHAPE)
         image_path = Path(base_dir) / "image.jpg"
         image_path.write_bytes(jpeg)
         port = free_port()

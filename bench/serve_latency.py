@@ -49,13 +49,14 @@ CONCURRENCY = 8
 READY_TIMEOUT = 120
 
 
-def export_resnet18(model_dir):
-    served = networks.with_probabilities(networks.build(18, NUM_CLASSES), multi_label=False)
+def export_untrained(model_dir, num_layers=18, image_shape=IMAGE_SHAPE):
+    """An untrained ResNet of ``num_layers`` saved as `train` saves a model, with the demo data's classes."""
+    served = networks.with_probabilities(networks.build(num_layers, NUM_CLASSES), multi_label=False)
     served.hybridize()
-    served(mx.nd.zeros((1, *IMAGE_SHAPE)))
+    served(mx.nd.zeros((1, *image_shape)))
     artifacts.save_epoch(served, model_dir, 1)
-    class_names = {label: name for label, name in enumerate(demo_data.CLASS_NAMES)}
-    artifacts.write_metadata(model_dir, Preprocessing.for_training(IMAGE_SHAPE, resize=None), class_names)
+    class_names = dict(enumerate(demo_data.CLASS_NAMES))
+    artifacts.write_metadata(model_dir, Preprocessing.for_training(image_shape, resize=None), class_names)
 
 
 def jpegs(count):
@@ -259,7 +260,7 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as base_dir:
         model_dir = Path(base_dir) / "model"
-        export_resnet18(model_dir)
+        export_untrained(model_dir)
         port = free_port()
         serve = start_serve(base_dir, port, args.dynamic_batch, args.workers)
         try:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-from serve_latency import export_resnet18, free_port, jpegs, same_model_threads_as_serve, start_serve
+from serve_latency import export_untrained, free_port, jpegs, same_model_threads_as_serve, start_serve
 
 CHUNKED_HEAD = (
     b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -108,7 +108,7 @@ def main():
     images = jpegs(64)
     malformed = malformed_requests(images[0])
     with tempfile.TemporaryDirectory() as base_dir:
-        export_resnet18(Path(base_dir) / "model")
+        export_untrained(Path(base_dir) / "model")
         port = free_port()
         serve = start_serve(base_dir, port, None, args.workers)
         try:
