@@ -31,6 +31,7 @@ import mxnet as mx
 from flask import Flask, Response, jsonify, request
 
 from ..errors import UserError, error_line
+from . import handlers
 from .body import read_body
 from .errors import BadRequest, Conflict, NotFound
 from .model_memory import Budget
@@ -56,7 +57,8 @@ def _already_loaded(name: str) -> Conflict:
 class WorkerModels:
     """The models one worker holds, kept in step with the registry; ``load`` makes a model's endpoint."""
 
-    def __init__(self, registry: Registry, load: Callable[[Path], Endpoint], budget: Budget) -> None:
+    def __init__(self, registry: Registry, load: Callable[[Path, str], Endpoint], budget: Budget) -> None:
+        """``load(model_dir, modules)`` makes a model's endpoint, its user code in sys.modules under ``modules``."""
         self.registry = registry
         self._load = load
         self._budget = budget
@@ -69,7 +71,8 @@ class WorkerModels:
         registered = self.registry.file_names()
         with self._lock:
             for name in [name for name in self._held if self.registry.file_name(name) not in registered]:
-                del self._held[name]
+                load_id, _ = self._held.pop(name)
+                handlers.drop_modules(handlers.module_prefix(load_id))
                 log.info("Model %r unloaded from worker %d", name, os.getpid())
 
     def _held_endpoint(self, entry):
@@ -96,7 +99,7 @@ class WorkerModels:
         """Loads a registered model here; 404 (its entry dropped) when its directory is gone or no longer a model:
         the files were removed after it was loaded (SageMaker removes them when it unloads the model)."""
         try:
-            return self._load(Path(entry.url))
+            return self._load(Path(entry.url), handlers.module_prefix(entry.load_id))
         except (UserError, mx.base.MXNetError, OSError) as error:
             if not Path(entry.url).is_dir():
                 problem = f"its directory {entry.url} is gone"
@@ -114,7 +117,10 @@ class WorkerModels:
 
     def _hold(self, entry, endpoint):
         with self._lock:
+            replaced = self._held.get(entry.name)
             self._held[entry.name] = (entry.load_id, endpoint)
+        if replaced:
+            handlers.drop_modules(handlers.module_prefix(replaced[0]))
 
     def add(self, name: str, url: str) -> Entry:
         """Loads the model in directory ``url`` here, then registers it for every worker."""
@@ -128,14 +134,13 @@ class WorkerModels:
         with self.registry.locked(), self._loading:
             if self.registry.get(name) is not None:
                 raise _already_loaded(name)
-            memory_bytes = self._budget.check(name, model_dir, self.registry.used_bytes())
+            entry = Entry.new(name, url, self._budget.check(name, model_dir, self.registry.used_bytes()))
             try:
-                endpoint = self._load(model_dir)
+                endpoint = self._load(model_dir, handlers.module_prefix(entry.load_id))
             except UserError as error:
                 raise BadRequest(f"{url} is not a model this endpoint serves: {error}") from None
             except mx.base.MXNetError as error:
                 raise BadRequest(f"{url} is not a model MXNet can load: {error_line(error)}") from None
-            entry = Entry.new(name, url, memory_bytes)
             if not self.registry.add(entry):
                 raise _already_loaded(name)
         self._hold(entry, endpoint)
