@@ -148,14 +148,21 @@ def test_every_worker_answers_each_model_as_it_answers_alone_until_it_is_unloade
             )
         assert f"Model '{name}' from {model_dirs[name]} loaded into worker {second} on demand" in server.log
 
-    with only(server, second):  # unloaded and loaded again, another model under the name, while the first sleeps
-        assert call(server, "DELETE", "/models/animals").status_code == 200
+    log_start = len(server.log)
+    assert call(server, "DELETE", "/models/shapes").status_code == 200
+    unloads = server.log[log_start:]  # the workers' lines in the order they wrote them, the DELETE's last
+    assert "Model 'shapes' unloaded from every worker" in unloads
+    for worker in (first, second):  # each let go before the DELETE answered, having been asked nothing since
+        released = unloads.find(f"Model 'shapes' unloaded from worker {worker}")
+        assert 0 <= released < unloads.index("Model 'shapes' unloaded from every worker")
+
+    assert call(server, "DELETE", "/models/animals").status_code == 200
+    with only(server, second):  # loaded again, another model under the name
         assert load(server, "animals", model_dirs["fruit"]).status_code == 200
-    with only(server, first):  # it still holds the old model: it must not answer with it
+    with only(server, first):  # it held the old model: it must not answer with it
         assert invoke(server, "animals", images[1]).json() == expected["fruit"][1]
 
-    with only(server, second):
-        assert call(server, "DELETE", "/models/animals").status_code == 200
+    assert call(server, "DELETE", "/models/animals").status_code == 200
     for worker in (first, second):
         with only(server, worker):
             for path, method in (("/models/animals/invoke", "POST"), ("/models/animals", "GET")):
@@ -165,8 +172,7 @@ def test_every_worker_answers_each_model_as_it_answers_alone_until_it_is_unloade
                 assert response.json() == {"error": "Model 'animals' is not loaded; load it with POST /models"}
             assert invoke(server, "fruit", images[0]).json() == expected["fruit"][0]
     assert f"Model 'animals' unloaded from worker {first}" in server.log
-    for name in ("fruit", "shapes"):
-        assert call(server, "DELETE", f"/models/{name}").status_code == 200
+    assert call(server, "DELETE", "/models/fruit").status_code == 200
     assert server.get("/models").json() == {"models": []}
 
 

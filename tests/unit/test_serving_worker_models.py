@@ -2,8 +2,10 @@
 change under them, and the memory budget; models with their own inference code, each its own modules.
 tests/integration/test_serving_multi_model.py runs the real thing."""
 
+import os
 import shutil
 import sys
+import threading
 
 import pytest
 from flask import Response
@@ -15,6 +17,8 @@ from image_classifier.serving.predictor import check_model_dir
 from image_classifier.serving.registry import Registry
 from image_classifier.serving.runtime import RUNTIME_DIR_ENV
 from image_classifier.serving.settings import MB, Settings
+
+real_model_endpoint = serving_app.model_endpoint
 
 
 def fake_model_endpoint(model_dir, settings, ctx, predictor=None, modules=None):
@@ -32,8 +36,10 @@ def _model_dir(path, params_bytes=2):
 
 
 def _workers(tmp_path, monkeypatch, **settings):
-    """Two workers' apps sharing one registry, as gunicorn's workers do."""
+    """Two workers' apps sharing one registry, as gunicorn's workers do (in this process: one pid, ready)."""
     (tmp_path / "runtime" / "models").mkdir(parents=True)
+    (tmp_path / "runtime" / "workers").mkdir()
+    (tmp_path / "runtime" / "workers" / str(os.getpid())).touch()
     monkeypatch.setenv(RUNTIME_DIR_ENV, str(tmp_path / "runtime"))
     monkeypatch.setattr(serving_app, "model_endpoint", fake_model_endpoint)
     settings = Settings(multi_model=True, workers=2, **settings)
@@ -150,9 +156,8 @@ def _model_modules():
 
 
 def test_models_with_their_own_inference_code_each_answer_through_theirs_in_one_worker(tmp_path, monkeypatch):
-    (tmp_path / "runtime" / "models").mkdir(parents=True)
-    monkeypatch.setenv(RUNTIME_DIR_ENV, str(tmp_path / "runtime"))
-    worker = serving_app.create_app(Settings(multi_model=True, workers=1)).test_client()
+    worker, _ = _workers(tmp_path, monkeypatch)
+    monkeypatch.setattr(serving_app, "model_endpoint", real_model_endpoint)
     modules_before = set(sys.modules)
     for name in ("a", "b"):
         model_dir = _user_code_model(tmp_path / name, name)
@@ -167,3 +172,38 @@ def test_models_with_their_own_inference_code_each_answer_through_theirs_in_one_
     assert len(_model_modules()) < len(held)  # a's modules are gone
     assert worker.delete("/models/b").status_code == 200
     assert _model_modules() == set()  # and b's
+
+
+def test_an_unload_answers_once_the_invocations_in_flight_have_finished(workers, tmp_path, monkeypatch):
+    first, _ = workers
+    started, finish = threading.Event(), threading.Event()
+
+    def slow_endpoint(model_dir, *args, **options):
+        def invoke():
+            started.set()
+            finish.wait(30)
+            return Response("done", mimetype="text/plain")
+
+        return invoke
+
+    monkeypatch.setattr(serving_app, "model_endpoint", slow_endpoint)
+    first.post("/models", json={"model_name": "a", "url": str(_model_dir(tmp_path / "a"))})
+    answers = {}
+
+    def send(key, method, path):
+        answers[key] = getattr(first.application.test_client(), method)(path)
+
+    invocation = threading.Thread(target=send, args=("invoke", "post", "/models/a/invoke"))
+    invocation.start()
+    assert started.wait(30)
+    unload = threading.Thread(target=send, args=("delete", "delete", "/models/a"))
+    unload.start()
+    unload.join(timeout=1)
+    assert unload.is_alive()  # the invocation in flight holds it
+    assert first.post("/models/a/invoke").status_code == 404  # but no new one starts
+    finish.set()
+    for thread in (invocation, unload):
+        thread.join(timeout=30)
+    assert answers["invoke"].get_data() == b"done"
+    assert answers["delete"].status_code == 200
+    assert first.get("/models").json == {"models": []}

@@ -161,11 +161,15 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
 
     if settings.multi_model:
         app.add_url_rule("/invocations", "invocations", _refuse_invocations, methods=["POST"])
+        runtime = RuntimeDir.from_environ(os.environ)
         loaded = multi_model.WorkerModels(
-            Registry(RuntimeDir.from_environ(os.environ).models_dir),
+            Registry(runtime.models_dir),
             lambda path, modules: model_endpoint(path, settings, ctx, modules=modules),
             Budget(settings.multi_model_memory_bytes, settings.workers or 1, settings.precision),
+            runtime.worker_pids,
+            unload_wait=settings.timeout,
         )
+        loaded.watch()
         multi_model.add_routes(app, loaded)
     else:
         model_dir = Paths.from_environ().model_dir
