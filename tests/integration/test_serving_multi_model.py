@@ -7,6 +7,7 @@ takes it."""
 import json
 import shutil
 import signal
+import statistics
 import threading
 import time
 from contextlib import contextmanager
@@ -38,6 +39,8 @@ def output_fn(prediction, accept):
 REQUESTS_PER_WORKER = 5
 TRAFFIC_REQUESTS = 200  # per client, at most: each stops at its first request sent after the unload
 TOP_K = "top_k=2"
+FLOOD_CLIENTS = 32  # concurrent clients of the busy model: twice a worker's request threads
+FLOOD_SECONDS = 4  # of the quiet model's requests, one after another, while the busy one is flooded
 
 
 def export_model(model_dir, class_names, image_shape, seed):
@@ -312,3 +315,54 @@ def test_a_load_past_the_memory_budget_is_a_507_until_another_is_unloaded(tmp_pa
         assert invoke(budgeted, "animals", images[0]).status_code == 200
         assert call(budgeted, "DELETE", "/models/animals").status_code == 200
         assert load(budgeted, "fruit", model_dirs["fruit"]).status_code == 200
+
+
+def test_a_flooded_model_does_not_hold_up_another(server, tmp_path):
+    """Each model has its own queue in each worker (its own dynamic batching): a request for a quiet model waits
+    for a request thread, then runs beside the busy model's passes, not behind the requests queued for it."""
+    shape = (3, 64, 64)  # passes long enough that a queue behind them shows
+    for name, seed in (("busy", 4), ("quiet", 5)):
+        assert load(server, name, export_model(tmp_path / name, FRUIT, shape, seed)).status_code == 200
+    image = image_ops.encode(demo_data.render(0, 64, np.random.default_rng(0)), "PNG")
+    for _ in range(4):  # loaded into both workers
+        for name in ("busy", "quiet"):
+            assert invoke(server, name, image).status_code == 200
+    sent = {"busy": [], "quiet": []}  # (sent, answered, status) per request
+    flooding = threading.Event()
+
+    def client(name, session):
+        started = time.monotonic()
+        status = session.post(
+            f"{server.url}/models/{name}/invoke", data=image, headers={"Content-Type": "image/png"}, timeout=60
+        ).status_code
+        sent[name].append((started, time.monotonic(), status))
+
+    def flood():
+        with requests.Session() as session:
+            while not flooding.is_set():
+                client("busy", session)
+
+    clients = [threading.Thread(target=flood) for _ in range(FLOOD_CLIENTS)]
+    for thread in clients:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(sent["busy"]) < FLOOD_CLIENTS and time.monotonic() < deadline:  # the flood is on
+            time.sleep(0.05)
+        with requests.Session() as session:
+            end = time.monotonic() + FLOOD_SECONDS
+            while time.monotonic() < end:
+                client("quiet", session)
+    finally:
+        flooding.set()
+        for thread in clients:
+            thread.join(timeout=120)
+        for name in ("busy", "quiet"):
+            call(server, "DELETE", f"/models/{name}")
+    assert {status for requests_sent in sent.values() for *_, status in requests_sent} == {200}
+    during = [(started, answered) for started, answered, _ in sent["busy"] if started >= sent["quiet"][0][0]]
+    quiet = [(started, answered) for started, answered, _ in sent["quiet"]]
+    assert len(quiet) >= 3 and len(during) > FLOOD_CLIENTS, (len(quiet), len(during))
+    overtaken = [sum(1 for a, b in during if a < started and b > answered) for started, answered in quiet]
+    assert statistics.median(overtaken) >= 1, overtaken  # not queued behind every busy request sent before it
+    assert max(answered - started for started, answered in quiet) < FLOOD_SECONDS  # none waits out the flood
