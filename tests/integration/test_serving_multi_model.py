@@ -1,8 +1,9 @@
 """A multi-model endpoint (SAGEMAKER_MULTI_MODEL=true) with two workers, called as SageMaker calls it: load,
-list with pagination, describe, invoke with the target-model header, unload, reload; every worker answers for
-every model; a model whose directory is gone, and the memory budget's 507. A request goes to one chosen worker
-by stopping the others (SIGSTOP) while it is sent: a stopped worker accepts no connection, so the one left
-takes it."""
+list with pagination, describe, invoke with the target-model header, unload, reload; three models of different
+networks, classes and image sizes, one with its own inference code; every worker answers for every model and
+lets go of it before its unload answers; a model whose directory is gone; the memory budget's 507; a flooded
+model beside a quiet one. A request goes to one chosen worker by stopping the others (SIGSTOP) while it is
+sent: a stopped worker accepts no connection, so the one left takes it."""
 
 import json
 import shutil
@@ -43,10 +44,10 @@ FLOOD_CLIENTS = 32  # concurrent clients of the busy model: twice a worker's req
 FLOOD_SECONDS = 4  # of the quiet model's requests, one after another, while the busy one is flooded
 
 
-def export_model(model_dir, class_names, image_shape, seed):
-    """A model directory as `train` writes it: an untrained CIFAR ResNet-20 with its own classes and input size."""
+def export_model(model_dir, class_names, image_shape, seed, num_layers=20):
+    """A model directory as `train` writes it: an untrained CIFAR ResNet with its own classes and input size."""
     mx.random.seed(seed)
-    served = networks.with_probabilities(networks.build(20, len(class_names)), False)
+    served = networks.with_probabilities(networks.build(num_layers, len(class_names)), False)
     served.hybridize()
     served(mx.nd.zeros((1, *image_shape)))
     artifacts.save_epoch(served, model_dir, 1)
@@ -60,7 +61,7 @@ def model_dirs(tmp_path_factory):
     dirs = {
         "animals": export_model(root / "animals" / "model", ANIMALS, (3, 16, 16), seed=1),
         "fruit": export_model(root / "fruit" / "model", FRUIT, (3, 24, 24), seed=2),
-        "shapes": export_model(root / "shapes" / "model", SHAPES, (3, 20, 20), seed=3),
+        "shapes": export_model(root / "shapes" / "model", SHAPES, (3, 20, 20), seed=3, num_layers=32),
     }
     (dirs["shapes"] / "code").mkdir()
     (dirs["shapes"] / "code" / "inference.py").write_text(INFERENCE_CODE)
