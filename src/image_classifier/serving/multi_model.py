@@ -120,10 +120,13 @@ class WorkerModels:
     def _let_go(self, entry):
         deadline = time.monotonic() + self._unload_wait
         with self._changed:
-            self._drop([name for name, (load_id, _) in self._held.items() if load_id == entry.load_id])
+            held = [name for name, (load_id, _) in self._held.items() if load_id == entry.load_id]
+            self._drop(held)
+            held = held or entry.load_id in self._in_flight
             while self._in_flight.get(entry.load_id) and self._changed.wait(max(0, deadline - time.monotonic())):
                 pass
-        gc.collect()  # the model's executors, free now rather than at the next collection
+        if held:
+            gc.collect()  # the model's executors, free now rather than at the next collection
 
     def _drop(self, names):
         """Drops held models ``names``; the caller holds ``_changed``."""
