@@ -1,12 +1,14 @@
 """A multi-model endpoint (SAGEMAKER_MULTI_MODEL=true) with two workers, called as SageMaker calls it: load,
-list with pagination, describe, invoke with the target-model header, unload, reload; every worker answers for
-every model; a model whose directory is gone, and the memory budget's 507. A request goes to one chosen worker
-by stopping the others (SIGSTOP) while it is sent: a stopped worker accepts no connection, so the one left
-takes it."""
+list with pagination, describe, invoke with the target-model header, unload, reload; three models of different
+networks, classes and image sizes, one with its own inference code; every worker answers for every model and
+lets go of it before its unload answers; a model whose directory is gone; the memory budget's 507; a flooded
+model beside a quiet one. A request goes to one chosen worker by stopping the others (SIGSTOP) while it is
+sent: a stopped worker accepts no connection, so the one left takes it."""
 
 import json
 import shutil
 import signal
+import statistics
 import threading
 import time
 from contextlib import contextmanager
@@ -38,12 +40,14 @@ def output_fn(prediction, accept):
 REQUESTS_PER_WORKER = 5
 TRAFFIC_REQUESTS = 200  # per client, at most: each stops at its first request sent after the unload
 TOP_K = "top_k=2"
+FLOOD_CLIENTS = 32  # concurrent clients of the busy model: twice a worker's request threads
+FLOOD_SECONDS = 4  # of the quiet model's requests, one after another, while the busy one is flooded
 
 
-def export_model(model_dir, class_names, image_shape, seed):
-    """A model directory as `train` writes it: an untrained CIFAR ResNet-20 with its own classes and input size."""
+def export_model(model_dir, class_names, image_shape, seed, num_layers=20):
+    """A model directory as `train` writes it: an untrained CIFAR ResNet with its own classes and input size."""
     mx.random.seed(seed)
-    served = networks.with_probabilities(networks.build(20, len(class_names)), False)
+    served = networks.with_probabilities(networks.build(num_layers, len(class_names)), False)
     served.hybridize()
     served(mx.nd.zeros((1, *image_shape)))
     artifacts.save_epoch(served, model_dir, 1)
@@ -57,7 +61,7 @@ def model_dirs(tmp_path_factory):
     dirs = {
         "animals": export_model(root / "animals" / "model", ANIMALS, (3, 16, 16), seed=1),
         "fruit": export_model(root / "fruit" / "model", FRUIT, (3, 24, 24), seed=2),
-        "shapes": export_model(root / "shapes" / "model", SHAPES, (3, 20, 20), seed=3),
+        "shapes": export_model(root / "shapes" / "model", SHAPES, (3, 20, 20), seed=3, num_layers=32),
     }
     (dirs["shapes"] / "code").mkdir()
     (dirs["shapes"] / "code" / "inference.py").write_text(INFERENCE_CODE)
@@ -148,14 +152,21 @@ def test_every_worker_answers_each_model_as_it_answers_alone_until_it_is_unloade
             )
         assert f"Model '{name}' from {model_dirs[name]} loaded into worker {second} on demand" in server.log
 
-    with only(server, second):  # unloaded and loaded again, another model under the name, while the first sleeps
-        assert call(server, "DELETE", "/models/animals").status_code == 200
+    log_start = len(server.log)
+    assert call(server, "DELETE", "/models/shapes").status_code == 200
+    unloads = server.log[log_start:]  # the workers' lines in the order they wrote them, the DELETE's last
+    assert "Model 'shapes' unloaded from every worker" in unloads
+    for worker in (first, second):  # each let go before the DELETE answered, having been asked nothing since
+        released = unloads.find(f"Model 'shapes' unloaded from worker {worker}")
+        assert 0 <= released < unloads.index("Model 'shapes' unloaded from every worker")
+
+    assert call(server, "DELETE", "/models/animals").status_code == 200
+    with only(server, second):  # loaded again, another model under the name
         assert load(server, "animals", model_dirs["fruit"]).status_code == 200
-    with only(server, first):  # it still holds the old model: it must not answer with it
+    with only(server, first):  # it held the old model: it must not answer with it
         assert invoke(server, "animals", images[1]).json() == expected["fruit"][1]
 
-    with only(server, second):
-        assert call(server, "DELETE", "/models/animals").status_code == 200
+    assert call(server, "DELETE", "/models/animals").status_code == 200
     for worker in (first, second):
         with only(server, worker):
             for path, method in (("/models/animals/invoke", "POST"), ("/models/animals", "GET")):
@@ -165,8 +176,7 @@ def test_every_worker_answers_each_model_as_it_answers_alone_until_it_is_unloade
                 assert response.json() == {"error": "Model 'animals' is not loaded; load it with POST /models"}
             assert invoke(server, "fruit", images[0]).json() == expected["fruit"][0]
     assert f"Model 'animals' unloaded from worker {first}" in server.log
-    for name in ("fruit", "shapes"):
-        assert call(server, "DELETE", f"/models/{name}").status_code == 200
+    assert call(server, "DELETE", "/models/fruit").status_code == 200
     assert server.get("/models").json() == {"models": []}
 
 
@@ -306,3 +316,54 @@ def test_a_load_past_the_memory_budget_is_a_507_until_another_is_unloaded(tmp_pa
         assert invoke(budgeted, "animals", images[0]).status_code == 200
         assert call(budgeted, "DELETE", "/models/animals").status_code == 200
         assert load(budgeted, "fruit", model_dirs["fruit"]).status_code == 200
+
+
+def test_a_flooded_model_does_not_hold_up_another(server, tmp_path):
+    """Each model has its own queue in each worker (its own dynamic batching): a request for a quiet model waits
+    for a request thread, then runs beside the busy model's passes, not behind the requests queued for it."""
+    shape = (3, 64, 64)  # passes long enough that a queue behind them shows
+    for name, seed in (("busy", 4), ("quiet", 5)):
+        assert load(server, name, export_model(tmp_path / name, FRUIT, shape, seed)).status_code == 200
+    image = image_ops.encode(demo_data.render(0, 64, np.random.default_rng(0)), "PNG")
+    for _ in range(4):  # loaded into both workers
+        for name in ("busy", "quiet"):
+            assert invoke(server, name, image).status_code == 200
+    sent = {"busy": [], "quiet": []}  # (sent, answered, status) per request
+    flooding = threading.Event()
+
+    def client(name, session):
+        started = time.monotonic()
+        status = session.post(
+            f"{server.url}/models/{name}/invoke", data=image, headers={"Content-Type": "image/png"}, timeout=60
+        ).status_code
+        sent[name].append((started, time.monotonic(), status))
+
+    def flood():
+        with requests.Session() as session:
+            while not flooding.is_set():
+                client("busy", session)
+
+    clients = [threading.Thread(target=flood) for _ in range(FLOOD_CLIENTS)]
+    for thread in clients:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(sent["busy"]) < FLOOD_CLIENTS and time.monotonic() < deadline:  # the flood is on
+            time.sleep(0.05)
+        with requests.Session() as session:
+            end = time.monotonic() + FLOOD_SECONDS
+            while time.monotonic() < end:
+                client("quiet", session)
+    finally:
+        flooding.set()
+        for thread in clients:
+            thread.join(timeout=120)
+        for name in ("busy", "quiet"):
+            call(server, "DELETE", f"/models/{name}")
+    assert {status for requests_sent in sent.values() for *_, status in requests_sent} == {200}
+    during = [(started, answered) for started, answered, _ in sent["busy"] if started >= sent["quiet"][0][0]]
+    quiet = [(started, answered) for started, answered, _ in sent["quiet"]]
+    assert len(quiet) >= 3 and len(during) > FLOOD_CLIENTS, (len(quiet), len(during))
+    overtaken = [sum(1 for a, b in during if a < started and b > answered) for started, answered in quiet]
+    assert statistics.median(overtaken) >= 1, overtaken  # not queued behind every busy request sent before it
+    assert max(answered - started for started, answered in quiet) < FLOOD_SECONDS  # none waits out the flood

@@ -49,3 +49,22 @@ def test_entries_are_listed_by_name(tmp_path):
         registry.add(Entry.new(name, f"/{name}"))
     assert [entry.name for entry in registry.entries()] == ["a", "b", "c"]
     assert registry.entries()[0].description() == {"modelName": "a", "modelUrl": "/a"}
+
+
+def test_an_unload_sets_the_entry_aside_counted_in_the_budget_until_it_ends(tmp_path):
+    registry = Registry(tmp_path)
+    entry = Entry.new("a", "/m/a", memory_bytes=100)
+    registry.add(entry)
+    unload_id = registry.begin_unload("a")
+    assert registry.get("a") is None and registry.entries() == []  # no worker finds it any more
+    assert registry.begin_unload("a") is None  # a second DELETE: not loaded
+    assert registry.unloading() == {unload_id: entry}
+    assert registry.used_bytes() == 100  # its memory is not free yet
+    registry.add(Entry.new("a", "/m/new", memory_bytes=10))  # loaded again meanwhile: a new entry
+    registry.release(unload_id, 12)
+    registry.release(unload_id, 34)
+    assert registry.released(unload_id) == {12, 34}
+    registry.end_unload(unload_id)
+    assert registry.unloading() == {} and registry.released(unload_id) == set()
+    assert registry.used_bytes() == 10
+    assert sorted(path.name for path in tmp_path.iterdir()) == [registry.file_name("a")]

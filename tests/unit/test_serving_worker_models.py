@@ -1,20 +1,27 @@
 """A multi-model endpoint's management API in two workers' apps, with a fake model loader: models whose files
-change under them, and the memory budget. tests/integration/test_serving_multi_model.py runs the real thing."""
+change under them, and the memory budget; models with their own inference code, each its own modules.
+tests/integration/test_serving_multi_model.py runs the real thing."""
 
+import os
 import shutil
+import sys
+import threading
 
 import pytest
 from flask import Response
 
 from image_classifier.serving import app as serving_app
+from image_classifier.serving.handlers import MODULE_PREFIX
 from image_classifier.serving.model_memory import LOAD_MEMORY_FACTOR, Budget, served_params_bytes
 from image_classifier.serving.predictor import check_model_dir
 from image_classifier.serving.registry import Registry
 from image_classifier.serving.runtime import RUNTIME_DIR_ENV
 from image_classifier.serving.settings import MB, Settings
 
+real_model_endpoint = serving_app.model_endpoint
 
-def fake_model_endpoint(model_dir, settings, ctx, predictor=None):
+
+def fake_model_endpoint(model_dir, settings, ctx, predictor=None, modules=None):
     """What model_endpoint does with a directory, without MXNet: the same checks, an answer naming the model."""
     check_model_dir(model_dir)
     return lambda: Response(model_dir.name, mimetype="text/plain")
@@ -29,8 +36,10 @@ def _model_dir(path, params_bytes=2):
 
 
 def _workers(tmp_path, monkeypatch, **settings):
-    """Two workers' apps sharing one registry, as gunicorn's workers do."""
+    """Two workers' apps sharing one registry, as gunicorn's workers do (in this process: one pid, ready)."""
     (tmp_path / "runtime" / "models").mkdir(parents=True)
+    (tmp_path / "runtime" / "workers").mkdir()
+    (tmp_path / "runtime" / "workers" / str(os.getpid())).touch()
     monkeypatch.setenv(RUNTIME_DIR_ENV, str(tmp_path / "runtime"))
     monkeypatch.setattr(serving_app, "model_endpoint", fake_model_endpoint)
     settings = Settings(multi_model=True, workers=2, **settings)
@@ -103,7 +112,7 @@ def test_a_load_past_the_memory_budget_is_a_507_and_unloading_frees_the_budget(t
 def test_the_budget_is_checked_before_loading(tmp_path, monkeypatch):
     first, _ = _workers(tmp_path, monkeypatch, multi_model_memory_mb=1)
     loaded = []
-    monkeypatch.setattr(serving_app, "model_endpoint", lambda model_dir, *rest: loaded.append(model_dir))
+    monkeypatch.setattr(serving_app, "model_endpoint", lambda model_dir, *rest, **options: loaded.append(model_dir))
     big = _model_dir(tmp_path / "big", params_bytes=MB)
     assert first.post("/models", json={"model_name": "big", "url": str(big)}).status_code == 507
     assert loaded == []
@@ -117,3 +126,84 @@ def test_a_model_costs_its_latest_epochs_parameters_times_the_factor_in_each_wor
     assert Budget(10**9, workers=3).cost(model_dir) == 300 * LOAD_MEMORY_FACTOR * 3
     assert Budget(10**9, workers=1, precision="int8").cost(model_dir) == 70 * LOAD_MEMORY_FACTOR
     assert served_params_bytes(tmp_path / "missing") == 0
+
+
+USER_CODE = """import helpers
+from helpers import NAME
+
+ANSWER = {answer!r}
+
+
+def model_fn(model_dir):
+    return ANSWER
+
+
+def transform_fn(model, body, content_type, accept):
+    return f"{{model}} {{ANSWER}} {{helpers.NAME}} {{NAME}}", "text/plain"
+"""
+
+
+def _user_code_model(path, answer):
+    """A model directory served through its own code/inference.py and code/helpers.py, which ``answer`` names."""
+    (path / "code").mkdir(parents=True)
+    (path / "code" / "inference.py").write_text(USER_CODE.format(answer=answer))
+    (path / "code" / "helpers.py").write_text(f"NAME = {answer!r}")
+    return path
+
+
+def _model_modules():
+    return {name for name in sys.modules if name.startswith(MODULE_PREFIX)}
+
+
+def test_models_with_their_own_inference_code_each_answer_through_theirs_in_one_worker(tmp_path, monkeypatch):
+    worker, _ = _workers(tmp_path, monkeypatch)
+    monkeypatch.setattr(serving_app, "model_endpoint", real_model_endpoint)
+    modules_before = set(sys.modules)
+    for name in ("a", "b"):
+        model_dir = _user_code_model(tmp_path / name, name)
+        assert worker.post("/models", json={"model_name": name, "url": str(model_dir)}).status_code == 200
+    for name in ("a", "b", "a"):
+        answer = worker.post(f"/models/{name}/invoke", data=b"x", content_type="application/x-image")
+        assert answer.get_data(as_text=True) == f"{name} {name} {name} {name}"
+    assert {"helpers", "inference"}.isdisjoint(set(sys.modules) - modules_before)  # each model's under its own name
+    held = _model_modules()
+    assert worker.delete("/models/a").status_code == 200
+    assert worker.post("/models/b/invoke", data=b"x", content_type="application/x-image").get_data() == b"b b b b"
+    assert len(_model_modules()) < len(held)  # a's modules are gone
+    assert worker.delete("/models/b").status_code == 200
+    assert _model_modules() == set()  # and b's
+
+
+def test_an_unload_answers_once_the_invocations_in_flight_have_finished(workers, tmp_path, monkeypatch):
+    first, _ = workers
+    started, finish = threading.Event(), threading.Event()
+
+    def slow_endpoint(model_dir, *args, **options):
+        def invoke():
+            started.set()
+            finish.wait(30)
+            return Response("done", mimetype="text/plain")
+
+        return invoke
+
+    monkeypatch.setattr(serving_app, "model_endpoint", slow_endpoint)
+    first.post("/models", json={"model_name": "a", "url": str(_model_dir(tmp_path / "a"))})
+    answers = {}
+
+    def send(key, method, path):
+        answers[key] = getattr(first.application.test_client(), method)(path)
+
+    invocation = threading.Thread(target=send, args=("invoke", "post", "/models/a/invoke"))
+    invocation.start()
+    assert started.wait(30)
+    unload = threading.Thread(target=send, args=("delete", "delete", "/models/a"))
+    unload.start()
+    unload.join(timeout=1)
+    assert unload.is_alive()  # the invocation in flight holds it
+    assert first.post("/models/a/invoke").status_code == 404  # but no new one starts
+    finish.set()
+    for thread in (invocation, unload):
+        thread.join(timeout=30)
+    assert answers["invoke"].get_data() == b"done"
+    assert answers["delete"].status_code == 200
+    assert first.get("/models").json == {"models": []}

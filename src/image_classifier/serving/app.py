@@ -118,13 +118,18 @@ class Invocations:
 
 
 def model_endpoint(
-    model_dir: Path, settings: Settings, ctx: mx.Context, predictor: Predictor | None = None
+    model_dir: Path,
+    settings: Settings,
+    ctx: mx.Context,
+    predictor: Predictor | None = None,
+    modules: str | None = None,
 ) -> Callable[[], Response]:
     """The model in ``model_dir`` loaded, as the view that answers an invocation of it: through the user's
-    inference code when the directory has it (handlers.py), else ours."""
+    inference code when the directory has it (handlers.py; ``modules``, one of several models' own place in
+    sys.modules), else ours."""
     program = handlers.program_path(model_dir, os.environ)
     if program:
-        return handlers.Handlers(program, model_dir, settings, ctx, predictor).invocations
+        return handlers.Handlers(program, model_dir, settings, ctx, predictor, modules).invocations
     return Invocations(settings, predictor or Predictor.load(model_dir, ctx, settings.precision))
 
 
@@ -156,11 +161,15 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
 
     if settings.multi_model:
         app.add_url_rule("/invocations", "invocations", _refuse_invocations, methods=["POST"])
+        runtime = RuntimeDir.from_environ(os.environ)
         loaded = multi_model.WorkerModels(
-            Registry(RuntimeDir.from_environ(os.environ).models_dir),
-            lambda path: model_endpoint(path, settings, ctx),
+            Registry(runtime.models_dir),
+            lambda path, modules: model_endpoint(path, settings, ctx, modules=modules),
             Budget(settings.multi_model_memory_bytes, settings.workers or 1, settings.precision),
+            runtime.worker_pids,
+            unload_wait=settings.timeout,
         )
+        loaded.watch()
         multi_model.add_routes(app, loaded)
     else:
         model_dir = Paths.from_environ().model_dir

@@ -29,9 +29,12 @@ steps answer as our endpoint does (415, 400, 406, 413). Without user code none o
 
 import importlib.util
 import logging
+import os
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mxnet as mx
@@ -53,6 +56,7 @@ DEFAULT_PROGRAM = "inference.py"
 FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn")
 INPUT_FUNCTIONS = ("input_fn", "transform_fn")  # where a ValueError is the request's fault: 400
 TEXT_TYPES = ("application/json", "text/csv")  # bodies given to user code as str, as the inference toolkit does
+MODULE_PREFIX = "image_classifier_model_"  # sys.modules' home of one of several models' user code
 
 
 class UserCodeFailed(ServingError):
@@ -96,23 +100,78 @@ def with_local_source(model_dir: Path, environ: dict) -> dict:
     return {**environ, "SAGEMAKER_SUBMIT_DIRECTORY": str(source_dir)}
 
 
-def _import(path: Path):
-    """The user's script as a module; its folder goes on sys.path, so it can import its neighbours."""
-    sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location(path.stem, path)
+def _import(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _from(module, code_dir):
+    return str(getattr(module, "__file__", None) or "").startswith(f"{code_dir}{os.sep}")
+
+
+@contextmanager
+def _own_modules(code_dir: Path, prefix: str | None) -> Iterator[None]:
+    """The block imports the user's modules from ``code_dir`` (first on sys.path, so the script imports its
+    neighbours). With ``prefix`` (one of several models in the worker), the module names in ``code_dir`` are
+    the block's own: modules of those names imported before (another model's ``helpers``) are set aside during
+    it and put back after, and the ones it imported from ``code_dir`` are kept under ``prefix.`` names (all
+    dropped if the block fails). A module the user's code imports later, in a request, is not found there."""
+    if prefix is None:
+        sys.path.insert(0, str(code_dir))
+        yield
+        return
+    local = {child.stem for child in code_dir.iterdir() if child.suffix == ".py" or (child / "__init__.py").is_file()}
+    aside = {name: sys.modules.pop(name) for name in list(sys.modules) if name.partition(".")[0] in local}
+    sys.path.insert(0, str(code_dir))
+    try:
+        yield
+    except BaseException:
+        drop_modules(prefix)
+        raise
+    finally:
+        sys.path.remove(str(code_dir))
+        for name, module in list(sys.modules.items()):
+            if _from(module, code_dir) and not name.startswith(f"{prefix}."):
+                del sys.modules[name]
+                sys.modules[f"{prefix}.{name}"] = module
+        sys.modules.update(aside)
+
+
+def module_prefix(load_id: str) -> str:
+    """Where one of several models' user modules live in sys.modules (``_own_modules``)."""
+    return f"{MODULE_PREFIX}{load_id}"
+
+
+def drop_modules(prefix: str) -> None:
+    """Forgets the user modules of an unloaded model: their memory goes with the last request holding them."""
+    for name in [name for name in sys.modules if name.startswith(f"{prefix}.")]:
+        del sys.modules[name]
 
 
 class Handlers:
     """The /invocations of a worker that serves through user code."""
 
     def __init__(
-        self, path: Path, model_dir: Path, settings: Settings, ctx: mx.Context, predictor: Predictor | None = None
+        self,
+        path: Path,
+        model_dir: Path,
+        settings: Settings,
+        ctx: mx.Context,
+        predictor: Predictor | None = None,
+        modules: str | None = None,
     ):
-        module = _import(path)
+        """``modules``: the prefix (``module_prefix``) of one of several models' user modules; None for the
+        worker's only model, whose script is the module ``inference`` (its file's name), as AWS's containers
+        name it."""
+        with _own_modules(path.parent, modules):
+            module = _import(path, f"{modules}.{path.stem}" if modules else path.stem)
+            self._start(path, model_dir, settings, ctx, predictor, module)
+
+    def _start(self, path, model_dir, settings, ctx, predictor, module):
+        """Takes the script's functions and the model (model_fn's, or ours)."""
         self.program = path.name
         self.settings = settings
         self.functions = {name: getattr(module, name) for name in FUNCTIONS if callable(getattr(module, name, None))}

@@ -6,31 +6,41 @@
     GET    /models              {"models": [{"modelName", "modelUrl"}, ...], "nextPageToken"}, by name, in
                                 pages of ``limit`` (default DEFAULT_PAGE, at most MAX_PAGE) from ``next_page_token``
     GET    /models/NAME         {"modelName", "modelUrl"}
-    DELETE /models/NAME         unloaded from every worker
+    DELETE /models/NAME         unloaded from every worker, its invocations in flight finished first
     POST   /models/NAME/invoke  /invocations' requests and answers, for model NAME
 
 Every worker answers for every model: the registry (registry.py) says which models are loaded, and each worker
 consults it on every one of these requests. A worker loads a registered model it does not hold the first time
-it is asked for it, and drops every model it holds that is no longer registered (or was registered anew) as
-soon as it answers anything here: a model unloaded through one worker is answered 404 by all at once, and one
-loaded through one worker is invocable through all. Each worker therefore holds its own copy of each model it
-has served; a worker replaced by gunicorn starts empty and loads again on demand. A registered model whose
-directory is gone (or no longer a model) when a worker loads it is a 404, and its entry is dropped for all.
-Requests in flight for a model being dropped finish with it (they hold it); the memory goes with the last of them.
+it is asked for it, and drops every model it holds that is no longer registered (or was registered anew): a
+model loaded through one worker is invocable through all. Each worker therefore holds its own copy of each
+model it has served, its user code (handlers.py) under module names of its own.
+
+An unload moves the entry aside: from then on every worker answers 404 for the model. Each worker watches the
+registry from a thread of its own and, once the invocations it is running on the model have finished, drops
+its copy and says so in the registry; DELETE answers when every live worker (runtime.py's ready workers) has,
+so the memory is free when it answers. The wait is bounded by SAGEMAKER_MODEL_SERVER_TIMEOUT, which bounds
+the invocations too: a worker that has not let go by then (stopped, stuck) drops the model at its next look.
+A worker that exits is no longer waited for (gunicorn's arbiter withdraws it); its replacement starts empty and
+loads again on demand. A registered model whose directory is gone (or no longer a model) when a worker loads it
+is a 404, and its entry is dropped for all.
 Invocations are logged with SageMaker's X-Amzn-SageMaker-Target-Model header (the archive's name).
 """
 
+import gc
 import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mxnet as mx
 from flask import Flask, Response, jsonify, request
 
 from ..errors import UserError, error_line
+from . import handlers
 from .body import read_body
 from .errors import BadRequest, Conflict, NotFound
 from .model_memory import Budget
@@ -41,6 +51,7 @@ TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 MAX_MANAGEMENT_BYTES = 64 * 1024  # a POST /models body: a name and a path
+WATCH_INTERVAL = 0.05  # seconds between a worker's looks for models being unloaded
 
 Endpoint = Callable[[], Response]  # a loaded model, as the view answering its invocation (app.model_endpoint)
 
@@ -56,47 +67,119 @@ def _already_loaded(name: str) -> Conflict:
 class WorkerModels:
     """The models one worker holds, kept in step with the registry; ``load`` makes a model's endpoint."""
 
-    def __init__(self, registry: Registry, load: Callable[[Path], Endpoint], budget: Budget) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        load: Callable[[Path, str], Endpoint],
+        budget: Budget,
+        live_workers: Callable[[], set[int]],
+        unload_wait: float,
+    ) -> None:
+        """``load(model_dir, modules)`` makes a model's endpoint, its user code in sys.modules under ``modules``;
+        ``live_workers()``: the pids of the workers an unload waits for, at most ``unload_wait`` seconds."""
         self.registry = registry
         self._load = load
         self._budget = budget
+        self._live_workers = live_workers
+        self._unload_wait = unload_wait
         self._held: dict[str, tuple[str, Endpoint]] = {}  # name -> (load id, endpoint)
-        self._lock = threading.Lock()  # guards _held
+        self._in_flight: dict[str, int] = {}  # load id -> invocations running
+        self._released: set[str] = set()  # the unloads this worker has let go for
+        self._changed = threading.Condition()  # guards all of the above; notified when an invocation ends
         self._loading = threading.Lock()  # one load at a time in a worker
+        self._letting_go = threading.Lock()  # the watch and an unload answered here: one at a time
+
+    def watch(self) -> None:
+        """Lets go of each model being unloaded as soon as it is moved aside (registry.py), in a thread of its own,
+        so that DELETE /models/NAME answered through another worker finds this one done."""
+        threading.Thread(target=self._watch, name="multi-model-registry", daemon=True).start()
+
+    def _watch(self):
+        while self.registry.root.is_dir():  # gone with serve's runtime directory
+            try:
+                self.let_go_of_unloaded()
+            except FileNotFoundError:
+                return
+            except Exception:  # noqa: BLE001 - the watch goes on: a fault here must not leave unloads unanswered
+                log.exception("Watching the registry of models failed")
+            time.sleep(WATCH_INTERVAL)
+
+    def let_go_of_unloaded(self) -> None:
+        """Drops the models being unloaded or unregistered, waiting (at most ``unload_wait`` each) for the
+        invocations running on them to finish, and tells the registry of every unload it has let go for."""
+        with self._letting_go:
+            self.forget_unregistered()
+            unloading = self.registry.unloading()
+            for unload_id, entry in unloading.items():
+                if unload_id not in self._released:
+                    self._let_go(entry)
+                    self.registry.release(unload_id, os.getpid())
+                    self._released.add(unload_id)
+            self._released &= set(unloading)
+
+    def _let_go(self, entry):
+        deadline = time.monotonic() + self._unload_wait
+        with self._changed:
+            held = [name for name, (load_id, _) in self._held.items() if load_id == entry.load_id]
+            self._drop(held)
+            held = held or entry.load_id in self._in_flight
+            while self._in_flight.get(entry.load_id) and self._changed.wait(max(0, deadline - time.monotonic())):
+                pass
+        if held:
+            gc.collect()  # the model's executors, free now rather than at the next collection
+
+    def _drop(self, names):
+        """Drops held models ``names``; the caller holds ``_changed``."""
+        for name in names:
+            load_id, _ = self._held.pop(name)
+            handlers.drop_modules(handlers.module_prefix(load_id))
+            log.info("Model %r unloaded from worker %d", name, os.getpid())
 
     def forget_unregistered(self) -> None:
         """Drops the models held whose entries are gone (one directory read)."""
         registered = self.registry.file_names()
-        with self._lock:
-            for name in [name for name in self._held if self.registry.file_name(name) not in registered]:
-                del self._held[name]
-                log.info("Model %r unloaded from worker %d", name, os.getpid())
+        with self._changed:
+            self._drop([name for name in self._held if self.registry.file_name(name) not in registered])
 
-    def _held_endpoint(self, entry):
-        with self._lock:
+    def _acquire_held(self, entry):
+        """The held endpoint of ``entry``, counted in flight; None when this worker does not hold it."""
+        with self._changed:
             held = self._held.get(entry.name)
-        return held[1] if held and held[0] == entry.load_id else None
+            if not held or held[0] != entry.load_id:
+                return None
+            self._in_flight[entry.load_id] = self._in_flight.get(entry.load_id, 0) + 1
+            return held[1]
 
-    def endpoint(self, name: str) -> Endpoint:
-        """Model ``name``'s endpoint, loaded here first if this worker does not hold it yet; 404 when unregistered."""
+    @contextmanager
+    def invoking(self, name: str) -> Iterator[Endpoint]:
+        """Model ``name``'s endpoint, loaded here first if this worker does not hold it yet; 404 when unregistered.
+        Its unload waits for the block to end."""
         entry = self.registry.get(name)
         if entry is None:
             raise _not_loaded(name)
-        endpoint = self._held_endpoint(entry)
+        endpoint = self._acquire_held(entry)
         if endpoint is None:
             with self._loading:
-                endpoint = self._held_endpoint(entry)
+                endpoint = self._acquire_held(entry)
                 if endpoint is None:
                     endpoint = self._load_registered(entry)
-                    self._hold(entry, endpoint)
+                    if not self._hold(entry, endpoint, invoking=True):
+                        raise _not_loaded(name)  # unloaded while it loaded here
                     log.info("Model %r from %s loaded into worker %d on demand", name, entry.url, os.getpid())
-        return endpoint
+        try:
+            yield endpoint
+        finally:
+            with self._changed:
+                self._in_flight[entry.load_id] -= 1
+                if not self._in_flight[entry.load_id]:
+                    del self._in_flight[entry.load_id]
+                self._changed.notify_all()
 
     def _load_registered(self, entry):
         """Loads a registered model here; 404 (its entry dropped) when its directory is gone or no longer a model:
         the files were removed after it was loaded (SageMaker removes them when it unloads the model)."""
         try:
-            return self._load(Path(entry.url))
+            return self._load(Path(entry.url), handlers.module_prefix(entry.load_id))
         except (UserError, mx.base.MXNetError, OSError) as error:
             if not Path(entry.url).is_dir():
                 problem = f"its directory {entry.url} is gone"
@@ -112,9 +195,19 @@ class WorkerModels:
             message = f"Model {entry.name!r} is not loaded any more: {problem}; load it again with POST /models"
             raise NotFound(message) from None
 
-    def _hold(self, entry, endpoint):
-        with self._lock:
+    def _hold(self, entry, endpoint, invoking=False):
+        """Holds ``entry``'s model (counted in flight when ``invoking``); False, and dropped, when its entry is
+        no longer registered."""
+        with self._changed:
+            if self.registry.get(entry.name) != entry:
+                handlers.drop_modules(handlers.module_prefix(entry.load_id))
+                return False
+            if entry.name in self._held:
+                self._drop([entry.name])
             self._held[entry.name] = (entry.load_id, endpoint)
+            if invoking:
+                self._in_flight[entry.load_id] = self._in_flight.get(entry.load_id, 0) + 1
+        return True
 
     def add(self, name: str, url: str) -> Entry:
         """Loads the model in directory ``url`` here, then registers it for every worker."""
@@ -128,25 +221,45 @@ class WorkerModels:
         with self.registry.locked(), self._loading:
             if self.registry.get(name) is not None:
                 raise _already_loaded(name)
-            memory_bytes = self._budget.check(name, model_dir, self.registry.used_bytes())
+            entry = Entry.new(name, url, self._budget.check(name, model_dir, self.registry.used_bytes()))
             try:
-                endpoint = self._load(model_dir)
+                endpoint = self._load(model_dir, handlers.module_prefix(entry.load_id))
             except UserError as error:
                 raise BadRequest(f"{url} is not a model this endpoint serves: {error}") from None
             except mx.base.MXNetError as error:
                 raise BadRequest(f"{url} is not a model MXNet can load: {error_line(error)}") from None
-            entry = Entry.new(name, url, memory_bytes)
             if not self.registry.add(entry):
+                handlers.drop_modules(handlers.module_prefix(entry.load_id))
                 raise _already_loaded(name)
         self._hold(entry, endpoint)
         log.info("Model %r loaded from %s", name, url)
         return entry
 
     def remove(self, name: str) -> None:
-        if not self.registry.remove(name):
+        """Unloads ``name`` from every worker: answers once each live worker has let go of it, its invocations
+        in flight finished (at most ``unload_wait`` seconds; a worker that has not by then drops it at its next
+        call)."""
+        unload_id = self.registry.begin_unload(name)
+        if unload_id is None:
             raise _not_loaded(name)
-        self.forget_unregistered()
-        log.info("Model %r unloaded", name)
+        started = time.monotonic()
+        try:
+            self.let_go_of_unloaded()
+            while (waiting := self._live_workers() - self.registry.released(unload_id)) and (
+                time.monotonic() - started < self._unload_wait
+            ):
+                time.sleep(WATCH_INTERVAL)
+        finally:
+            self.registry.end_unload(unload_id)
+        if waiting:
+            log.warning(
+                "Model %r unloaded; workers %s did not let go of it within %.0f s (they drop it at their next call)",
+                name,
+                ", ".join(map(str, sorted(waiting))),
+                self._unload_wait,
+            )
+        else:
+            log.info("Model %r unloaded from every worker in %.2f s", name, time.monotonic() - started)
 
 
 def _load_request():
@@ -212,4 +325,5 @@ def add_routes(app: Flask, models: WorkerModels) -> None:
         models.forget_unregistered()
         target = request.headers.get(TARGET_MODEL_HEADER)
         log.info("Invoking model %r in worker %d (%s: %s)", name, os.getpid(), TARGET_MODEL_HEADER, target)
-        return models.endpoint(name)()
+        with models.invoking(name) as endpoint:
+            return endpoint()

@@ -10,6 +10,11 @@ can tell apart. Each entry also carries the memory its model takes (model_memory
 and registers under an exclusive lock (flock) on the registry, so that two loads in two workers cannot both
 fit in what is left for one. The registry holds no model; each worker keeps its own copies in step with it
 (multi_model.py).
+
+An unload moves the entry aside, renamed to a file of its own (``ID.unloading``), so that no worker finds the
+model any more; each worker that has let its copy go says so with an empty ``ID.PID.released`` beside it, and
+the unload ends by removing all of them. While it is aside, the model still counts against the budget: its
+memory is not free until the workers have let go.
 """
 
 import fcntl
@@ -25,6 +30,8 @@ from pathlib import Path
 PARTIAL_PREFIX = ".partial-"
 LOCK_FILE = ".lock"
 SUFFIX = ".json"
+UNLOADING = ".unloading"
+RELEASED = ".released"
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,8 @@ class Registry:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def used_bytes(self) -> int:
-        """The memory the registered models take, as the budget counts it."""
-        return sum(entry.memory_bytes for entry in self.entries())
+        """The memory the registered models take, and those being unloaded, as the budget counts it."""
+        return sum(entry.memory_bytes for entry in [*self.entries(), *self.unloading().values()])
 
     def get(self, name: str) -> Entry | None:
         return self._read(self._path(name))
@@ -94,15 +101,46 @@ class Registry:
             return False
         return True
 
+    def begin_unload(self, name: str) -> str | None:
+        """Moves ``name``'s entry aside for the workers to let go of; its unload's id, or None when not registered."""
+        unload_id = uuid.uuid4().hex
+        try:
+            os.rename(self._path(name), self.root / f"{unload_id}{UNLOADING}")
+        except FileNotFoundError:
+            return None
+        return unload_id
+
+    def unloading(self) -> dict[str, Entry]:
+        """The entries being unloaded, by unload id."""
+        found = {name.removesuffix(UNLOADING): self._read(self.root / name) for name in self._names(UNLOADING)}
+        return {unload_id: entry for unload_id, entry in found.items() if entry is not None}
+
+    def release(self, unload_id: str, pid: int) -> None:
+        """Worker ``pid`` has let go of the model of unload ``unload_id``."""
+        (self.root / f"{unload_id}.{pid}{RELEASED}").touch()
+
+    def released(self, unload_id: str) -> set[int]:
+        """The workers that have let go of the model of unload ``unload_id``."""
+        prefix = f"{unload_id}."
+        return {int(name[len(prefix) : -len(RELEASED)]) for name in self._names(RELEASED) if name.startswith(prefix)}
+
+    def end_unload(self, unload_id: str) -> None:
+        for pid in self.released(unload_id):
+            (self.root / f"{unload_id}.{pid}{RELEASED}").unlink(missing_ok=True)
+        (self.root / f"{unload_id}{UNLOADING}").unlink(missing_ok=True)
+
     def remove_entry(self, entry: Entry) -> None:
         """Unregisters ``entry`` if it is still the one registered under its name, not a newer load of the name."""
         registered = self.get(entry.name)
         if registered is not None and registered.load_id == entry.load_id:
             self.remove(entry.name)
 
+    def _names(self, suffix):
+        return {name for name in os.listdir(self.root) if name.endswith(suffix)}
+
     def file_names(self) -> set[str]:
         """The registered entries' file names: one directory read, for a worker to drop what is gone."""
-        return {name for name in os.listdir(self.root) if name.endswith(SUFFIX)}
+        return self._names(SUFFIX)
 
     def file_name(self, name: str) -> str:
         return self._path(name).name

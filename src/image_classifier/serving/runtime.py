@@ -58,6 +58,10 @@ class RuntimeDir:
     def _worker_file(self, pid: int) -> Path:
         return self.root / "workers" / str(pid)
 
+    def worker_pids(self) -> set[int]:
+        """The workers ready now: those a multi-model endpoint's unload waits for (multi_model.py)."""
+        return {int(path.name) for path in (self.root / "workers").iterdir()}
+
     def _any_worker_ready(self) -> bool:
         return any((self.root / "workers").iterdir())
 
