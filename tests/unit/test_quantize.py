@@ -8,11 +8,11 @@ import mxnet as mx
 import numpy as np
 import pytest
 from PIL import Image
-from serving_models import export_model
+from serving_models import demo_inputs, export_model, train_demo_model
 
 from image_classifier import demo_data, devices
 from image_classifier.errors import UserError
-from image_classifier.model import artifacts, networks, quantize
+from image_classifier.model import artifacts, quantize
 from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.serving.app import create_app
 from image_classifier.serving.predictor import Predictor
@@ -24,12 +24,7 @@ PREPROCESSING = Preprocessing.for_training(SHAPE, None)
 
 
 def _images(count, seed):
-    """Demo images as serving feeds them (the validation transform), and their labels."""
-    pairs = demo_data.samples(count, SIZE, seed)
-    pixels = np.stack([image for _, image in pairs]).transpose(0, 3, 1, 2).astype(np.float32)
-    mean = np.array(PREPROCESSING.mean, dtype=np.float32).reshape(1, 3, 1, 1)
-    std = np.array(PREPROCESSING.std, dtype=np.float32).reshape(1, 3, 1, 1)
-    return (pixels - mean) / std, np.array([label for label, _ in pairs])
+    return demo_inputs(count, seed, SIZE)
 
 
 def _batches(images, batch_size=32):
@@ -38,27 +33,7 @@ def _batches(images, batch_size=32):
 
 @pytest.fixture(scope="module")
 def trained_dir(tmp_path_factory):
-    """A CIFAR ResNet-20 trained a little on the demo shapes, saved as `train` saves it."""
-    mx.random.seed(0)
-    net = networks.build(20, demo_data.NUM_CLASSES)
-    net.hybridize()
-    trainer = mx.gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 0.002})
-    loss = mx.gluon.loss.SoftmaxCrossEntropyLoss()
-    images, labels = _images(1024, 0)
-    for _ in range(6):
-        for start in range(0, len(images), 32):
-            data, label = mx.nd.array(images[start : start + 32]), mx.nd.array(labels[start : start + 32])
-            with mx.autograd.record():
-                batch_loss = loss(net(data), label)
-            batch_loss.backward()
-            trainer.step(data.shape[0])
-    served = networks.with_probabilities(net, False)
-    served.hybridize()
-    served(mx.nd.zeros((1, *SHAPE)))
-    model_dir = tmp_path_factory.mktemp("model")
-    artifacts.save_epoch(served, model_dir, 1)
-    artifacts.write_metadata(model_dir, PREPROCESSING, dict(enumerate(demo_data.CLASS_NAMES)))
-    return model_dir
+    return train_demo_model(tmp_path_factory.mktemp("model"), SIZE)
 
 
 @pytest.fixture(scope="module")
