@@ -2,7 +2,11 @@
 
 import io
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 
 import mxnet as mx
 import numpy as np
@@ -123,6 +127,58 @@ def test_the_app_serves_the_int8_model_when_the_setting_says_int8(quantized_dir,
     expected = Predictor.load(quantized_dir, mx.cpu(), "int8").predict(PREPROCESSING.apply(image)[None])[0]
     np.testing.assert_allclose(answers["int8"], expected, atol=1e-6)
     assert answers["int8"].argmax() == answers["float32"].argmax()
+
+
+def _png(seed):
+    (_, image), *_ = demo_data.samples(1, SIZE, seed)
+    body = io.BytesIO()
+    Image.fromarray(image).save(body, "PNG")
+    return image, body.getvalue()
+
+
+def _only_int8(quantized_dir, base_dir):
+    """The model directory with its float32 symbol and params left out, as a user ships the int8 model alone."""
+    float32_files = shutil.ignore_patterns("image-classification-[0-9]*.params", artifacts.SYMBOL_FILE)
+    return shutil.copytree(quantized_dir, base_dir / "model", ignore=float32_files)
+
+
+def test_the_app_serves_int8_unasked_when_the_directory_holds_only_the_int8_model(quantized_dir, tmp_path, monkeypatch):
+    image, body = _png(9)
+    expected = {
+        precision: Predictor.load(quantized_dir, mx.cpu(), precision).predict(PREPROCESSING.apply(image)[None])[0]
+        for precision in PRECISIONS
+    }
+    for base_dir, precision in ((tmp_path / "both", "float32"), (tmp_path / "int8", "int8")):
+        if precision == "int8":
+            _only_int8(quantized_dir, base_dir)
+        else:
+            shutil.copytree(quantized_dir, base_dir / "model")
+        monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base_dir))
+        response = (
+            create_app(Settings()).test_client().post("/invocations", data=body, headers={"Content-Type": "image/png"})
+        )
+        assert response.status_code == 200
+        np.testing.assert_allclose(response.get_json(), expected[precision], atol=1e-6)
+
+
+def test_float32_asked_of_a_directory_holding_only_the_int8_model_is_refused_by_name(
+    quantized_dir, tmp_path, monkeypatch
+):
+    _only_int8(quantized_dir, tmp_path)
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    refusal = r"IMAGE_CLASSIFIER_PRECISION=float32, and the model directory .* holds only the int8 model"
+    with pytest.raises(UserError, match=refusal):
+        create_app(Settings(precision="float32"))
+    result = subprocess.run(
+        [sys.executable, "-c", "from image_classifier import cli; raise SystemExit(cli.serve_main())"],
+        env=dict(os.environ, IMAGE_CLASSIFIER_PRECISION="float32"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert re.search(refusal, result.stdout + result.stderr)
+    assert "unset IMAGE_CLASSIFIER_PRECISION (or set it to int8) to serve it" in result.stdout + result.stderr
 
 
 def test_a_multi_label_model_quantizes_with_its_sigmoids(tmp_path):
