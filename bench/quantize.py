@@ -45,7 +45,9 @@ DEFAULT_SERVE_NETWORKS = "resnet18_v1,resnet50_v1,mobilenetv3_large"
 PRECISIONS = ("float32", "int8")
 
 
-def _export(name, model_dir):
+def export_quantized(name, model_dir):
+    """Network ``name`` untrained at 3x224x224, saved as `train` saves it, with its int8 model calibrated on
+    CALIBRATION_IMAGES demo images; returns those images, preprocessed."""
     mx.random.seed(0)
     served = networks.with_probabilities(networks.build(None, NUM_CLASSES, name, IMAGE_SHAPE), multi_label=False)
     served.hybridize()
@@ -71,7 +73,7 @@ def _seconds(run, repeats):
 def speed(name, work_dir, repeats, rounds=3):
     """{precision: (median ms at batch 1, median images/s at batch 8)}."""
     model_dir = work_dir / name
-    images = _export(name, model_dir)
+    images = export_quantized(name, model_dir)
     one, eight = images[:1], images[:8]
     runs = {
         precision: Executors(model_dir, mx.cpu(), IMAGE_SHAPE, precision=precision) for precision in ("float32", "int8")
@@ -90,7 +92,7 @@ def speed(name, work_dir, repeats, rounds=3):
 def serve_speed(name, work_dir, requests, rounds):
     """{precision: (median ms at concurrency 1, images/s at concurrency 8)} through `serve` over HTTP."""
     base_dir = work_dir / "serve" / name
-    _export(name, base_dir / "model")
+    export_quantized(name, base_dir / "model")
     images = jpegs(max(CALIBRATION_IMAGES, requests // rounds))
     servers = {}
     try:
