@@ -43,10 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibration",
         type=Path,
         required=True,
+        metavar="CHANNEL_DIR",
         help="a folder laid out as a validation channel (RecordIO, images with a .lst, or a manifest)",
     )
     parser.add_argument(
-        "--images", type=int, default=DEFAULT_IMAGES, help=f"how many images calibrate (default {DEFAULT_IMAGES})"
+        "--images",
+        type=int,
+        default=DEFAULT_IMAGES,
+        metavar="N",
+        help=f"how many images calibrate (default {DEFAULT_IMAGES})",
     )
 
 
