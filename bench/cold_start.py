@@ -1,14 +1,16 @@
 """Cold start: from `docker run IMAGE serve` to the first answered /invocations, per network.
 
     python bench/cold_start.py [--image image-classifier:cpu] [--networks resnet18_v1,resnet50_v1,mobilenetv3_large]
-                               [--rounds 3] [--port 8097]
+                               [--precisions float32,int8] [--rounds 3] [--port 8097]
 
 Exports each network untrained (weights do not change the time) at 3x224x224 with 4 classes into a model
-directory of its own, then, round after round and network after network (alternating, so that other load on the
-machine weighs on all alike), runs `docker run --rm --network host IMAGE serve` on it and, from the moment
-`docker run` is called, asks /ping and posts one 224x224 JPEG to /invocations every 50 ms. Prints one table:
-seconds to the first 200 from /ping and to the first answered /invocations (median of the rounds, lowest and
-highest beside it), and how often MXNet's "Subgraph backend MKLDNN is activated" line appeared in one start.
+directory of its own, with its int8 model (quantize.py's export_quantized), then, round after round, network
+after network and precision after precision (alternating, so that other load on the machine weighs on all
+alike), runs `docker run --rm --network host -e IMAGE_CLASSIFIER_PRECISION=P IMAGE serve` on it and, from the
+moment `docker run` is called, asks /ping and posts one 224x224 JPEG to /invocations every 50 ms. Prints one
+table: seconds to the first 200 from /ping and to the first answered /invocations (median of the rounds,
+lowest and highest beside it), and how often MXNet's "Subgraph backend MKLDNN is activated" line appeared in
+one start.
 SageMaker's scale-out and serverless endpoints wait on exactly this time.
 """
 
@@ -23,27 +25,16 @@ import time
 import uuid
 from pathlib import Path
 
-import mxnet as mx
 import numpy as np
 from PIL import Image
+from quantize import export_quantized
 
 from image_classifier import demo_data
-from image_classifier.model import artifacts, networks
-from image_classifier.model.preprocessing import Preprocessing
 
 IMAGE_SHAPE = (3, 224, 224)
 NUM_CLASSES = 4
 POLL_SECONDS = 0.05
 START_TIMEOUT = 300
-
-
-def export(network, model_dir):
-    served = networks.with_probabilities(networks.build(18, NUM_CLASSES, network, IMAGE_SHAPE), multi_label=False)
-    served.hybridize()
-    served(mx.nd.zeros((1, *IMAGE_SHAPE)))
-    artifacts.save_epoch(served, model_dir, 1)
-    class_names = {label: name for label, name in enumerate(demo_data.CLASS_NAMES)}
-    artifacts.write_metadata(model_dir, Preprocessing.for_training(IMAGE_SHAPE, resize=None), class_names)
 
 
 def jpeg():
@@ -66,10 +57,11 @@ def status(port, method, path, body=None):
         connection.close()
 
 
-def one_start(image, model_dir, port, body):
+def one_start(image, model_dir, port, body, precision):
     """(seconds to /ping 200, seconds to the first answered /invocations, MKLDNN lines) of one cold start."""
     name = f"cold-start-{uuid.uuid4().hex[:8]}"
     command = ["docker", "run", "--rm", "--name", name, "--network", "host", "-e", f"SAGEMAKER_BIND_TO_PORT={port}"]
+    command += ["-e", f"IMAGE_CLASSIFIER_PRECISION={precision}"]
     command += ["-v", f"{model_dir}:/opt/ml/model:ro", image, "serve"]
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -97,27 +89,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image", default="image-classifier:cpu")
     parser.add_argument("--networks", default="resnet18_v1,resnet50_v1,mobilenetv3_large")
+    parser.add_argument("--precisions", default="float32,int8")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--port", type=int, default=8097)
     args = parser.parse_args()
-    names = args.networks.split(",")
+    names, precisions = args.networks.split(","), args.precisions.split(",")
     body = jpeg()
     with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
         model_dirs = {name: Path(tmp) / name for name in names}
         for name, model_dir in model_dirs.items():
             model_dir.mkdir()
-            export(name, model_dir)
+            export_quantized(name, model_dir)
             model_dir.chmod(0o755)
-        results = {name: [] for name in names}
+        results = {(name, precision): [] for name in names for precision in precisions}
         for _ in range(args.rounds):
-            for name in names:
-                results[name].append(one_start(args.image, model_dirs[name], args.port, body))
+            for name, precision in results:
+                results[name, precision].append(one_start(args.image, model_dirs[name], args.port, body, precision))
     print(f"{args.image}, {args.rounds} rounds: seconds from `docker run ... serve`, median (lowest-highest)\n")
-    print("| network | /ping 200 | first /invocations answered | MKLDNN lines per start |")
-    print("|---|---|---|---|")
-    for name, runs in results.items():
+    print("| network | precision | /ping 200 | first /invocations answered | MKLDNN lines per start |")
+    print("|---|---|---|---|---|")
+    for (name, precision), runs in results.items():
         pings, answers, lines = zip(*runs)
-        print(f"| {name} | {spread(pings)} | {spread(answers)} | {max(lines)} |")
+        print(f"| {name} | {precision} | {spread(pings)} | {spread(answers)} | {max(lines)} |")
 
 
 if __name__ == "__main__":

@@ -114,13 +114,15 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def start_serve(base_dir, port, dynamic_batch, workers):
+def start_serve(base_dir, port, dynamic_batch, workers, precision=None):
     environ = dict(
         os.environ,
         SAGEMAKER_BASE_DIR=str(base_dir),
         SAGEMAKER_BIND_TO_PORT=str(port),
         IMAGE_CLASSIFIER_BIND_HOST="127.0.0.1",
     )
+    if precision:
+        environ["IMAGE_CLASSIFIER_PRECISION"] = precision
     if dynamic_batch is not None:
         environ["IMAGE_CLASSIFIER_DYNAMIC_BATCH"] = str(dynamic_batch)
     if workers:

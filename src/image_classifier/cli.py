@@ -42,6 +42,10 @@ SUBCOMMANDS = {
         "turn labelled images (folders, .lst, annotations, manifest) into RecordIO",
     ),
     "export-onnx": ("image_classifier.model.onnx_export", "write model.onnx from a trained model directory"),
+    "quantize": (
+        "image_classifier.quantize_command",
+        "write the int8 model of a trained model directory, calibrated on a folder of images",
+    ),
     "aws": ("image_classifier.aws.commands", "upload data, train, follow, deploy, predict and transform on SageMaker"),
 }
 WITHOUT_MXNET = {"aws"}  # boto3 only

@@ -1,6 +1,7 @@
 """The real `train` with quantize=int8 writes the int8 model beside the float32 one; `serve` serves it when told."""
 
 import io
+import json
 import os
 import re
 import shutil
@@ -36,6 +37,16 @@ def test_quantize_int8_writes_the_int8_model_beside_the_float32_files(trained):
     assert (model_dir / artifacts.INT8_SYMBOL_FILE).is_file() and (model_dir / artifacts.INT8_PARAMS_FILE).is_file()
     assert not artifacts.missing_files(model_dir) and len(artifacts.saved_epochs(model_dir)) == 1
     assert re.search(r"Wrote the int8 model \(image-classification-int8\.params\), calibrated on 32 images", stdout)
+
+
+def test_the_evaluation_report_holds_the_int8_models_accuracy_and_agreement(trained):
+    base_dir, stdout = trained
+    report = json.loads((base_dir / "output" / "data" / "evaluation.json").read_text())
+    int8 = report["int8"]
+    assert int8["model"] == artifacts.INT8_PARAMS_FILE
+    assert 0.0 <= int8["accuracy"] <= 1.0 and abs(int8["accuracy"] - report["accuracy"]) <= 0.1
+    assert int8["agreement_with_float32"] >= 0.9
+    assert "Evaluation of the int8 model (image-classification-int8.params): accuracy=" in stdout
 
 
 def test_serve_answers_with_the_int8_model_over_http(trained):

@@ -15,7 +15,7 @@ ALLOWED = {
     "serving": {"model"},
     "aws": set(),
 }
-COMMANDS = {"cli", "demo_data"}  # the commands, above everything: they may import any package
+COMMANDS = {"cli", "demo_data", "quantize_command"}  # the commands, above everything: they may import any package
 PACKAGES = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").exists()}
 
 

@@ -10,7 +10,7 @@ from onnx.reference import ReferenceEvaluator
 
 from image_classifier import cli
 from image_classifier.errors import UserError
-from image_classifier.model import artifacts, networks, onnx_export
+from image_classifier.model import artifacts, networks, onnx_export, quantize
 from image_classifier.model.preprocessing import Preprocessing
 
 SHAPE = (3, 16, 16)
@@ -103,3 +103,25 @@ def test_unknown_epoch_names_the_ones_there(tmp_path):
     model_dir = _model_dir(tmp_path, epochs=(2,))
     with pytest.raises(UserError, match="no params file for epoch 5; it has epochs 2"):
         onnx_export.export(model_dir, epoch_number=5)
+
+
+def test_the_int8_model_is_refused_by_name_and_the_float32_beside_it_exported(tmp_path):
+    model_dir = _model_dir(tmp_path / "model")
+    images = np.random.default_rng(0).normal(size=(16, *SHAPE)).astype(np.float32)
+    quantize.quantize(model_dir, [mx.nd.array(images)], 16)
+    props = {prop.key: prop.value for prop in onnx.load(str(onnx_export.export(model_dir))).metadata_props}
+    assert props["source"] == "image-classification-0001.params"
+    artifacts.params_path(model_dir, 1).unlink()  # the int8 model alone
+    with pytest.raises(UserError, match=r"holds only the int8 model .* no conversion for its oneDNN int8 operators"):
+        onnx_export.export(model_dir)
+    symbol, arg_params, aux_params = artifacts.load_int8(model_dir)
+    with pytest.raises(
+        AttributeError, match=f"No conversion function registered for op type {onnx_export.INT8_OPERATOR}"
+    ):
+        mx.onnx.export_model(  # why: MXNet's exporter itself, given the int8 graph
+            symbol,
+            {**arg_params, **aux_params},
+            in_shapes=[(1, *SHAPE)],
+            in_types=np.float32,
+            onnx_file_path=str(tmp_path / "int8.onnx"),
+        )

@@ -2,17 +2,21 @@
 
 import io
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 
 import mxnet as mx
 import numpy as np
 import pytest
 from PIL import Image
-from serving_models import export_model
+from serving_models import demo_inputs, export_model, train_demo_model
 
 from image_classifier import demo_data, devices
 from image_classifier.errors import UserError
-from image_classifier.model import artifacts, networks, quantize
+from image_classifier.model import artifacts, quantize
 from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.serving.app import create_app
 from image_classifier.serving.predictor import Predictor
@@ -24,12 +28,7 @@ PREPROCESSING = Preprocessing.for_training(SHAPE, None)
 
 
 def _images(count, seed):
-    """Demo images as serving feeds them (the validation transform), and their labels."""
-    pairs = demo_data.samples(count, SIZE, seed)
-    pixels = np.stack([image for _, image in pairs]).transpose(0, 3, 1, 2).astype(np.float32)
-    mean = np.array(PREPROCESSING.mean, dtype=np.float32).reshape(1, 3, 1, 1)
-    std = np.array(PREPROCESSING.std, dtype=np.float32).reshape(1, 3, 1, 1)
-    return (pixels - mean) / std, np.array([label for label, _ in pairs])
+    return demo_inputs(count, seed, SIZE)
 
 
 def _batches(images, batch_size=32):
@@ -38,27 +37,7 @@ def _batches(images, batch_size=32):
 
 @pytest.fixture(scope="module")
 def trained_dir(tmp_path_factory):
-    """A CIFAR ResNet-20 trained a little on the demo shapes, saved as `train` saves it."""
-    mx.random.seed(0)
-    net = networks.build(20, demo_data.NUM_CLASSES)
-    net.hybridize()
-    trainer = mx.gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 0.002})
-    loss = mx.gluon.loss.SoftmaxCrossEntropyLoss()
-    images, labels = _images(1024, 0)
-    for _ in range(6):
-        for start in range(0, len(images), 32):
-            data, label = mx.nd.array(images[start : start + 32]), mx.nd.array(labels[start : start + 32])
-            with mx.autograd.record():
-                batch_loss = loss(net(data), label)
-            batch_loss.backward()
-            trainer.step(data.shape[0])
-    served = networks.with_probabilities(net, False)
-    served.hybridize()
-    served(mx.nd.zeros((1, *SHAPE)))
-    model_dir = tmp_path_factory.mktemp("model")
-    artifacts.save_epoch(served, model_dir, 1)
-    artifacts.write_metadata(model_dir, PREPROCESSING, dict(enumerate(demo_data.CLASS_NAMES)))
-    return model_dir
+    return train_demo_model(tmp_path_factory.mktemp("model"), SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +127,58 @@ def test_the_app_serves_the_int8_model_when_the_setting_says_int8(quantized_dir,
     expected = Predictor.load(quantized_dir, mx.cpu(), "int8").predict(PREPROCESSING.apply(image)[None])[0]
     np.testing.assert_allclose(answers["int8"], expected, atol=1e-6)
     assert answers["int8"].argmax() == answers["float32"].argmax()
+
+
+def _png(seed):
+    (_, image), *_ = demo_data.samples(1, SIZE, seed)
+    body = io.BytesIO()
+    Image.fromarray(image).save(body, "PNG")
+    return image, body.getvalue()
+
+
+def _only_int8(quantized_dir, base_dir):
+    """The model directory with its float32 symbol and params left out, as a user ships the int8 model alone."""
+    float32_files = shutil.ignore_patterns("image-classification-[0-9]*.params", artifacts.SYMBOL_FILE)
+    return shutil.copytree(quantized_dir, base_dir / "model", ignore=float32_files)
+
+
+def test_the_app_serves_int8_unasked_when_the_directory_holds_only_the_int8_model(quantized_dir, tmp_path, monkeypatch):
+    image, body = _png(9)
+    expected = {
+        precision: Predictor.load(quantized_dir, mx.cpu(), precision).predict(PREPROCESSING.apply(image)[None])[0]
+        for precision in PRECISIONS
+    }
+    for base_dir, precision in ((tmp_path / "both", "float32"), (tmp_path / "int8", "int8")):
+        if precision == "int8":
+            _only_int8(quantized_dir, base_dir)
+        else:
+            shutil.copytree(quantized_dir, base_dir / "model")
+        monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base_dir))
+        response = (
+            create_app(Settings()).test_client().post("/invocations", data=body, headers={"Content-Type": "image/png"})
+        )
+        assert response.status_code == 200
+        np.testing.assert_allclose(response.get_json(), expected[precision], atol=1e-6)
+
+
+def test_float32_asked_of_a_directory_holding_only_the_int8_model_is_refused_by_name(
+    quantized_dir, tmp_path, monkeypatch
+):
+    _only_int8(quantized_dir, tmp_path)
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    refusal = r"IMAGE_CLASSIFIER_PRECISION=float32, and the model directory .* holds only the int8 model"
+    with pytest.raises(UserError, match=refusal):
+        create_app(Settings(precision="float32"))
+    result = subprocess.run(
+        [sys.executable, "-c", "from image_classifier import cli; raise SystemExit(cli.serve_main())"],
+        env=dict(os.environ, IMAGE_CLASSIFIER_PRECISION="float32"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert re.search(refusal, result.stdout + result.stderr)
+    assert "unset IMAGE_CLASSIFIER_PRECISION (or set it to int8) to serve it" in result.stdout + result.stderr
 
 
 def test_a_multi_label_model_quantizes_with_its_sigmoids(tmp_path):

@@ -11,10 +11,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from image_classifier import hyperparameters
 from image_classifier.environment import Environment, Paths
-from image_classifier.model import artifacts, networks
+from image_classifier.model import artifacts, networks, quantize
 from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.reports import plots
 from image_classifier.reports.reporter import BATCH_SCALARS_EVERY, Reporter
+from image_classifier.serving.predictor import Predictor
 from image_classifier.training import metrics
 
 NAMES = {0: "circle", 1: "square", 2: "triangle"}
@@ -117,6 +118,27 @@ def test_evaluation_json_describes_the_kept_model(finished):
     assert np.sum(report["confusion_matrix"]["counts"]) == 10
     assert report["confusion_matrix"]["classes"] == ["circle", "square", "triangle"]
     assert set(report["top_k_accuracy"]) == {"2"}
+    assert "int8" not in report  # quantize=none
+
+
+def test_with_quantize_int8_the_report_gains_the_int8_models_accuracy_and_agreement(tmp_path):
+    env = _environment(tmp_path)
+    model_dir = env.paths.model_dir
+    _write_model(model_dir)
+    quantize.quantize(model_dir, (data for data, _, _ in _validation_batches(count=32)), 32)
+    reporter = Reporter(env, _hp(quantize="int8"), NAMES)
+    reporter.finish(_validation_batches(), mx.cpu())
+    report = json.loads((env.paths.output_data_dir / "evaluation.json").read_text())
+    data = np.concatenate([data.asnumpy()[:valid] for data, _, valid in _validation_batches()])
+    labels = np.concatenate([label.asnumpy()[:valid] for _, label, valid in _validation_batches()])
+    float32 = Predictor.load(model_dir, mx.cpu(), "float32").predict(data)
+    int8 = Predictor.load(model_dir, mx.cpu(), "int8").predict(data)
+    assert report["int8"] == {
+        "model": "image-classification-int8.params",
+        "accuracy": pytest.approx(float((int8.argmax(1) == labels).mean())),
+        "agreement_with_float32": pytest.approx(float((int8.argmax(1) == float32.argmax(1)).mean())),
+    }
+    assert report["accuracy"] == pytest.approx(float((float32.argmax(1) == labels).mean()))
 
 
 def _png_size(path):

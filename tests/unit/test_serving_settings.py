@@ -15,7 +15,7 @@ def test_defaults_follow_sagemaker():
     settings = Settings.from_environ({})
     assert (settings.port, settings.host, settings.workers, settings.timeout) == (8080, "0.0.0.0", None, 60)
     assert settings.default_accept == "application/json"
-    assert settings.precision == "float32"
+    assert settings.precision is None  # by the model directory's files: float32 unless only int8 is there
     assert settings.max_payload_bytes == 6 * 1024 * 1024
     assert settings.execution_parameters() == {
         "MaxConcurrentTransforms": 2,

@@ -28,7 +28,7 @@ import logging
 from pathlib import Path
 
 from .. import disk_space
-from ..environment import Environment
+from ..environment import Channel, Environment, Paths
 from ..errors import UserError
 from ..hyperparameters import Hyperparameters
 from . import annotations, channel_config, channel_files, class_names, lst, manifest, packing, pipe, recordio, scratch
@@ -167,6 +167,17 @@ def prepare(
     declared = env.channels.get(name)
     if declared is not None and declared.input_mode == "Pipe":
         return _pipe(env, declared, config, scratch_dir, spec, hp)
+    return _file_mode(env, name, config, scratch_dir, spec)
+
+
+def read_folder(folder: Path, name: str, scratch_dir: str | Path, spec: DataSpec) -> RecordSet:
+    """A folder laid out as a File-mode channel (RecordIO, images + .lst, a manifest) as a RecordSet named
+    ``name``: the same readers and checks as a training channel, for a folder outside a job."""
+    env = Environment(Paths(Path(folder)), {}, {name: Channel(name, Path(folder))})
+    return _file_mode(env, name, channel_config.read(env, name), Path(scratch_dir), spec)
+
+
+def _file_mode(env, name, config, scratch_dir, spec):
     channel = env.channel(name)
     found = _image_layout(env, name, channel, config, spec)
     if found is None:

@@ -50,6 +50,17 @@ def missing_files(model_dir: Path, names: tuple[str, ...] = MODEL_FILES) -> list
     return [name for name in names if not present[name]]
 
 
+def holds_only_int8(model_dir: Path) -> bool:
+    """Whether ``model_dir`` holds the int8 params file and no float32 one (the float32 files were left out)."""
+    return not saved_epochs(model_dir) and (Path(model_dir) / INT8_PARAMS_FILE).is_file()
+
+
+def default_precision(model_dir: Path) -> str:
+    """The precision of the model files served when none is asked for: int8 for a directory holding only the
+    int8 model, else float32."""
+    return "int8" if holds_only_int8(model_dir) else "float32"
+
+
 def holds_model(model_dir: Path) -> bool:
     """Whether ``model_dir`` holds a model's symbol or params files (not, say, a GluonCV .params file alone)."""
     return len(missing_files(model_dir, (SYMBOL_FILE, PARAMS_FILES))) < 2

@@ -8,6 +8,10 @@ The graph has one input, ``data``: float32 [batch, C, H, W], batch dynamic; and 
 multi-label model). Weights are initializers, not graph inputs. The preprocessing is not in the graph:
 the model's doc_string says it in words, and metadata_props carries ``preprocessing`` (preprocessing.json)
 and ``classes`` (classes.json) for programs.
+
+The exported model is the float32 one. The int8 model (quantize.py) is not exportable: MXNet 1.9.1's ONNX
+exporter has no conversion for oneDNN's fused int8 operators, so a directory holding only it is refused by
+name, with the fix; one holding both exports its float32 files.
 """
 
 import argparse
@@ -25,6 +29,7 @@ from ..errors import UserError
 FILE_NAME = "model.onnx"
 INPUT_NAME = "data"
 OUTPUT_NAME = "probabilities"
+INT8_OPERATOR = "_sg_mkldnn_conv"  # the first operator of an int8 graph that mx.onnx.export_model cannot convert
 
 
 def _preprocessing_text(preprocessing):
@@ -86,6 +91,13 @@ def _epoch_to_export(model_dir, epoch_number):
 
     if not model_dir.is_dir():
         raise UserError(f"{model_dir} is not a directory: give export-onnx a model directory (unpack model.tar.gz)")
+    if artifacts.holds_only_int8(model_dir):
+        raise UserError(
+            f"{model_dir} holds only the int8 model ({artifacts.INT8_PARAMS_FILE}), and MXNet's ONNX exporter has no "
+            f"conversion for its oneDNN int8 operators ({INT8_OPERATOR}): export the float32 model (the "
+            f"{artifacts.PARAMS_FILES} that quantize=int8 writes beside it) and quantize it in your ONNX runtime "
+            f"(onnxruntime.quantization), or serve the int8 model with `serve`"
+        )
     if artifacts.missing_files(model_dir, (artifacts.PARAMS_FILES,)):
         raise UserError(f"{model_dir} holds no {artifacts.PARAMS_FILES}: give export-onnx a trained model directory")
     saved_epochs = artifacts.saved_epochs(model_dir)

@@ -15,7 +15,7 @@ quantizes the same way. The int8 graph runs only on CPUs: oneDNN has no GPU kern
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import mxnet as mx
@@ -58,6 +58,23 @@ def float32_layers(fused: mx.sym.Symbol) -> list[str]:
     convolutions = [node["name"] for node in operators if node["op"] == CONV_OP]
     dense = [node["name"] for node in operators if node["op"] == DENSE_OP]
     return convolutions[:1] + dense[-1:]
+
+
+def int8_network(model_dir: Path) -> Callable[[mx.nd.NDArray], mx.nd.NDArray]:
+    """The int8 model of ``model_dir`` as a function of an NCHW float32 batch to its outputs, on the CPU
+    (one executor a batch shape, bound when first seen)."""
+    symbol, arg_params, aux_params = artifacts.load_int8(model_dir)
+    executors = {}
+
+    def run(data: mx.nd.NDArray) -> mx.nd.NDArray:
+        if data.shape not in executors:
+            inputs = dict(arg_params, data=mx.nd.zeros(data.shape))
+            executors[data.shape] = symbol.bind(mx.cpu(), inputs, aux_states=aux_params, grad_req="null")
+        executor = executors[data.shape]
+        executor.arg_dict["data"][:] = data.as_in_context(mx.cpu())
+        return executor.forward(is_train=False)[0]
+
+    return run
 
 
 def _peek(batches: Iterator[mx.nd.NDArray]) -> tuple[mx.nd.NDArray, Iterator[mx.nd.NDArray]]:

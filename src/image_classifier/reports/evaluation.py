@@ -6,6 +6,9 @@ class decided at the training metric's threshold of 0.5, per-class precision, re
 average precision, and their means. Precision, recall and F1 are 0 where undefined (no prediction,
 no example), as scikit-learn reports them by default; average precision is null for a class without
 positive examples.
+
+With quantize=int8, ``int8`` holds the int8 model's accuracy (as the float32 one's is defined) on the same
+images and its agreement with the float32 model.
 """
 
 import numpy as np
@@ -60,6 +63,14 @@ def top_ks(requested: int | None, num_classes: int) -> list[int]:
     """The k to report: the job's top_k, else 5; only where k < num_classes, as any larger k is trivially 1."""
     k = requested or DEFAULT_TOP_K
     return [k] if k < num_classes else []
+
+
+def agreement(probabilities: np.ndarray, other: np.ndarray, multi_label: bool = False) -> float:
+    """How often two models' answers are the same: the share of images with the same top class, or for
+    multi-label the share of (image, class) decisions at the threshold that are the same."""
+    if multi_label:
+        return float(((probabilities > MULTI_LABEL_THRESHOLD) == (other > MULTI_LABEL_THRESHOLD)).mean())
+    return float((probabilities.argmax(axis=1) == other.argmax(axis=1)).mean())
 
 
 def single_label(

@@ -10,7 +10,8 @@
 ``labels``, ``scores`` and ``valid`` are what ``metrics.update`` gets (scores: logits, or probabilities
 for multi-label); ``metric`` is the loop's metric; ``batches`` yields (data, label, valid) over the
 validation set. ``finish`` evaluates the model as kept in the model directory (the newest params file:
-the best epoch, or the last one with checkpoint_frequency), so the report describes what is deployed.
+the best epoch, or the last one with checkpoint_frequency), so the report describes what is deployed; with
+quantize=int8 also the int8 model, on the same images in the same pass (it must be written before).
 """
 
 import json
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..environment import Environment
 from ..hyperparameters import Hyperparameters
-from ..model import artifacts
+from ..model import artifacts, quantize
 from . import evaluation, plots
 from .history import History
 from .losses import cross_entropy
@@ -50,18 +51,21 @@ class _Mean:
         return self.total / self.count
 
 
-def _predict(net, batches, ctx):
-    labels, probabilities = [], []
+def _predict(networks, batches):
+    """The labels and each network's probabilities over one pass of ``batches``."""
+    labels, probabilities = [], [[] for _ in networks]
     for data, label, valid in batches:
-        probabilities.append(net(data.as_in_context(ctx)).asnumpy()[:valid])
+        for network, outputs in zip(networks, probabilities):
+            outputs.append(network(data).asnumpy()[:valid])
         labels.append(label.asnumpy()[:valid])
-    return np.concatenate(labels), np.concatenate(probabilities)
+    return np.concatenate(labels), [np.concatenate(outputs) for outputs in probabilities]
 
 
 class Reporter:
     def __init__(self, env: Environment, hp: Hyperparameters, class_names: dict[int, str]):
         self.active = env.is_master
         self.multi_label = hp.multi_label
+        self.int8 = hp.quantize == "int8"  # the int8 model, written before finish, is evaluated too
         self.top_k = hp.top_k
         self.class_names = class_names
         self.data_dir = env.paths.output_data_dir
@@ -121,18 +125,32 @@ class Reporter:
         self._new_epoch()
         return record["validation"]["loss"]
 
+    def _evaluate(self, labels, probabilities):
+        if self.multi_label:
+            return evaluation.multi_label(labels, probabilities, self.class_names)
+        return evaluation.single_label(labels, probabilities, self.class_names, self.top_k)
+
     def finish(self, batches: Iterable[tuple[mx.nd.NDArray, mx.nd.NDArray, int]], ctx: mx.Context) -> None:
         """evaluation.json and the plots, from the kept model on the validation ``batches``."""
         if not self.active:
             return
         self.board.close()
         epoch_number = artifacts.saved_epochs(self.model_dir)[-1]
-        labels, probabilities = _predict(artifacts.load(self.model_dir, ctx, epoch_number), batches, ctx)
-        if self.multi_label:
-            report = evaluation.multi_label(labels, probabilities, self.class_names)
-        else:
-            report = evaluation.single_label(labels, probabilities, self.class_names, self.top_k)
-        report = {"model": artifacts.params_path(self.model_dir, epoch_number).name, **report}
+        net = artifacts.load(self.model_dir, ctx, epoch_number)
+        networks = [lambda data: net(data.as_in_context(ctx))]
+        if self.int8:
+            networks.append(quantize.int8_network(self.model_dir))
+        labels, (probabilities, *int8) = _predict(networks, batches)
+        report = {
+            "model": artifacts.params_path(self.model_dir, epoch_number).name,
+            **self._evaluate(labels, probabilities),
+        }
+        if int8:
+            report["int8"] = {
+                "model": artifacts.INT8_PARAMS_FILE,
+                "accuracy": self._evaluate(labels, int8[0])["accuracy"],
+                "agreement_with_float32": evaluation.agreement(probabilities, int8[0], self.multi_label),
+            }
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=1))
         if self.history.epochs:  # none when a restarted job found its training already done
@@ -147,3 +165,10 @@ class Reporter:
             report["accuracy"],
             self.data_dir,
         )
+        if int8:
+            log.info(
+                "Evaluation of the int8 model (%s): accuracy=%f, agreement with float32=%f",
+                artifacts.INT8_PARAMS_FILE,
+                report["int8"]["accuracy"],
+                report["int8"]["agreement_with_float32"],
+            )

@@ -7,6 +7,7 @@ nginx, nginx answers /ping itself from the workers' readiness: nginx_config.py).
 error is a JSON body {"error": "<one line>"} with its status; a traceback goes only to the log.
 """
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -25,7 +26,7 @@ from .batching import Batcher
 from .body import BodyStream, discard_rest, read_body
 from .errors import BadRequest, PayloadTooLarge, ServingError
 from .model_memory import Budget
-from .predictor import MAX_BATCH, Predictor
+from .predictor import MAX_BATCH, Predictor, served_precision
 from .registry import Registry
 from .runtime import RuntimeDir
 from .settings import Settings
@@ -147,6 +148,9 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     With SAGEMAKER_MULTI_MODEL=true it starts with no model and serves those POST /models loads (multi_model.py).
     """
     settings = settings or Settings.from_environ(os.environ)
+    model_dir = Paths.from_environ().model_dir
+    if not settings.multi_model:  # the precision of /opt/ml/model's files, before the device is chosen for it
+        settings = dataclasses.replace(settings, precision=served_precision(model_dir, settings.precision))
     ctx = devices.serving_context(settings.worker_slot, settings.precision)
     app = Flask(__name__)
     _add_error_handlers(app)
@@ -172,7 +176,6 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         loaded.watch()
         multi_model.add_routes(app, loaded)
     else:
-        model_dir = Paths.from_environ().model_dir
         invocations = model_endpoint(model_dir, settings, ctx, predictor)
         app.add_url_rule("/invocations", "invocations", invocations, methods=["POST"])
     return app

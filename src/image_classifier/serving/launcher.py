@@ -15,6 +15,7 @@ With the user's inference code (handlers.py), the model files are left to its mo
 (SAGEMAKER_MULTI_MODEL=true) starts with no model: each is checked when POST /models loads it (multi_model.py).
 """
 
+import dataclasses
 import logging
 import os
 import resource
@@ -136,11 +137,13 @@ def main() -> int:
     libraries.before_mxnet()
     from .. import devices  # MXNet, seconds to import: only once the signals are handled
     from . import handlers
-    from .predictor import check_model_dir
+    from .predictor import check_model_dir, served_precision
 
     try:
         settings = Settings.from_environ(os.environ)
         model_dir = Paths.from_environ().model_dir
+        if not settings.multi_model:
+            settings = dataclasses.replace(settings, precision=served_precision(model_dir, settings.precision))
         devices.serving_context(settings.worker_slot, settings.precision)  # refuses int8 on a GPU host
         if settings.multi_model:  # no model until POST /models
             source_environ = os.environ

@@ -21,9 +21,10 @@ from .settings import MB
 LOAD_MEMORY_FACTOR = 14
 
 
-def served_params_bytes(model_dir: Path, precision: str = "float32") -> int:
-    """The size of the parameters file serving loads from ``model_dir``; 0 when there is none (not a model)."""
-    if precision == "int8":
+def served_params_bytes(model_dir: Path, precision: str | None = None) -> int:
+    """The size of the parameters file serving loads from ``model_dir`` (precision None: the directory's
+    default); 0 when there is none (not a model)."""
+    if (precision or artifacts.default_precision(model_dir)) == "int8":
         path = model_dir / artifacts.INT8_PARAMS_FILE
     else:
         epochs = artifacts.saved_epochs(model_dir)
@@ -44,7 +45,7 @@ def _mb(size: int) -> str:
 class Budget:
     budget_bytes: int  # IMAGE_CLASSIFIER_MULTI_MODEL_MEMORY_MB, for every model of every worker together
     workers: int
-    precision: str = "float32"
+    precision: str | None = None  # IMAGE_CLASSIFIER_PRECISION; None: each model directory's default
 
     def cost(self, model_dir: Path) -> int:
         """The memory the model in ``model_dir`` will take once every worker has served it."""

@@ -34,6 +34,20 @@ MAX_BATCH = 16  # images per forward pass: bounds the activations' memory, whate
 PASS_SIZES = (1, 2, 4, 8, MAX_BATCH)  # batch sizes bound to an executor
 
 
+def served_precision(model_dir: Path, precision: str | None) -> str:
+    """IMAGE_CLASSIFIER_PRECISION (``precision``), or unset, the model directory's (artifacts.default_precision);
+    float32 asked of a directory that holds only the int8 model is refused by name."""
+    if precision is None:
+        return artifacts.default_precision(model_dir)
+    if precision == "float32" and artifacts.holds_only_int8(model_dir):
+        raise UserError(
+            f"IMAGE_CLASSIFIER_PRECISION=float32, and the model directory {model_dir} holds only the int8 model "
+            f"({artifacts.INT8_PARAMS_FILE}, no {artifacts.PARAMS_FILES}): unset IMAGE_CLASSIFIER_PRECISION (or set "
+            f"it to int8) to serve it, or add the float32 files"
+        )
+    return precision
+
+
 def check_model_dir(model_dir: Path, precision: str = "float32") -> None:
     """The files serving needs, present; the message says what is missing and where it comes from."""
     if precision == "int8":
@@ -110,8 +124,10 @@ class Predictor:
             self.num_classes = self.predict(np.zeros((batch_size, *preprocessing.image_shape), np.float32)).shape[1]
 
     @classmethod
-    def load(cls, model_dir: Path, ctx: mx.Context, precision: str = "float32") -> "Predictor":
+    def load(cls, model_dir: Path, ctx: mx.Context, precision: str | None = None) -> "Predictor":
+        """The model of ``model_dir`` at ``precision`` (None: served_precision's choice) on ``ctx``."""
         started = time.monotonic()
+        precision = served_precision(model_dir, precision)
         check_model_dir(model_dir, precision)
         preprocessing = artifacts.read_preprocessing(model_dir)
         predictor = cls(

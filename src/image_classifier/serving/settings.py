@@ -35,7 +35,9 @@ Ours:
                                          balancer's usual 60 s)
     IMAGE_CLASSIFIER_MAX_BODY_IN_MB      100: our memory bound on one body read whole, or on one line or record
                                          of JSON Lines and RecordIO, when SAGEMAKER_MAX_PAYLOAD_IN_MB=0
-    IMAGE_CLASSIFIER_PRECISION           float32; int8 serves the int8 model that quantize=int8 wrote (CPU only)
+    IMAGE_CLASSIFIER_PRECISION           unset: int8 when the model directory holds only the int8 model, else
+                                         float32; int8 serves the int8 model that quantize=int8 (or
+                                         image-classifier quantize) wrote (CPU only)
     IMAGE_CLASSIFIER_MULTI_MODEL_MEMORY_MB  sized to the container's memory: the most the models of a multi-model
                                          endpoint may take in all its workers together (model_memory.py); by
                                          default half of the memory (the other half is the decoded images')
@@ -123,7 +125,7 @@ def _flag(environ, name, default):
 
 def _precision(environ, name, default):
     value = environ.get(name, "").strip().lower() or default
-    if value not in PRECISIONS:
+    if value is not None and value not in PRECISIONS:
         raise UserError(f"{name} must be one of {', '.join(PRECISIONS)}, not '{value}'")
     return value
 
@@ -149,7 +151,7 @@ class Settings:
     keepalive_timeout: int = 75
     max_body_mb: int = 100
     multi_model: bool = False
-    precision: str = "float32"  # the model files served: float32, or int8 (quantize=int8's)
+    precision: str | None = None  # the model files served: float32, int8 (quantize=int8's); None: by the files
     multi_model_memory_mb: int | None = None  # None: sized to the container's memory (multi_model_memory_bytes)
 
     @classmethod

@@ -215,10 +215,10 @@ class EpochRunner:
                 break
         if keeper is not None:
             keeper.finish()
+        if hp.quantize == "int8" and keeper is not None:  # before the report, which evaluates it too
+            calibration = (data for data, _, _ in watchdog.beating(self.data.validation_batches()))
+            quantize.quantize(self.outputs.model_dir, calibration, hp.quantize_calibration_images)
         self.outputs.reporter.finish(watchdog.beating(self.data.validation_batches()), self.learner.contexts[0])
         if hp.export_onnx and keeper is not None:
             log.info("Wrote %s", onnx_export.export(self.outputs.model_dir))
-        if hp.quantize == "int8" and keeper is not None:
-            calibration = (data for data, _, _ in watchdog.beating(self.data.validation_batches()))
-            quantize.quantize(self.outputs.model_dir, calibration, hp.quantize_calibration_images)
         watchdog.finished()
