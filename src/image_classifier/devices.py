@@ -28,14 +28,18 @@ def gpu_count() -> int:
 
 
 def serving_context(worker_slot: int, precision: str = "float32") -> mx.Context:
-    """The device of serving worker ``worker_slot``: a GPU of its own (round robin over them), else the CPU.
-
-    An int8 model is refused on a GPU host: MXNet's int8 graph is oneDNN's, which has CPU kernels only.
-    """
+    """The device of serving worker ``worker_slot``: a GPU of its own (round robin over them), else the CPU."""
     num_gpus = mx.context.num_gpus()
-    if precision == "int8" and num_gpus:
+    ctx = mx.gpu(worker_slot % num_gpus) if num_gpus else mx.cpu()
+    check_serving_precision(ctx, precision)
+    return ctx
+
+
+def check_serving_precision(ctx: mx.Context, precision: str) -> None:
+    """An int8 model is refused on a GPU: MXNet's int8 graph is oneDNN's, which has CPU kernels only. Checked
+    for the endpoint's setting at start and for each model a multi-model endpoint loads."""
+    if precision == "int8" and ctx.device_type == "gpu":
         raise UserError(
-            f"IMAGE_CLASSIFIER_PRECISION=int8 runs on CPUs only (MXNet's int8 models are oneDNN's) and this host "
-            f"has {num_gpus} GPU(s); serve float32 here (unset IMAGE_CLASSIFIER_PRECISION) or int8 on a CPU instance"
+            "int8 models run on CPUs only (MXNet's int8 models are oneDNN's) and this host serves on GPUs; serve "
+            "float32 here (unset IMAGE_CLASSIFIER_PRECISION, keep the float32 files) or int8 on a CPU instance"
         )
-    return mx.gpu(worker_slot % num_gpus) if num_gpus else mx.cpu()

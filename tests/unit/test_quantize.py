@@ -107,9 +107,15 @@ def test_serving_int8_without_the_int8_files_is_refused_by_name(trained_dir, tmp
 
 def test_int8_on_a_gpu_host_is_refused_by_name(monkeypatch):
     monkeypatch.setattr(mx.context, "num_gpus", lambda: 1)
-    with pytest.raises(UserError, match="IMAGE_CLASSIFIER_PRECISION=int8 runs on CPUs only"):
+    with pytest.raises(UserError, match="int8 models run on CPUs only"):
         devices.serving_context(0, "int8")
     assert devices.serving_context(0) == mx.gpu(0)
+
+
+def test_an_int8_only_model_loaded_onto_a_gpu_is_refused_by_name_before_binding(quantized_dir, tmp_path):
+    """A multi-model endpoint decides each model's precision from its files: the GPU refusal holds there too."""
+    with pytest.raises(UserError, match="int8 models run on CPUs only"):
+        Predictor.load(_only_int8(quantized_dir, tmp_path), mx.gpu(0))
 
 
 def test_the_app_serves_the_int8_model_when_the_setting_says_int8(quantized_dir, tmp_path, monkeypatch):

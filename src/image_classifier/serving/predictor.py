@@ -25,6 +25,7 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 
+from .. import devices
 from ..errors import UserError
 from ..model import artifacts
 from ..model.preprocessing import Preprocessing
@@ -128,6 +129,7 @@ class Predictor:
         """The model of ``model_dir`` at ``precision`` (None: served_precision's choice) on ``ctx``."""
         started = time.monotonic()
         precision = served_precision(model_dir, precision)
+        devices.check_serving_precision(ctx, precision)
         check_model_dir(model_dir, precision)
         preprocessing = artifacts.read_preprocessing(model_dir)
         predictor = cls(
