@@ -1,4 +1,5 @@
-"""What ``serve`` checks before it starts anything, run in a child process that exits once it has answered.
+"""What ``serve`` checks before it starts anything (the settings, the model's files, the device, that the model fits
+in the container's memory), run in a child process that exits once it has answered.
 
 The checks need MXNet (the GPUs it sees: the worker plan, int8 only on CPU) and the model's files, and
 MXNet, once imported, stays resident for the life of the process (about 200 MB: libmxnet.so and what its
@@ -20,7 +21,7 @@ from .. import libraries
 from ..environment import Paths
 from ..errors import UserError
 from . import workers
-from .settings import Settings
+from .settings import Settings, memory_bytes
 
 log = logging.getLogger(__name__)
 CHILD_CODE = "import sys; from image_classifier.serving.preflight import child_main; sys.exit(child_main(sys.argv[1]))"
@@ -32,7 +33,7 @@ def checked(environ: Mapping[str, str]) -> tuple[workers.WorkerPlan, dict[str, s
     a UserError when not. Imports MXNet: call in the preflight child only."""
     libraries.before_mxnet()
     from .. import devices
-    from . import handlers
+    from . import handlers, model_memory
     from .predictor import check_model_dir
 
     settings = Settings.from_environ(environ)
@@ -45,6 +46,8 @@ def checked(environ: Mapping[str, str]) -> tuple[workers.WorkerPlan, dict[str, s
         if handlers.program_path(model_dir, source_environ) is None:  # user code's model_fn may read others
             check_model_dir(model_dir, settings.precision)
     plan = workers.plan(devices.gpu_count(), workers.available_cores(), settings.workers)
+    if not settings.multi_model and not devices.gpu_count():  # a GPU's memory is not the container's
+        model_memory.check_fits(model_dir, settings.precision, plan.workers, memory_bytes())
     return plan, source_environ
 
 
