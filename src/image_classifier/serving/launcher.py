@@ -13,7 +13,7 @@ container rather than one that no longer answers. gunicorn starts first, so that
 takes requests. The worker plan reaches gunicorn through the variables a user would set:
 SAGEMAKER_MODEL_SERVER_WORKERS, and OMP_NUM_THREADS and IMAGE_CLASSIFIER_DYNAMIC_BATCH unless already set.
 With the user's inference code (handlers.py), the model files are left to its model_fn to check, and an
-``s3://`` SAGEMAKER_SUBMIT_DIRECTORY is downloaded here, once for every worker. A multi-model endpoint
+``s3://`` SAGEMAKER_SUBMIT_DIRECTORY is downloaded by the checks, once for every worker. A multi-model endpoint
 (SAGEMAKER_MULTI_MODEL=true) starts with no model: each is checked when POST /models loads it (multi_model.py).
 """
 
