@@ -10,7 +10,11 @@ starts `serve` on it, then prints one table:
                (artifacts.load) that serving ran before
   HTTP         `serve` on 127.0.0.1 answering 224x224 JPEGs (decode and preprocessing included):
                p50/p99 latency at concurrency 1, images/s at concurrency 8 (one image per request)
-and the ratios against the targets: p50 <= 1.15x in-process, throughput >= 0.9x in-process.
+and the ratios against the targets: p50 <= 1.15x in-process, throughput >= 0.9x in-process; then the
+memory of each of serve's processes, idle once it answers /ping and again after the rounds: resident (RSS)
+and proportional (PSS: pages shared between processes counted in shares) from /proc/PID/smaps_rollup, and
+their totals against the target, half of the 1,061 MB that AWS's MXNet serving stack (Multi Model Server)
+holds idle with the same files.
 The two are measured in alternating rounds, each round the model then the endpoint, so that other load on
 the machine weighs on both alike. Each ratio is the median of the rounds' own ratios (with their lowest
 and highest beside it): on a shared virtual machine, bursts of a second or two slow everything by up to
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import mxnet as mx
 import numpy as np
+import psutil
 from PIL import Image
 
 from image_classifier import demo_data, image_ops
@@ -47,6 +52,8 @@ LATENCY_TARGET = 1.15
 THROUGHPUT_TARGET = 0.9
 CONCURRENCY = 8
 READY_TIMEOUT = 120
+MEMORY_TARGET_MB = 530  # half of Multi Model Server's 1,061 MB idle with ResNet-18 (issue 26)
+MB = 1024 * 1024
 
 
 def export_untrained(model_dir, num_layers=18, image_shape=IMAGE_SHAPE):
@@ -183,6 +190,34 @@ def http_throughput_run(port, images):
     return len(answered) - CONCURRENCY, answered[-1] - answered[CONCURRENCY - 1]
 
 
+def _role(process, serve_pid):
+    name = " ".join(process.cmdline())
+    if process.pid == serve_pid:
+        return "serve (supervisor)"
+    if "gunicorn" in name:
+        return "gunicorn arbiter" if process.ppid() == serve_pid else "gunicorn worker"
+    return "nginx master" if "master" in name else "nginx worker"
+
+
+def process_memory(serve_pid):
+    """[(role, RSS bytes, PSS bytes)] of `serve` and every process under it."""
+    serve = psutil.Process(serve_pid)
+    found = []
+    for process in [serve, *serve.children(recursive=True)]:
+        memory = process.memory_full_info()
+        found.append((_role(process, serve_pid), process.pid, memory.rss, memory.pss))
+    return [(role, rss, pss) for role, _, rss, pss in sorted(found)]
+
+
+def print_memory(started, after):
+    """The two snapshots of process_memory side by side, process by process, with their totals."""
+    print(f"{'memory, MB':34}{'RSS idle':>12}{'PSS idle':>12}{'RSS after':>12}{'PSS after':>12}")
+    for (role, rss, pss), (_, rss_after, pss_after) in zip(started, after, strict=True):
+        print(f"{role:34}{rss / MB:>12.0f}{pss / MB:>12.0f}{rss_after / MB:>12.0f}{pss_after / MB:>12.0f}")
+    totals = [sum(row[column] for row in snapshot) / MB for snapshot in (started, after) for column in (1, 2)]
+    print(f"{'total':34}{''.join(f'{total:>12.0f}' for total in totals)}   target RSS <= {MEMORY_TARGET_MB}")
+
+
 @dataclass(frozen=True)
 class Round:
     latency: float  # seconds, in-process batch 1, the executors serving runs (median of the round)
@@ -266,7 +301,9 @@ def main():
         port = free_port()
         serve = start_serve(base_dir, port, args.dynamic_batch, args.workers)
         try:
+            memory_started = process_memory(serve.pid)
             figures = measure(model_dir, port, args.requests, args.rounds)
+            memory_after = process_memory(serve.pid)
         finally:
             serve.terminate()
             serve.wait(timeout=60)
@@ -292,6 +329,7 @@ def main():
         f"{f'({min(throughput_ratios):.2f}-{max(throughput_ratios):.2f})':>13}{'>= ' + str(THROUGHPUT_TARGET):>9}"
         f"{figures.median('block_throughput'):>13.1f}"
     )
+    print_memory(memory_started, memory_after)
 
 
 if __name__ == "__main__":

@@ -55,10 +55,11 @@ def free_port():
 class Container:
     """``docker run --rm`` of IMAGE COMMAND with JOB_DIR as /opt/ml, output (both streams) to a log file."""
 
-    def __init__(self, image, job_dir, *command, user=None, env=None):
+    def __init__(self, image, job_dir, *command, user=None, env=None, limits=()):
+        """``limits``: more ``docker run`` options, such as ("--memory", "2g", "--cpus", "1")."""
         self.name = f"image-classifier-test-{uuid.uuid4().hex[:12]}"
         self.log_path = Path(job_dir).parent / f"{self.name}.log"
-        options = ["--user", user] if user else []
+        options = [*(["--user", user] if user else []), *limits]
         for key, value in (env or {}).items():
             options += ["-e", f"{key}={value}"]
         self.args = [

@@ -112,9 +112,53 @@ def serving(image, job_dir, user=None):
     return Container(image, job_dir, "serve", user=user, env={"SAGEMAKER_BIND_TO_PORT": port}), port
 
 
-def png_bytes():
+def export_untrained(model_dir, num_layers):
+    """An untrained ImageNet ResNet of ``num_layers`` (4 classes, 3x224x224) as `train` saves a model."""
+    import mxnet as mx
+
+    from image_classifier.model import artifacts, networks
+    from image_classifier.model.preprocessing import Preprocessing
+
+    served = networks.with_probabilities(networks.build(num_layers, 4), multi_label=False)
+    served.hybridize()
+    served(mx.nd.zeros((1, 3, 224, 224)))
+    artifacts.save_epoch(served, model_dir, 1)
+    artifacts.write_metadata(model_dir, Preprocessing.for_training((3, 224, 224), resize=None), {})
+
+
+SERVERLESS_LIMITS = ("--memory", "2g", "--memory-swap", "2g", "--cpus", "1")  # swap off: the limit is the memory
+
+
+@pytest.mark.parametrize("num_layers", [50, 152])
+def test_serve_answers_in_a_serverless_sized_container(cpu_image, tmp_path, num_layers):
+    """ResNet-50 and ResNet-152 start and answer within 2 GB and one CPU, as a serverless endpoint has them."""
+    export_untrained(tmp_path / "ml" / "model", num_layers)
+    port = free_port()
+    env = {"SAGEMAKER_BIND_TO_PORT": port}
+    with Container(cpu_image, tmp_path / "ml", "serve", env=env, limits=SERVERLESS_LIMITS) as container:
+        wait_for_ping(container, port)
+        status, body = request(port, "/invocations", png_bytes(224), {"Content-Type": "image/png"})
+    assert status == 200, body
+    assert len(json.loads(body)) == 4
+
+
+def test_a_model_the_containers_memory_cannot_hold_is_refused_at_start(cpu_image, tmp_path):
+    """One line naming the model and what it needs, exit code 1: not a worker killed by the kernel, again and again."""
+    export_untrained(tmp_path / "ml" / "model", 50)
+    limits = ("--memory", "512m", "--memory-swap", "512m")
+    with Container(cpu_image, tmp_path / "ml", "serve", limits=limits) as container:
+        code = container.wait(timeout=PING_DEADLINE)
+    assert code == 1, container.log
+    assert re.search(
+        r"serve cannot start: The model /opt/ml/model/image-classification-0001\.params needs about "
+        r"\d+ MB of memory .* this container has 512 MB",
+        container.log,
+    ), container.log
+
+
+def png_bytes(side=32):
     buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), (200, 40, 40)).save(buffer, format="PNG")
+    Image.new("RGB", (side, side), (200, 40, 40)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

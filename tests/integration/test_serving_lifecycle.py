@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import mxnet as mx
 import numpy as np
@@ -114,6 +115,16 @@ def test_a_dead_worker_is_replaced_but_a_dead_gunicorn_ends_serve(base_dir):
         _gone, alive = psutil.wait_procs(workers, timeout=STOP_DEADLINE)
         assert not alive
         assert "gunicorn exited with signal 9" in server.log
+
+
+def test_the_supervisor_loads_neither_mxnet_nor_numpy(base_dir):
+    """MXNet stays resident once loaded (about 200 MB): only the workers, and the start-up checks' child, load it."""
+    with ServeProcess(base_dir) as server:
+        server.wait_until_ready()
+        libraries = {Path(mapped.path).name for mapped in psutil.Process(server.process.pid).memory_maps()}
+        worker_libraries = {Path(mapped.path).name for mapped in psutil.Process(server.worker_pids()[0]).memory_maps()}
+    assert "libmxnet.so" in worker_libraries
+    assert not {name for name in libraries if name.startswith(("libmxnet", "_multiarray_umath"))}
 
 
 def test_serve_refuses_to_start_without_a_model(tmp_path):

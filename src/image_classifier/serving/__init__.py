@@ -2,6 +2,7 @@
 per worker, or the models a multi-model endpoint loads.
 
 launcher.py           the ``serve`` supervisor: plans the workers, runs gunicorn and nginx, drains both on SIGTERM
+preflight.py          the start-up checks that need MXNet, in a child process, so that the supervisor never loads it
 nginx_config.py       nginx's configuration: buffering, limits, deadlines, /ping, its own answers in JSON
 runtime.py            the runtime directory: nginx's files, gunicorn's socket, the workers' readiness
 gunicorn_config.py    gunicorn's settings and hooks (the arbiter process; no MXNet there)

@@ -1,21 +1,22 @@
 """``serve``: checks the settings, the model and nginx, plans the workers, then runs gunicorn behind nginx and
 supervises both.
 
+The checks that need MXNet (and the worker plan, which needs its GPU count) run in a child process that exits
+(preflight.py): this process, alive as long as the endpoint, never loads MXNet or numpy.
 The launcher may be PID 1 in the container, where a signal without a handler is ignored, so it handles
-SIGTERM (SageMaker's scale-in, ``docker stop``) and SIGINT before anything slow (MXNet takes seconds to
-import): until the children run, they just end ``serve``; after, they drain both: nginx first (SIGQUIT: it stops
-accepting and finishes the requests it holds, which gunicorn is still there to answer, within
+SIGTERM (SageMaker's scale-in, ``docker stop``) and SIGINT before anything slow (the checks' child takes
+seconds to import MXNet): until the children run, they just end ``serve``; after, they drain both: nginx
+first (SIGQUIT: it stops accepting and finishes the requests it holds, which gunicorn is still there to answer, within
 nginx_config.DRAIN_TIMEOUT), then gunicorn (SIGTERM), all within SageMaker's 30 s. When either child exits for
 any other reason, ``serve`` stops the other and exits with the dead one's code, so that the platform sees a dead
 container rather than one that no longer answers. gunicorn starts first, so that its socket exists when nginx
 takes requests. The worker plan reaches gunicorn through the variables a user would set:
 SAGEMAKER_MODEL_SERVER_WORKERS, and OMP_NUM_THREADS and IMAGE_CLASSIFIER_DYNAMIC_BATCH unless already set.
 With the user's inference code (handlers.py), the model files are left to its model_fn to check, and an
-``s3://`` SAGEMAKER_SUBMIT_DIRECTORY is downloaded here, once for every worker. A multi-model endpoint
+``s3://`` SAGEMAKER_SUBMIT_DIRECTORY is downloaded by the checks, once for every worker. A multi-model endpoint
 (SAGEMAKER_MULTI_MODEL=true) starts with no model: each is checked when POST /models loads it (multi_model.py).
 """
 
-import dataclasses
 import logging
 import os
 import resource
@@ -27,11 +28,10 @@ import threading
 import time
 from collections.abc import Mapping
 
-from .. import libraries
 from ..environment import Paths
 from ..errors import UserError
 from ..logs import configure_logging
-from . import nginx_config, workers
+from . import nginx_config, preflight, workers
 from .runtime import RUNTIME_DIR_ENV, RuntimeDir
 from .settings import Settings
 
@@ -134,25 +134,14 @@ def main() -> int:
 
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, on_signal)
-    libraries.before_mxnet()
-    from .. import devices  # MXNet, seconds to import: only once the signals are handled
-    from . import handlers
-    from .predictor import check_model_dir, served_precision
-
+    checked = preflight.run()  # MXNet and the model's files, in a child: MXNet never loads here
+    if checked is None:
+        return 1
+    plan, source_environ = checked
     try:
         settings = Settings.from_environ(os.environ)
         model_dir = Paths.from_environ().model_dir
-        if not settings.multi_model:
-            settings = dataclasses.replace(settings, precision=served_precision(model_dir, settings.precision))
-        devices.serving_context(settings.worker_slot, settings.precision)  # refuses int8 on a GPU host
-        if settings.multi_model:  # no model until POST /models
-            source_environ = os.environ
-        else:
-            source_environ = handlers.with_local_source(model_dir, os.environ)
-            if handlers.program_path(model_dir, source_environ) is None:  # user code's model_fn may read others
-                check_model_dir(model_dir, settings.precision)
         nginx = nginx_executable(os.environ)
-        plan = workers.plan(devices.gpu_count(), workers.available_cores(), settings.workers)
     except UserError as error:
         log.error("serve cannot start: %s", error)
         return 1

@@ -3,10 +3,13 @@
 The network runs as MXNet runs it fastest in one process: through executors bound once per batch size
 (the Module API), not through a Gluon SymbolBlock. On CPU an executor fuses convolution, batch norm and
 ReLU with MKL-DNN (MXNet's default subgraph backend, which a SymbolBlock's CachedOp does not apply) and
-plans its memory once (bench/README.md has the numbers). Each bound batch size keeps its own fused copy
-of the weights, so only PASS_SIZES are bound, sharing the weights and activation memory otherwise; a batch
-of another size is padded with zeros to the next (images are independent in inference: the padding changes
-no other row), one larger runs in pieces.
+plans its memory once (bench/README.md has the numbers). Only PASS_SIZES are bound, sharing the weight
+arrays and the activation memory of the largest; a batch of another size is padded with zeros to the next
+(images are independent in inference: the padding changes no other row), one larger runs in pieces.
+A fused executor keeps a fused copy of the weights of its own, which no sharing reaches (the copy lives
+in the fused operators' state), so only FUSED_SIZES are bound fused: those an endpoint runs in its steady
+states, one request at a time and full dynamic batches (workers.CPU_DYNAMIC_BATCH). The other sizes run
+MXNet's unfused operators, which read the shared weight arrays (docs/serving-design.md has the trade).
 
 MXNet 1.x does not promise that one network may run on several threads at once, so the request threads of
 a worker take turns (batching.py can instead gather their images into one pass). The network is warmed up
@@ -16,7 +19,9 @@ OpenMP threads spends several times the CPU on each single image, and an endpoin
 time would never leave that state.
 """
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +38,8 @@ from ..model.preprocessing import Preprocessing
 log = logging.getLogger(__name__)
 MAX_BATCH = 16  # images per forward pass: bounds the activations' memory, whatever a request holds
 PASS_SIZES = (1, 2, 4, 8, MAX_BATCH)  # batch sizes bound to an executor
+FUSED_SIZES = (1, 8)  # of those, bound with MKL-DNN's fusion, each with a copy of the weights of its own
+SUBGRAPH_BACKEND_ENV = "MXNET_SUBGRAPH_BACKEND"  # MXNet reads it at each bind; NONE: no fusion
 
 
 def served_precision(model_dir: Path, precision: str | None) -> str:
@@ -76,8 +83,22 @@ def _network_files(model_dir, epoch_number, precision):
     return symbol, *mx.model.load_params(str(model_dir / artifacts.PREFIX), epoch_number)
 
 
+@contextlib.contextmanager
+def _subgraph_backend(fused):
+    """MXNet's default fusion for the binds within, when ``fused``, else none; the user's setting otherwise wins."""
+    user_setting = os.environ.get(SUBGRAPH_BACKEND_ENV)
+    if user_setting is None and not fused:
+        os.environ[SUBGRAPH_BACKEND_ENV] = "NONE"
+    try:
+        yield
+    finally:
+        if user_setting is None:
+            os.environ.pop(SUBGRAPH_BACKEND_ENV, None)
+
+
 class Executors:
-    """The network bound once per size in PASS_SIZES on ``ctx``, the executors sharing weights and memory."""
+    """The network bound once per size in PASS_SIZES on ``ctx``, the executors sharing weights and memory, with
+    MKL-DNN's fusion on FUSED_SIZES only."""
 
     def __init__(
         self,
@@ -94,7 +115,8 @@ class Executors:
         largest = None
         for size in sorted(PASS_SIZES, reverse=True):  # the largest first: the others share its memory
             inputs = dict(weights, data=mx.nd.zeros((size, *image_shape), ctx))
-            largest = symbol.bind(ctx, inputs, aux_states=aux_states, grad_req="null", shared_exec=largest)
+            with _subgraph_backend(fused=size in FUSED_SIZES):
+                largest = symbol.bind(ctx, inputs, aux_states=aux_states, grad_req="null", shared_exec=largest)
             self._executors[size] = largest
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
