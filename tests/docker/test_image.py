@@ -3,6 +3,7 @@
 import io
 import json
 import re
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -54,6 +55,20 @@ def test_the_image_leaves_out_what_nothing_imports_and_pip_check_holds(cpu_image
     )
     code, log = run(cpu_image, tmp_path / "ml", "sh", "-c", f'pip check && python -c "{script}"', timeout=120)
     assert code == 0 and "installed:" not in log, log
+
+
+def test_the_image_carries_sagemakers_capability_labels(cpu_image):
+    """CreateModel with Mode: MultiModel refuses an image without the multi-models label."""
+    inspected = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", cpu_image],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    labels = json.loads(inspected.stdout)
+    assert labels["com.amazonaws.sagemaker.capabilities.multi-models"] == "true"
+    assert labels["com.amazonaws.sagemaker.capabilities.accept-bind-to-port"] == "true"
 
 
 def test_train_writes_the_model_and_metric_lines(trained):
