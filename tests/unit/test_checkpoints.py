@@ -99,3 +99,21 @@ def test_the_stopped_jobs_seed_is_known_before_anything_is_built(tmp_path):
     (tmp_path / "epoch-0002" / "state.json").write_text("{")  # the newest does not read: the one before does
     assert checkpoints.saved_seed() == 7
     assert Checkpoints(tmp_path / "checkpoints").saved_seed() is None  # checkpoints off
+
+
+def test_a_checkpoint_right_after_a_batch_holds_the_running_statistics_of_that_batch(tmp_path):
+    """MXNet's batch norm updates its running mean and variance in the backward pass, which reads them as
+    inputs: nothing in the engine orders a save after those writes (a stop between batches saves at once)."""
+    net, trainer = tiny(1)
+    net.hybridize(static_alloc=True, static_shape=True)  # as training runs it
+    images, labels = mx.nd.random.uniform(shape=(32, 3, 32, 32)), mx.nd.array(np.arange(32) % 3)
+    with mx.autograd.record():
+        outputs = net(images)
+        loss = gluon.loss.SoftmaxCrossEntropyLoss()(outputs, labels)
+    loss.backward()
+    trainer.step(32)
+    outputs.asnumpy()  # as the loop's metrics: waits for the forward pass only
+    Checkpoints(tmp_path).save(1, net, trainer, {}, tmp_path / "absent")
+    mx.nd.waitall()
+    saved = mx.nd.load(str(tmp_path / "epoch-0001" / "network.params"))
+    assert [name for name, value in weights(net).items() if not np.array_equal(saved[name].asnumpy(), value)] == []

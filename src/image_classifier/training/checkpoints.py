@@ -18,6 +18,7 @@ import re
 import shutil
 from pathlib import Path
 
+import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
@@ -66,6 +67,10 @@ class Checkpoints:
         average: WeightAverage | None = None,
     ) -> None:
         """``trainer`` None: its state is not ours to save (with a dist kvstore the servers hold it)."""
+        # All pushed work done first: batch norm updates its running mean and variance in the backward pass, which
+        # takes them as inputs, so the engine does not order reads of them after it. A save right after a batch
+        # (a stop) otherwise kept the early layers' statistics from before that batch.
+        mx.nd.waitall()
         final = self.directory / f"epoch-{epochs_done:04d}"  # replaces one for the same progress, before a stop
         with atomic_files.staged(final, _bytes_needed(net, trainer, model_dir)) as partial:
             partial.mkdir()
