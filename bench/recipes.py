@@ -27,17 +27,15 @@ built-in row of the same run.
 """
 
 import argparse
-import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from input_pipeline import mnist_digits
-from model_selection import TRAIN, digits, test_accuracy, write_job
+from model_selection import digits, run_train, test_accuracy, write_job
 
 from image_classifier.model import artifacts
 
@@ -119,12 +117,8 @@ def run(sets, recipe, seed, epochs, size, work_dir):
     write_job(base_dir, sets, hyperparameters)
     if recipe == "distillation":  # the teacher row's model of this seed, trained before
         shutil.copytree(work_dir / f"teacher-{seed}" / "model", base_dir / "input" / "data" / "teacher")
-    result = subprocess.run(
-        [TRAIN], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)), capture_output=True, text=True
-    )
-    if result.returncode:
-        raise SystemExit(f"train failed for {recipe}, seed {seed}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
-    seconds = sum(float(value) for value in re.findall(r"^Epoch\[\d+\] Time cost=([0-9.]+)$", result.stdout, re.M))
+    output = run_train(base_dir, f"{recipe}, seed {seed}")
+    seconds = sum(float(value) for value in re.findall(r"^Epoch\[\d+\] Time cost=([0-9.]+)$", output, re.M))
     model = artifacts.load(base_dir / "model")
     speed = epochs * len(sets["train"][1]) / seconds
     return test_accuracy(model, sets["test"]), test_accuracy(model, sets["validation"]), speed
