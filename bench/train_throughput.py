@@ -45,7 +45,13 @@ TRAIN = str(Path(sys.executable).with_name("train"))
 
 def _job(directory, num_layers, size, batch, images, **extra):
     hyperparameters = dict(num_layers=num_layers, epochs=1, mini_batch_size=batch, augmentation_type="crop")
-    return demo_data.write_job(directory, images, batch, size, resize=size, **{**hyperparameters, **extra})
+    base_dir = demo_data.write_job(directory, images, batch, size, resize=size, **{**hyperparameters, **extra})
+    if "lr_scheduler" in extra:  # the demo job's lr_scheduler_step belongs to the step schedule alone
+        config_file = base_dir / "input" / "config" / "hyperparameters.json"
+        config = json.loads(config_file.read_text())
+        del config["lr_scheduler_step"]
+        config_file.write_text(json.dumps(config))
+    return base_dir
 
 
 def _speed(output):
