@@ -70,7 +70,7 @@ RECIPE_ROWS = {
     "mixup_alpha=0.2": {"mixup_alpha": 0.2},
     "cutmix_alpha=1": {"cutmix_alpha": 1.0},
     "ema_decay=0.99": {"ema_decay": 0.99},
-    "cosine, warmup_epochs=1": {"lr_scheduler": "cosine", "warmup_epochs": 1},
+    "cosine": {"lr_scheduler": "cosine"},  # warm-up is per batch as the decay: the same cost
     "poly": {"lr_scheduler": "poly"},
     "no_bias_decay=1": {"no_bias_decay": 1},
     "distillation, ResNet-20 teacher": {"teacher": 20},
