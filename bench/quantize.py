@@ -21,7 +21,6 @@ and the int8 model, and how often their top-1 answers agree on the test images.
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import mxnet as mx
 import numpy as np
-from model_selection import BATCH, LEARNING_RATE, NUM_LAYERS, TRAIN, digits, normalised, write_job
+from model_selection import BATCH, LEARNING_RATE, NUM_LAYERS, digits, normalised, run_train, write_job
 from serve_latency import free_port, http_latencies, http_throughput_run, images_per_second, jpegs, start_serve
 
 from image_classifier import demo_data
@@ -130,11 +129,7 @@ def accuracy(epochs, size, work_dir):
     }
     write_job(base_dir, sets, hyperparameters)
     started = time.time()
-    result = subprocess.run(
-        [TRAIN], env=dict(os.environ, SAGEMAKER_BASE_DIR=str(base_dir)), capture_output=True, text=True
-    )
-    if result.returncode:
-        raise SystemExit(f"train failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    run_train(base_dir, "the digits model")
     seconds = time.time() - started
     model_dir = base_dir / "model"
     answers, accuracies = {}, {}
