@@ -1,11 +1,12 @@
-"""What one more model costs a serving worker in memory: serving/model_memory.py's LOAD_MEMORY_FACTOR.
+"""What one more model costs a serving worker in memory, beside serving/model_memory.py's estimate of it.
 
     python bench/model_memory.py [--models 3]
 
 For each network, untrained models as `train` writes them are loaded one after another with Predictor.load
 (CPU, float32) in this process, after a first one that pays MXNet's and MKL-DNN's one-time set-up; each
-further load's growth of the resident memory (psutil RSS) is divided by the bytes of its parameters file.
-Prints one table: the parameters, the growth per load and the factor (the growth over the parameters).
+further load's growth of the resident memory (psutil RSS) is printed beside what serving/model_memory.py
+estimates from the directory's files: its parameters, and the activations of one image (MKL-DNN's operators'
+and the others'), each times a factor.
 """
 
 import argparse
@@ -66,12 +67,15 @@ def main():
                 estimate = Budget(0, workers=1).cost(model_dir)
                 rows.append((f"{name} 3x{side}x{side}", params, activations, growth, estimate))
             del held
-    print(f"| {'model':<28} | params MiB | activations MiB, 1 image | RSS growth MiB | estimate MiB |")
-    print(f"|{'-' * 30}|-----------:|-------------------------:|---------------:|-------------:|")
-    for model, params, activations, growth, estimate in rows:
+    print(
+        f"| {'model':<28} | params MiB | MKL-DNN activations MiB | other activations MiB | RSS growth MiB "
+        "| estimate MiB |"
+    )
+    print(f"|{'-' * 30}|-----------:|------------------------:|----------------------:|---------------:|-------------:|")
+    for model, params, (planned, unplanned), growth, estimate in rows:
         print(
-            f"| {model:<28} | {params / MIB:10.1f} | {activations / MIB:24.1f} | {growth / MIB:14.1f} "
-            f"| {estimate / MIB:12.1f} |"
+            f"| {model:<28} | {params / MIB:10.1f} | {planned / MIB:23.1f} | {unplanned / MIB:21.1f} "
+            f"| {growth / MIB:14.1f} | {estimate / MIB:12.1f} |"
         )
 
 
