@@ -71,7 +71,8 @@ def main():
         f"| {'model':<28} | params MiB | MKL-DNN activations MiB | other activations MiB | RSS growth MiB "
         "| estimate MiB |"
     )
-    print(f"|{'-' * 30}|-----------:|------------------------:|----------------------:|---------------:|-------------:|")
+    rule = "|-----------:|------------------------:|----------------------:|---------------:|-------------:|"
+    print("|" + "-" * 30 + rule)
     for model, params, (planned, unplanned), growth, estimate in rows:
         print(
             f"| {model:<28} | {params / MIB:10.1f} | {planned / MIB:23.1f} | {unplanned / MIB:21.1f} "
