@@ -46,9 +46,6 @@ MKLDNN_OPS = frozenset(
     ("Convolution", "Deconvolution", "BatchNorm", "Activation", "LeakyReLU", "Pooling", "FullyConnected")
     + ("elemwise_add", "add_n", "Concat", "Flatten", "Reshape", "softmax", "SoftmaxActivation", "LRN", "_copy")
 )
-# The same growth for the large networks, at 3x224x224: 4.4 for ResNet-50 (90 MiB of parameters), 3.3 for
-# ResNet-152 (223 MiB), bench/README.md; rounded up. A small model's growth is within WORKER_BASE_BYTES' margin.
-START_MEMORY_FACTOR = 5
 WORKER_BASE_BYTES = 256 * MB  # a worker before its model (Python, MXNet, Flask): 225 MB resident, measured
 SERVE_BASE_BYTES = 64 * MB  # the supervisor, gunicorn's arbiter and nginx together: 57 MB resident, measured
 
@@ -113,19 +110,20 @@ def _mb(size: int) -> str:
     return f"{size / MB:.0f} MB" if size >= 10 * MB else f"{size / MB:.1f} MB"
 
 
-def start_memory_bytes(params_bytes: int, workers: int) -> int:
-    """The memory ``serve`` needs for a model of ``params_bytes`` in each of ``workers`` workers."""
-    return SERVE_BASE_BYTES + workers * (WORKER_BASE_BYTES + params_bytes * START_MEMORY_FACTOR)
+def start_memory_bytes(model_bytes: int, workers: int) -> int:
+    """The memory ``serve`` needs for a model of ``model_bytes`` (model_bytes) in each of ``workers`` workers."""
+    return SERVE_BASE_BYTES + workers * (WORKER_BASE_BYTES + model_bytes)
 
 
 def check_fits(model_dir: Path, precision: str, workers: int, memory_bytes: int) -> None:
     """A UserError naming the model and the memory it needs when more than ``memory_bytes``."""
-    params = served_params_bytes(model_dir, precision)
-    needed = start_memory_bytes(params, workers)
+    params, model = served_params_bytes(model_dir, precision), model_bytes(model_dir, precision)
+    needed = start_memory_bytes(model, workers)
     if needed > memory_bytes:
         raise UserError(
             f"The model {served_params_path(model_dir, precision)} needs about {_mb(needed)} of memory to "
-            f"serve ({_mb(params)} of parameters x {START_MEMORY_FACTOR} + {_mb(WORKER_BASE_BYTES)} in each of "
+            f"serve ({_mb(model)} for its {_mb(params)} of parameters and its activations + "
+            f"{_mb(WORKER_BASE_BYTES)} in each of "
             f"{workers} worker(s), + {_mb(SERVE_BASE_BYTES)} for nginx and gunicorn), and this container has "
             f"{_mb(memory_bytes)}: give it more memory (a larger instance, a serverless endpoint's MemorySizeInMB "
             f"up to 6144), or fewer workers (SAGEMAKER_MODEL_SERVER_WORKERS)"
