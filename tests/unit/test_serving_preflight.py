@@ -38,8 +38,8 @@ def test_a_model_that_fits_the_containers_memory_starts(tmp_path, limited):
 
 
 def test_a_model_too_large_for_the_containers_memory_is_refused_by_name_with_what_it_needs(tmp_path, limited):
-    model_dir = _model_dir(tmp_path, params_bytes=400 * MB)
-    needed = model_memory.start_memory_bytes(400 * MB, workers=1)
+    model_dir = _model_dir(tmp_path, params_bytes=600 * MB)
+    needed = model_memory.start_memory_bytes(model_memory.model_bytes(model_dir), workers=1)
     assert needed > CONTAINER_BYTES
     with pytest.raises(UserError) as refused:
         preflight.checked(limited)
@@ -49,6 +49,7 @@ def test_a_model_too_large_for_the_containers_memory_is_refused_by_name_with_wha
 
 
 def test_each_worker_needs_its_own_copy(tmp_path, limited):
-    _model_dir(tmp_path, params_bytes=223 * MB)
+    _model_dir(tmp_path, params_bytes=300 * MB)
+    assert preflight.checked(limited)[0].workers == 1  # fits in 2048 MB with one worker, not with two
     with pytest.raises(UserError, match=r"in each of 2 worker\(s\)"):
         preflight.checked(dict(limited, SAGEMAKER_MODEL_SERVER_WORKERS="2"))

@@ -7,12 +7,21 @@ import shutil
 import sys
 import threading
 
+import mxnet as mx
 import pytest
 from flask import Response
 
+from image_classifier.model import artifacts, networks
+from image_classifier.model.preprocessing import Preprocessing
 from image_classifier.serving import app as serving_app
 from image_classifier.serving.handlers import MODULE_PREFIX
-from image_classifier.serving.model_memory import LOAD_MEMORY_FACTOR, Budget, served_params_bytes
+from image_classifier.serving.model_memory import (
+    MODEL_BASE_BYTES,
+    PARAMS_FACTOR,
+    Budget,
+    activation_bytes,
+    served_params_bytes,
+)
 from image_classifier.serving.predictor import check_model_dir
 from image_classifier.serving.registry import Registry
 from image_classifier.serving.runtime import RUNTIME_DIR_ENV
@@ -92,16 +101,17 @@ def test_a_model_loaded_again_under_its_name_is_not_dropped_for_the_old_ones_dir
 
 
 def test_a_load_past_the_memory_budget_is_a_507_and_unloading_frees_the_budget(tmp_path, monkeypatch):
-    first, second = _workers(tmp_path, monkeypatch, multi_model_memory_mb=50)
-    cost = MB * LOAD_MEMORY_FACTOR * 2  # 1 MB of parameters in each of 2 workers
+    first, second = _workers(tmp_path, monkeypatch, multi_model_memory_mb=40)
+    cost = (MODEL_BASE_BYTES + MB * PARAMS_FACTOR) * 2  # 1 MB of parameters (no symbol) in each of 2 workers
     a, b = (_model_dir(tmp_path / name, params_bytes=MB) for name in ("a", "b"))
     assert first.post("/models", json={"model_name": "a", "url": str(a)}).status_code == 200
     refused = second.post("/models", json={"model_name": "b", "url": str(b)})
     assert refused.status_code == 507
     assert refused.json == {
-        "error": f"Model 'b' needs about {cost // MB} MB of memory (1.0 MB of parameters x {LOAD_MEMORY_FACTOR} x 2 "
-        f"workers), and {cost // MB} MB of the 50 MB budget (IMAGE_CLASSIFIER_MULTI_MODEL_MEMORY_MB) are in use: "
-        "unload a model with DELETE /models/NAME, or raise the budget"
+        "error": f"Model 'b' needs about {cost // MB} MB of memory ({cost // 2 // MB} MB for its 1.0 MB of "
+        f"parameters and its activations, x 2 workers), and {cost // MB} MB of the 40 MB budget "
+        "(IMAGE_CLASSIFIER_MULTI_MODEL_MEMORY_MB) are in use: unload a model with DELETE /models/NAME, or raise "
+        "the budget"
     }
     assert [model["modelName"] for model in second.get("/models").json["models"]] == ["a"]
     assert second.post("/models/a/invoke", data=b"x", content_type="application/x-image").get_data() == b"a"
@@ -123,9 +133,30 @@ def test_a_model_costs_its_latest_epochs_parameters_times_the_factor_in_each_wor
     (model_dir / "image-classification-0003.params").write_bytes(b"\0" * 300)
     (model_dir / "image-classification-int8.params").write_bytes(b"\0" * 70)
     assert served_params_bytes(model_dir) == 300
-    assert Budget(10**9, workers=3).cost(model_dir) == 300 * LOAD_MEMORY_FACTOR * 3
-    assert Budget(10**9, workers=1, precision="int8").cost(model_dir) == 70 * LOAD_MEMORY_FACTOR
+    assert Budget(10**9, workers=3).cost(model_dir) == (MODEL_BASE_BYTES + 300 * PARAMS_FACTOR) * 3
+    assert Budget(10**9, workers=1, precision="int8").cost(model_dir) == MODEL_BASE_BYTES + 70 * PARAMS_FACTOR
     assert served_params_bytes(tmp_path / "missing") == 0
+
+
+def _cifar_resnet(model_dir, side):
+    """A CIFAR ResNet-20 (1 MB of parameters) for images of ``side`` pixels, as `train` writes it."""
+    served = networks.with_probabilities(networks.build(20, 10), False)
+    served.hybridize()
+    served(mx.nd.zeros((1, 3, side, side)))
+    artifacts.save_epoch(served, model_dir, 1)
+    preprocessing = Preprocessing.for_training((3, side, side), None)
+    artifacts.write_metadata(model_dir, preprocessing, {index: str(index) for index in range(10)})
+    return model_dir
+
+
+def test_a_models_cost_grows_with_its_images_activations_not_only_its_parameters(tmp_path):
+    small, large = _cifar_resnet(tmp_path / "32", 32), _cifar_resnet(tmp_path / "224", 224)
+    assert served_params_bytes(small) == served_params_bytes(large)
+    assert activation_bytes(large)[0] > 40 * activation_bytes(small)[0] > 0  # (224 / 32) ** 2 = 49
+    assert activation_bytes(large)[1] == 0  # every operator of a ResNet is MKL-DNN's
+    budget = Budget(10**10, workers=2)
+    assert budget.cost(large) > 10 * budget.cost(small)
+    assert budget.cost(large) > 2 * 150 * MB  # bench/model_memory.py: 171 MiB in a worker
 
 
 USER_CODE = """import helpers
