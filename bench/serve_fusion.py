@@ -19,22 +19,25 @@ from pathlib import Path
 
 import numpy as np
 
+from image_classifier.serving.predictor import SUBGRAPH_BACKEND_ENV
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serve_latency  # noqa: E402
+from serve_latency import MB  # noqa: E402
 
-MB = 1024 * 1024
 SIDES = (("fused 1, 8", None), ("unfused", "NONE"))  # (name, MXNET_SUBGRAPH_BACKEND)
 
 
 def start(base_dir, subgraph_backend):
-    os.environ.pop("MXNET_SUBGRAPH_BACKEND", None)
+    """(port, process) of a `serve` started with ``subgraph_backend`` (None: unset, serve's own choice)."""
+    os.environ.pop(SUBGRAPH_BACKEND_ENV, None)
     if subgraph_backend:
-        os.environ["MXNET_SUBGRAPH_BACKEND"] = subgraph_backend
+        os.environ[SUBGRAPH_BACKEND_ENV] = subgraph_backend
     port = serve_latency.free_port()
     try:
         return port, serve_latency.start_serve(base_dir, port, None, 0)
     finally:
-        os.environ.pop("MXNET_SUBGRAPH_BACKEND", None)
+        os.environ.pop(SUBGRAPH_BACKEND_ENV, None)
 
 
 def rss(process):
@@ -54,8 +57,10 @@ def main():
     with tempfile.TemporaryDirectory() as base_dir:
         model_dir = Path(base_dir) / "model"
         serve_latency.export_untrained(model_dir)
-        serves = {name: start(base_dir, backend) for name, backend in SIDES}
+        serves = {}
         try:
+            for name, backend in SIDES:  # in the try: one started is stopped when the next fails to start
+                serves[name] = start(base_dir, backend)
             idle = {name: rss(process) for name, (_, process) in serves.items()}
             images = serve_latency.jpegs(args.requests)
             for port, _ in serves.values():  # warm-up, not measured
